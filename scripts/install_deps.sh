@@ -9,9 +9,10 @@ set -euo pipefail
 #   libopenblas-openmp-dev  sgemm for the float32 CPU path (OpenMP build, so it
 #                           shares threads with our own OpenMP loops)
 #   nlohmann-json3-dev      JSON for config.json and safetensors headers
+#   libcli11-dev            command-line parsing for every tool and trainer
 #   libgtest-dev, cmake     test framework and build (present on a fresh machine,
 #                           listed so that any machine gets them)
-packages=(cmake g++ make libopenblas-openmp-dev nlohmann-json3-dev libgtest-dev)
+packages=(cmake g++ make libopenblas-openmp-dev nlohmann-json3-dev libcli11-dev libgtest-dev)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -1,0 +1,206 @@
+// model_cpu.cpp: sequences the CPU reference ops into the gpt2 / llama forward
+// and backward passes (model_cpu.hpp).
+//
+// Per layer l (pre-norm transformer):
+//   mid   = x + attn_out( attention( rope?( qkv( norm1(x) ) ) ) )
+//   x'    = mid + mlp_out( act( mlp_in( norm2(mid) ) ) )
+// then logits = normf(x) · headᵀ and logp = logits[target] - logsumexp(logits).
+// norm is LayerNorm (gpt2) or RMSNorm (llama); act is tanh-GELU or SwiGLU;
+// gpt2 adds learned position embeddings to the token embeddings, llama rotates
+// q and k. The backward pass walks the same list in reverse; the residual
+// gradient `dx` is the one activation gradient that accumulates.
+#include "cpu/model_cpu.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include "common/error.hpp"
+#include "cpu/ops.hpp"
+#include "model/rope.hpp"
+
+namespace align::cpu {
+
+template <typename T>
+CpuModel<T>::CpuModel(const ModelConfig& config)
+    : config_(config), table_(config), params_(table_.total_size(), T(0)), grads_(table_.total_size(), T(0)) {
+  config_.validate();
+  w_ = make_model_view(table_, params_.data(), config_);
+  g_ = make_model_view(table_, grads_.data(), config_);
+  if (config_.arch == Arch::Llama) rope_ = rope_cos_sin_table<T>(config_);
+}
+
+template <typename T>
+void CpuModel<T>::zero_grad() {
+  std::fill(grads_.begin(), grads_.end(), T(0));
+}
+
+template <typename T>
+void CpuModel<T>::ensure_activations(int N, int Tn) {
+  if (N == N_ && Tn == T_ && !acts_.empty()) return;
+  N_ = N;
+  T_ = Tn;
+  const ModelConfig& c = config_;
+  const size_t M = (size_t)N * Tn, C = c.n_embd;
+  acts_.assign(c.n_layer, LayerActs{});
+  for (LayerActs& a : acts_) {
+    a.resid_in.resize(M * C);
+    a.norm1.resize(M * C), a.mean1.resize(M), a.rstd1.resize(M);
+    a.qkv.resize(M * c.qkv_dim());
+    a.att.resize((size_t)N * c.n_head * Tn * Tn);
+    a.atty.resize(M * c.q_dim());
+    a.mid.resize(M * C);
+    a.norm2.resize(M * C), a.mean2.resize(M), a.rstd2.resize(M);
+    a.mlp_pre.resize(M * c.mlp_in_dim());
+    a.mlp_act.resize(M * c.ffn_dim);
+  }
+  resid_out_.resize(M * C);
+  normf_.resize(M * C), meanf_.resize(M), rstdf_.resize(M);
+  logits_.resize(M * c.padded_vocab_size);
+  lse_.resize(M);
+}
+
+template <typename T>
+void CpuModel<T>::norm_forward(T* out, T* mean, T* rstd, const T* inp, const T* w, const T* b, int M) {
+  const T eps = static_cast<T>(config_.norm_eps);
+  if (config_.arch == Arch::GPT2)
+    layernorm_forward(out, mean, rstd, inp, w, b, M, config_.n_embd, eps);
+  else
+    rmsnorm_forward(out, rstd, inp, w, M, config_.n_embd, eps);
+}
+
+template <typename T>
+void CpuModel<T>::norm_backward(T* dinp, T* dw, T* db, const T* dout, const T* inp, const T* w, const T* mean,
+                                const T* rstd, int M) {
+  if (config_.arch == Arch::GPT2)
+    layernorm_backward(dinp, dw, db, dout, inp, w, mean, rstd, M, config_.n_embd, GradMode::Accumulate);
+  else
+    rmsnorm_backward(dinp, dw, dout, inp, w, rstd, M, config_.n_embd, GradMode::Accumulate);
+}
+
+template <typename T>
+void CpuModel<T>::forward(const Batch& batch, T* logp) {
+  const ModelConfig& c = config_;
+  ALIGN_REQUIRE(batch.N >= 1 && batch.T >= 1, "batch: ", batch.N, " rows of ", batch.T, " positions, expected >= 1 of each");
+  ALIGN_REQUIRE(batch.T <= c.max_seq_len, "batch: ", batch.T, " positions, the model has ", c.max_seq_len);
+  const int N = batch.N, Tn = batch.T, M = N * Tn, C = c.n_embd;
+  tokens_.assign(batch.tokens, batch.tokens + M);
+  targets_.assign(batch.targets, batch.targets + M);
+  lengths_.assign(batch.lengths, batch.lengths + N);
+  for (int n = 0; n < N; n++) {
+    ALIGN_REQUIRE(lengths_[n] >= 0 && lengths_[n] <= Tn, "batch: row ", n, " length ", lengths_[n], ", expected 0..", Tn);
+    for (int t = 0; t < Tn; t++) {
+      int32_t& tok = tokens_[(size_t)n * Tn + t];
+      int32_t& tgt = targets_[(size_t)n * Tn + t];
+      if (t >= lengths_[n]) {  // padding: never read, never predicted
+        tok = 0;
+        tgt = -1;
+        continue;
+      }
+      ALIGN_REQUIRE(tok >= 0 && tok < c.vocab_size, "batch: row ", n, " position ", t, " token ", tok,
+                    ", expected 0..", c.vocab_size - 1);
+      ALIGN_REQUIRE(tgt < c.vocab_size, "batch: row ", n, " position ", t, " target ", tgt, ", expected < ",
+                    c.vocab_size);
+    }
+  }
+  ensure_activations(N, Tn);
+
+  // Embeddings: x[n,t] = tok_embed[token] (+ pos_embed[t] for gpt2).
+  T* x = acts_[0].resid_in.data();
+#pragma omp parallel for schedule(static)
+  for (int m = 0; m < M; m++) {
+    const T* te = w_.tok_embed + (int64_t)tokens_[m] * C;
+    T* xm = x + (int64_t)m * C;
+    for (int i = 0; i < C; i++) xm[i] = te[i];
+    if (w_.pos_embed) {
+      const T* pe = w_.pos_embed + (int64_t)(m % Tn) * C;
+      for (int i = 0; i < C; i++) xm[i] += pe[i];
+    }
+  }
+
+  std::vector<T> proj((size_t)M * C);  // (M, C) output of a projection before the residual add
+  for (int l = 0; l < c.n_layer; l++) {
+    LayerActs& a = acts_[l];
+    const LayerView<T>& w = w_.layers[l];
+    norm_forward(a.norm1.data(), a.mean1.data(), a.rstd1.data(), a.resid_in.data(), w.attn_norm_w, w.attn_norm_b, M);
+    matmul_forward(a.qkv.data(), a.norm1.data(), w.qkv_w, w.qkv_b, M, C, c.qkv_dim());
+    if (c.arch == Arch::Llama) rope_forward(a.qkv.data(), rope_.data(), N, Tn, c.n_head, c.n_kv_head, c.head_dim);
+    attention_forward(a.atty.data(), a.att.data(), a.qkv.data(), lengths_.data(), N, Tn, c.n_head, c.n_kv_head,
+                      c.head_dim);
+    matmul_forward(proj.data(), a.atty.data(), w.attn_out_w, w.attn_out_b, M, c.q_dim(), C);
+    for (size_t i = 0; i < (size_t)M * C; i++) a.mid[i] = a.resid_in[i] + proj[i];
+    norm_forward(a.norm2.data(), a.mean2.data(), a.rstd2.data(), a.mid.data(), w.mlp_norm_w, w.mlp_norm_b, M);
+    matmul_forward(a.mlp_pre.data(), a.norm2.data(), w.mlp_in_w, w.mlp_in_b, M, C, c.mlp_in_dim());
+    if (c.arch == Arch::GPT2)
+      gelu_forward(a.mlp_act.data(), a.mlp_pre.data(), (int64_t)M * c.ffn_dim);
+    else
+      swiglu_forward(a.mlp_act.data(), a.mlp_pre.data(), M, c.ffn_dim);
+    matmul_forward(proj.data(), a.mlp_act.data(), w.mlp_out_w, w.mlp_out_b, M, c.ffn_dim, C);
+    T* next = l + 1 < c.n_layer ? acts_[l + 1].resid_in.data() : resid_out_.data();
+    for (size_t i = 0; i < (size_t)M * C; i++) next[i] = a.mid[i] + proj[i];
+  }
+  norm_forward(normf_.data(), meanf_.data(), rstdf_.data(), resid_out_.data(), w_.final_norm_w, w_.final_norm_b, M);
+  matmul_forward(logits_.data(), normf_.data(), w_.lm_head, static_cast<const T*>(nullptr), M, C, c.padded_vocab_size);
+  logprob_forward(logp, lse_.data(), logits_.data(), targets_.data(), M, c.vocab_size, c.padded_vocab_size);
+  have_forward_ = true;
+}
+
+template <typename T>
+void CpuModel<T>::backward(const T* dlogp) {
+  ALIGN_ASSERT(have_forward_, "backward() needs a forward() first");
+  have_forward_ = false;  // the logits buffer becomes dlogits below
+  const ModelConfig& c = config_;
+  const int N = N_, Tn = T_, M = N * Tn, C = c.n_embd;
+
+  logprob_backward(logits_.data(), dlogp, lse_.data(), targets_.data(), M, c.vocab_size, c.padded_vocab_size);
+  std::vector<T> dnorm((size_t)M * C), dx((size_t)M * C, T(0));  // (M, C) each
+  matmul_backward(dnorm.data(), g_.lm_head, static_cast<T*>(nullptr), logits_.data(), normf_.data(), w_.lm_head, M, C,
+                  c.padded_vocab_size, GradMode::Overwrite);
+  norm_backward(dx.data(), g_.final_norm_w, g_.final_norm_b, dnorm.data(), resid_out_.data(), w_.final_norm_w,
+                meanf_.data(), rstdf_.data(), M);
+
+  std::vector<T> dact((size_t)M * c.ffn_dim), dpre((size_t)M * c.mlp_in_dim());
+  std::vector<T> datty((size_t)M * c.q_dim()), dqkv((size_t)M * c.qkv_dim());
+  for (int l = c.n_layer - 1; l >= 0; l--) {
+    LayerActs& a = acts_[l];
+    const LayerView<T>& w = w_.layers[l];
+    const LayerView<T>& g = g_.layers[l];
+    // MLP branch: dx holds d x' here and becomes d mid.
+    matmul_backward(dact.data(), g.mlp_out_w, g.mlp_out_b, dx.data(), a.mlp_act.data(), w.mlp_out_w, M, c.ffn_dim, C,
+                    GradMode::Overwrite);
+    if (c.arch == Arch::GPT2)
+      gelu_backward(dpre.data(), a.mlp_pre.data(), dact.data(), (int64_t)M * c.ffn_dim);
+    else
+      swiglu_backward(dpre.data(), a.mlp_pre.data(), dact.data(), M, c.ffn_dim);
+    matmul_backward(dnorm.data(), g.mlp_in_w, g.mlp_in_b, dpre.data(), a.norm2.data(), w.mlp_in_w, M, C,
+                    c.mlp_in_dim(), GradMode::Overwrite);
+    norm_backward(dx.data(), g.mlp_norm_w, g.mlp_norm_b, dnorm.data(), a.mid.data(), w.mlp_norm_w, a.mean2.data(),
+                  a.rstd2.data(), M);
+    // Attention branch: dx becomes d resid_in.
+    matmul_backward(datty.data(), g.attn_out_w, g.attn_out_b, dx.data(), a.atty.data(), w.attn_out_w, M, c.q_dim(), C,
+                    GradMode::Overwrite);
+    attention_backward(dqkv.data(), datty.data(), a.qkv.data(), a.att.data(), lengths_.data(), N, Tn, c.n_head,
+                       c.n_kv_head, c.head_dim);
+    if (c.arch == Arch::Llama) rope_backward(dqkv.data(), rope_.data(), N, Tn, c.n_head, c.n_kv_head, c.head_dim);
+    matmul_backward(dnorm.data(), g.qkv_w, g.qkv_b, dqkv.data(), a.norm1.data(), w.qkv_w, M, C, c.qkv_dim(),
+                    GradMode::Overwrite);
+    norm_backward(dx.data(), g.attn_norm_w, g.attn_norm_b, dnorm.data(), a.resid_in.data(), w.attn_norm_w,
+                  a.mean1.data(), a.rstd1.data(), M);
+  }
+
+  // Embedding backward, parallel over channels and serial over positions: every
+  // token's rows are summed in position order, deterministic without atomics.
+#pragma omp parallel for schedule(static)
+  for (int i = 0; i < C; i++) {
+    for (int m = 0; m < M; m++) {
+      if (m % Tn >= lengths_[m / Tn]) continue;
+      const T d = dx[(size_t)m * C + i];
+      g_.tok_embed[(int64_t)tokens_[m] * C + i] += d;
+      if (g_.pos_embed) g_.pos_embed[(int64_t)(m % Tn) * C + i] += d;
+    }
+  }
+}
+
+template class CpuModel<float>;
+template class CpuModel<double>;
+
+}  // namespace align::cpu

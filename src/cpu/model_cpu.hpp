@@ -1,0 +1,76 @@
+// model_cpu.hpp: the CPU reference model, forward and backward for gpt2 and llama.
+//
+// CpuModel<T> owns one flat parameter buffer and one flat gradient buffer laid
+// out by the tensor table, plus the activations of the last forward pass.
+//   forward(batch, logp):  logp[n, t] = log p(targets[n, t] | tokens[n, 0..t])
+//                          for t < lengths[n] and targets >= 0, else 0.
+//   backward(dlogp):       grads += ∂(Σ dlogp·logp)/∂θ for that same batch.
+// That pair is the backend contract (DESIGN.md §3): every objective (DPO and
+// its family, SFT, ORPO) reduces to weights on per-token log-probs.
+// T is float (BLAS matmuls; the working precision) or double (gradient checks).
+// Parameter gradients accumulate across backward calls until zero_grad().
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "model/batch.hpp"
+#include "model/config.hpp"
+#include "model/model_view.hpp"
+#include "model/tensor_table.hpp"
+
+namespace align::cpu {
+
+template <typename T>
+class CpuModel {
+ public:
+  explicit CpuModel(const ModelConfig& config);  // parameters start at zero
+  CpuModel(const CpuModel&) = delete;
+  CpuModel& operator=(const CpuModel&) = delete;
+
+  const ModelConfig& config() const { return config_; }
+  const TensorTable& table() const { return table_; }
+  std::vector<T>& params() { return params_; }  // (table().total_size())
+  const std::vector<T>& params() const { return params_; }
+  std::vector<T>& grads() { return grads_; }    // (table().total_size())
+  const ModelView<T>& weights() const { return w_; }
+  void zero_grad();
+
+  void forward(const Batch& batch, T* logp /*(N,T)*/);
+  // Logits (N, T, Vp) of the last forward; valid until backward(), which reuses the buffer.
+  const T* logits() const { return logits_.data(); }
+  void backward(const T* dlogp /*(N,T)*/);
+
+ private:
+  struct LayerActs {
+    std::vector<T> resid_in;           // (M, C) input to the layer
+    std::vector<T> norm1, mean1, rstd1;// (M, C), (M), (M)
+    std::vector<T> qkv;                // (M, QKV), after RoPE
+    std::vector<T> att;                // (N, NH, T, T) softmax probabilities
+    std::vector<T> atty;               // (M, NH*HS) attention output before projection
+    std::vector<T> mid;                // (M, C) residual after attention
+    std::vector<T> norm2, mean2, rstd2;// (M, C), (M), (M)
+    std::vector<T> mlp_pre;            // (M, F or 2F)
+    std::vector<T> mlp_act;            // (M, F)
+  };
+  void ensure_activations(int N, int Tn);
+  void norm_forward(T* out, T* mean, T* rstd, const T* inp, const T* w, const T* b, int M);
+  void norm_backward(T* dinp, T* dw, T* db, const T* dout, const T* inp, const T* w, const T* mean, const T* rstd,
+                     int M);
+
+  ModelConfig config_;
+  TensorTable table_;
+  std::vector<T> params_, grads_;
+  ModelView<T> w_, g_;
+  std::vector<T> rope_;  // (T_max, HS/2, 2) cos/sin, llama only
+
+  int N_ = 0, T_ = 0;                         // shape of the last forward
+  std::vector<int32_t> tokens_, targets_, lengths_;  // the last forward's batch, targets masked to -1 where unused
+  std::vector<LayerActs> acts_;
+  std::vector<T> resid_out_;                  // (M, C) after the last layer
+  std::vector<T> normf_, meanf_, rstdf_;      // (M, C), (M), (M)
+  std::vector<T> logits_, lse_;               // (M, Vp), (M)
+  bool have_forward_ = false;
+};
+
+}  // namespace align::cpu

@@ -1,0 +1,90 @@
+// ops.hpp: the CPU reference's layer operations, each a forward/backward pair.
+//
+// This is the specification every CUDA kernel is tested against, so it is
+// written for clarity: plain loops, OpenMP over independent rows, no float
+// atomics (every reduction has a fixed order, so results are deterministic).
+// Templated on the scalar: float (the working precision; matmuls go to BLAS)
+// and double (plain loops everywhere; used by the finite-difference tests).
+//
+// Argument order everywhere: outputs, inputs, sizes. Gradients carry a `d`.
+// Gradient convention:
+//   * parameter gradients (dw, db) always ACCUMULATE (+=), so several
+//     micro-batches or a tied weight simply add up;
+//   * activation gradients OVERWRITE (=) unless the call passes
+//     GradMode::Accumulate, which the residual stream uses.
+// Shapes: M rows (= N*T positions), C channels, see config.hpp for letters.
+#pragma once
+
+#include <cstdint>
+
+namespace align::cpu {
+
+enum class GradMode { Overwrite, Accumulate };
+
+// ---- linear layer: out = inp · wᵀ + bias -------------------------------------------------
+template <typename T>
+void matmul_forward(T* out /*(M,N)*/, const T* inp /*(M,K)*/, const T* w /*(N,K)*/, const T* bias /*(N) or null*/,
+                    int M, int K, int N);
+// dinp (M,K) per mode (skipped when null); dw (N,K) +=; dbias (N) += (skipped when null).
+template <typename T>
+void matmul_backward(T* dinp, T* dw, T* dbias, const T* dout /*(M,N)*/, const T* inp /*(M,K)*/, const T* w /*(N,K)*/,
+                     int M, int K, int N, GradMode dinp_mode);
+
+// ---- LayerNorm: y = (x - mean)·rstd·w + b, rstd = 1/sqrt(var + eps) --------------------
+template <typename T>
+void layernorm_forward(T* out /*(M,C)*/, T* mean /*(M)*/, T* rstd /*(M)*/, const T* inp /*(M,C)*/, const T* w,
+                       const T* b, int M, int C, T eps);
+template <typename T>
+void layernorm_backward(T* dinp /*(M,C)*/, T* dw /*(C)*/, T* db /*(C)*/, const T* dout /*(M,C)*/, const T* inp,
+                        const T* w, const T* mean, const T* rstd, int M, int C, GradMode dinp_mode);
+
+// ---- RMSNorm: y = x·rstd·w, rstd = 1/sqrt(mean(x²) + eps) ---------------------------------
+template <typename T>
+void rmsnorm_forward(T* out /*(M,C)*/, T* rstd /*(M)*/, const T* inp /*(M,C)*/, const T* w, int M, int C, T eps);
+template <typename T>
+void rmsnorm_backward(T* dinp /*(M,C)*/, T* dw /*(C)*/, const T* dout /*(M,C)*/, const T* inp, const T* w,
+                      const T* rstd, int M, int C, GradMode dinp_mode);
+
+// ---- tanh-GELU: y = ½x(1 + tanh(√(2/π)(x + 0.044715x³))) --------------------------------
+template <typename T>
+void gelu_forward(T* out, const T* inp, int64_t n);
+template <typename T>
+void gelu_backward(T* dinp, const T* inp, const T* dout, int64_t n);  // overwrites dinp
+
+// ---- SwiGLU: y = silu(gate)·up, inp row = [gate (F) | up (F)] -----------------------------
+template <typename T>
+void swiglu_forward(T* out /*(M,F)*/, const T* inp /*(M,2F)*/, int M, int F);
+template <typename T>
+void swiglu_backward(T* dinp /*(M,2F)*/, const T* inp /*(M,2F)*/, const T* dout /*(M,F)*/, int M, int F);
+
+// ---- RoPE, rotate-half convention (dims i and i + HS/2 form a pair) ------------------------
+// In place on the q and k heads of a qkv activation; position of row (n, t) is t.
+// cos_sin: (T_max, HS/2, 2) table from rope_table(). Backward is the inverse rotation.
+template <typename T>
+void rope_forward(T* qkv /*(N,T,QKV)*/, const T* cos_sin, int N, int T_, int NH, int NKV, int HS);
+template <typename T>
+void rope_backward(T* dqkv /*(N,T,QKV)*/, const T* cos_sin, int N, int T_, int NH, int NKV, int HS);
+
+// ---- causal grouped-query attention over right-padded rows --------------------------------
+// Query head h reads key/value head h / (NH/NKV). Row n attends over positions
+// j <= t < lengths[n]; outputs at padded positions (t >= lengths[n]) are zero.
+// att keeps the softmax probabilities for the backward pass.
+template <typename T>
+void attention_forward(T* out /*(N,T,NH*HS)*/, T* att /*(N,NH,T,T)*/, const T* qkv /*(N,T,QKV)*/,
+                       const int32_t* lengths /*(N)*/, int N, int T_, int NH, int NKV, int HS);
+template <typename T>
+void attention_backward(T* dqkv /*(N,T,QKV), overwritten*/, const T* dout /*(N,T,NH*HS)*/, const T* qkv,
+                        const T* att, const int32_t* lengths, int N, int T_, int NH, int NKV, int HS);
+
+// ---- per-token log-probability of the target ----------------------------------------------
+// logp[m] = logits[m, target] - logsumexp(logits[m, 0:V]); V real columns of Vp.
+// Positions with target < 0 (ignored) get logp = 0 and lse = 0.
+template <typename T>
+void logprob_forward(T* logp /*(M)*/, T* lse /*(M)*/, const T* logits /*(M,Vp)*/, const int32_t* targets /*(M)*/,
+                     int M, int V, int Vp);
+// In place: logits (M,Vp) become dlogits = dlogp·(onehot(target) - softmax) (zero on ignored rows and padded columns).
+template <typename T>
+void logprob_backward(T* logits_to_dlogits /*(M,Vp)*/, const T* dlogp /*(M)*/, const T* lse, const int32_t* targets,
+                      int M, int V, int Vp);
+
+}  // namespace align::cpu

@@ -1,0 +1,161 @@
+// test_checkpoint.cpp: model.bin round trips and every kind of bad file.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include "common/bf16.hpp"
+#include "common/error.hpp"
+#include "common/file_io.hpp"
+#include "model/checkpoint.hpp"
+#include "model/init.hpp"
+#include "model/tensor_table.hpp"
+#include "test_util.hpp"
+
+namespace align {
+namespace {
+
+namespace fs = std::filesystem;
+
+class CheckpointTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("align_ckpt_" + std::to_string(::getpid()));
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+  fs::path dir_;
+};
+
+std::vector<float> random_params(const ModelConfig& c, uint64_t seed) {
+  std::vector<float> p(TensorTable(c).total_size());
+  test::fill_random_params(c, p.data(), seed);
+  return p;
+}
+
+TEST_F(CheckpointTest, Fp32RoundTripIsBitIdentical) {
+  for (const auto& nc : test::tiny_configs()) {
+    const std::vector<float> p = random_params(nc.config, 11);
+    save_model(path("m.bin"), nc.config, p.data(), DType::F32);
+    const LoadedModel m = load_model(path("m.bin"));
+    EXPECT_EQ(m.info.config, nc.config) << nc.name;
+    EXPECT_EQ(m.info.dtype, DType::F32);
+    ASSERT_EQ(m.params.size(), p.size());
+    EXPECT_EQ(std::memcmp(m.params.data(), p.data(), 4 * p.size()), 0) << nc.name;
+    // Saving what was loaded gives the same bytes.
+    save_model(path("m2.bin"), m.info.config, m.params.data(), DType::F32);
+    EXPECT_EQ(read_file_bytes(path("m.bin")), read_file_bytes(path("m2.bin")));
+  }
+}
+
+TEST_F(CheckpointTest, Bf16StoresRoundedValuesAndRoundTripsExactly) {
+  const ModelConfig c = test::tiny_configs()[2].config;
+  const std::vector<float> p = random_params(c, 12);
+  save_model(path("b.bin"), c, p.data(), DType::BF16);
+  EXPECT_EQ(file_size(path("b.bin")), kModelHeaderBytes + 2 * p.size());
+  const LoadedModel m = load_model(path("b.bin"));
+  EXPECT_EQ(m.info.dtype, DType::BF16);
+  for (size_t i = 0; i < p.size(); i++) {
+    ASSERT_EQ(m.params[i], bf16_to_float(float_to_bf16(p[i]))) << i;
+    // bf16 keeps 8 significant bits: relative rounding error at most 2^-9.
+    ASSERT_LE(std::abs(m.params[i] - p[i]), std::ldexp(std::abs(p[i]), -8)) << i;
+  }
+  save_model(path("b2.bin"), c, m.params.data(), DType::BF16);
+  EXPECT_EQ(read_file_bytes(path("b.bin")), read_file_bytes(path("b2.bin")));
+}
+
+TEST(Bf16, RoundsToNearestEven) {
+  EXPECT_EQ(float_to_bf16(1.0f), 0x3f80);
+  // 1 + 2^-8 is exactly halfway between bf16 1.0 and 1.0078125: ties to even (1.0).
+  EXPECT_EQ(float_to_bf16(1.00390625f), 0x3f80);
+  // 1 + 3·2^-8 is halfway between 1.0078125 (odd) and 1.015625 (even): rounds up.
+  EXPECT_EQ(float_to_bf16(1.01171875f), 0x3f82);
+  EXPECT_TRUE(std::isnan(bf16_to_float(float_to_bf16(std::nanf("")))));
+  EXPECT_EQ(fp16_to_float(0x3c00), 1.0f);
+  EXPECT_EQ(fp16_to_float(0xc000), -2.0f);
+  EXPECT_EQ(fp16_to_float(0x0001), std::ldexp(1.0f, -24));  // smallest subnormal
+}
+
+// Writes a good file, applies `spoil` to its bytes, and expects load_model to
+// throw InputError whose message starts with the path and contains `expect`.
+void expect_bad(const std::string& file, const std::function<void(std::vector<uint8_t>&)>& spoil,
+                const std::string& expect) {
+  const ModelConfig c = test::tiny_configs()[0].config;
+  const std::vector<float> p = random_params(c, 13);
+  save_model(file, c, p.data(), DType::F32);
+  std::vector<uint8_t> bytes = read_file_bytes(file);
+  spoil(bytes);
+  std::ofstream(file, std::ios::binary | std::ios::trunc).write(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  try {
+    load_model(file);
+    ADD_FAILURE() << "no error for " << expect;
+  } catch (const InputError& e) {
+    const std::string msg = e.what();
+    EXPECT_EQ(msg.rfind(file + ": ", 0), 0u) << msg;
+    EXPECT_NE(msg.find(expect), std::string::npos) << "expected '" << expect << "' in: " << msg;
+    EXPECT_EQ(msg.find('\n'), std::string::npos) << "one line: " << msg;
+  }
+}
+
+void put_u32(std::vector<uint8_t>& b, size_t off, uint32_t v) { std::memcpy(b.data() + off, &v, 4); }
+
+TEST_F(CheckpointTest, BadFilesGiveOneClearLine) {
+  const std::string f = path("bad.bin");
+  expect_bad(f, [](auto& b) { b.resize(b.size() - 4); }, "(truncated)");
+  expect_bad(f, [](auto& b) { b.resize(100); }, "shorter than the 256-byte header");
+  expect_bad(f, [](auto& b) { b.push_back(0); }, "(trailing bytes)");
+  expect_bad(f, [](auto& b) { std::memcpy(b.data(), "GPT2MODL", 8); }, "magic is 'GPT2MODL'");
+  expect_bad(f, [](auto& b) { put_u32(b, 8, 2); }, "format version 2, this build reads version 1");
+  expect_bad(f, [](auto& b) { put_u32(b, 32, 0); }, "field n_head = 0");           // n_head
+  expect_bad(f, [](auto& b) { put_u32(b, 36, 3); }, "field n_kv_head = 3");        // kv heads > heads
+  expect_bad(f, [](auto& b) { put_u32(b, 28, 3); }, "field num_elements");         // 3 layers: table size differs
+  expect_bad(f, [](auto& b) { put_u32(b, 64, 7); }, "field tied_head = 7");
+  expect_bad(f, [](auto& b) { put_u32(b, 92, 5); }, "field dtype = 5");
+  expect_bad(f, [](auto& b) { b[200] = 1; }, "reserved header byte 200");
+  expect_bad(f, [](auto& b) { b[kModelHeaderBytes + 17] ^= 0x40; }, "checksum");
+  expect_bad(f, [](auto& b) { b.clear(); }, "0 bytes");
+  // Nothing but the test's own files is left behind (no temporary files).
+  for (const auto& e : fs::directory_iterator(dir_)) EXPECT_EQ(e.path().filename(), "bad.bin");
+}
+
+TEST_F(CheckpointTest, MissingFileIsNamed) {
+  try {
+    load_model(path("nope.bin"));
+    ADD_FAILURE();
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("nope.bin: cannot open"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(CheckpointTest, FailedSaveLeavesNoPartialFile) {
+  ModelConfig c = test::tiny_configs()[0].config;
+  const std::vector<float> p = random_params(c, 14);
+  EXPECT_THROW(save_model(path("nodir/m.bin"), c, p.data(), DType::F32), InputError);
+  c.n_head = 0;
+  EXPECT_THROW(save_model(path("m.bin"), c, p.data(), DType::F32), InputError);
+  EXPECT_TRUE(fs::is_empty(dir_));
+}
+
+TEST(InitParams, DeterministicAndShaped) {
+  const ModelConfig c = test::tiny_configs()[0].config;
+  const TensorTable t(c);
+  std::vector<float> a(t.total_size()), b(t.total_size());
+  init_params(c, a.data(), 1);
+  init_params(c, b.data(), 1);
+  EXPECT_EQ(a, b);
+  init_params(c, b.data(), 2);
+  EXPECT_NE(a, b);
+  const TensorSpec& ln = t.at(tensor_names::layer(0, tensor_names::kAttnNormW));
+  for (size_t i = 0; i < ln.numel; i++) EXPECT_EQ(a[ln.offset + i], 1.f);
+  const TensorSpec& e = t.at(tensor_names::kTokEmbed);
+  for (size_t i = (size_t)c.vocab_size * c.n_embd; i < e.numel; i++) EXPECT_EQ(a[e.offset + i], 0.f) << "padded row";
+  double ss = 0;
+  for (size_t i = 0; i < (size_t)c.vocab_size * c.n_embd; i++) ss += a[e.offset + i] * a[e.offset + i];
+  EXPECT_NEAR(std::sqrt(ss / (c.vocab_size * c.n_embd)), 0.02, 0.002);  // 592 samples: std error ~3%
+}
+
+}  // namespace
+}  // namespace align
