@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# cli_bad_files.sh INSPECT MAKE_MODEL: the command-line tools on good and bad
+# model files. A bad file must give exactly one line on stderr naming the file
+# and the problem, exit code 2 (never a crash: no signal, no core), and leave
+# no partial or temporary file behind. Run by ctest (CMakeLists.txt).
+set -u
+inspect=$1
+make_model=$2
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+fails=0
+passes=0
+
+check() {  # check NAME EXPECTED_EXIT EXPECTED_STDERR_SUBSTRING CMD...
+  local name=$1 want=$2 text=$3
+  shift 3
+  "$@" >"$dir/out" 2>"$dir/err"
+  local rc=$?
+  local lines
+  lines=$(wc -l <"$dir/err")
+  if [ "$rc" -ne "$want" ] || { [ -n "$text" ] && ! grep -qF -- "$text" "$dir/err"; } ||
+     { [ "$want" -ne 0 ] && [ "$lines" -ne 1 ]; }; then
+    echo "FAIL $name: exit $rc (want $want), stderr ($lines lines):"; cat "$dir/err"
+    fails=$((fails + 1))
+  else
+    passes=$((passes + 1))
+  fi
+}
+
+good=$dir/good.bin
+"$make_model" -o "$good" --arch llama --vocab 300 --layers 2 --heads 4 --kv-heads 2 --embd 32 --max-seq 16 >/dev/null || {
+  echo "FAIL make_model could not write a model"; exit 1; }
+check "good file" 0 "" "$inspect" "$good"
+grep -q "llama V=300 (padded 384) L=2 NH=4 NKV=2 C=32" "$dir/out" || { echo "FAIL inspect output: $(cat "$dir/out")"; fails=$((fails + 1)); }
+check "tensor listing" 0 "" "$inspect" --tensors "$good"
+grep -q "layers.1.attn.qkv.weight" "$dir/out" || { echo "FAIL --tensors lists no qkv"; fails=$((fails + 1)); }
+
+size=$(stat -c %s "$good")
+head -c $((size - 10)) "$good" >"$dir/truncated.bin"
+check "truncated" 2 "truncated.bin: file is $((size - 10)) bytes, the header describes $size (truncated)" "$inspect" "$dir/truncated.bin"
+head -c 100 "$good" >"$dir/short.bin"
+check "shorter than header" 2 "shorter than the 256-byte header" "$inspect" "$dir/short.bin"
+{ printf 'NOTAMODL'; tail -c +9 "$good"; } >"$dir/magic.bin"
+check "wrong magic" 2 "magic is 'NOTAMODL', expected 'ALIGNMDL'" "$inspect" "$dir/magic.bin"
+cp "$good" "$dir/version.bin"; printf '\x09' | dd of="$dir/version.bin" bs=1 seek=8 conv=notrunc status=none
+check "wrong version" 2 "format version 9, this build reads version 1" "$inspect" "$dir/version.bin"
+cp "$good" "$dir/heads.bin"; printf '\x03' | dd of="$dir/heads.bin" bs=1 seek=32 conv=notrunc status=none
+check "inconsistent config" 2 "field n_kv_head = 2 does not divide n_head = 3" "$inspect" "$dir/heads.bin"
+cp "$good" "$dir/corrupt.bin"; printf '\x55' | dd of="$dir/corrupt.bin" bs=1 seek=300 conv=notrunc status=none
+check "corrupted data" 2 "(corrupted file)" "$inspect" "$dir/corrupt.bin"
+check "missing file" 2 "nope.bin: cannot open" "$inspect" "$dir/nope.bin"
+check "bad flag value" 2 "arch 'bert' is not known" "$make_model" -o "$dir/x.bin" --arch bert
+check "bad config from flags" 2 "field n_kv_head = 3 does not divide n_head = 4" "$make_model" -o "$dir/y.bin" --arch llama --heads 4 --kv-heads 3
+check "unwritable output" 2 "cannot create" "$make_model" -o "$dir/no/such/dir/z.bin" --layers 1 --embd 16 --heads 2 --vocab 10
+check "missing required flag" 2 "--output is required" "$make_model"
+check "unknown flag" 2 "--frobnicate" "$make_model" -o "$dir/w.bin" --frobnicate
+check "help" 0 "" "$make_model" --help
+grep -q -- "--kv-heads" "$dir/out" || { echo "FAIL --help lists no --kv-heads"; fails=$((fails + 1)); }
+
+leftover=$(ls "$dir" | grep -vE '^(good|truncated|short|magic|version|heads|corrupt)\.bin$|^(out|err)$')
+[ -z "$leftover" ] || { echo "FAIL files left behind: $leftover"; fails=$((fails + 1)); }
+echo "cli_bad_files: $passes passed, $fails failed"
+[ "$fails" -eq 0 ]

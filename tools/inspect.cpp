@@ -11,16 +11,12 @@
 
 int main(int argc, char** argv) {
   return align::run_main("inspect", [&]() -> int {
-    CLI::App app{"inspect: validate an align.cu model.bin and print its config and tensor table"};
+    CLI::App app{"validate an align.cu model.bin and print its config and tensor table", "inspect"};
     std::string path;
     bool tensors = false;
     app.add_option("model", path, "model.bin to inspect")->required();
     app.add_flag("-t,--tensors", tensors, "also list every tensor with its shape, offset and RMS");
-    try {
-      app.parse(argc, argv);
-    } catch (const CLI::ParseError& e) {
-      return app.exit(e);
-    }
+    if (const int rc = align::parse_args(app, argc, argv); rc >= 0) return rc;
     const align::LoadedModel m = align::load_model(path);
     const align::TensorTable table(m.info.config);
     std::printf("%s: align.cu model v%u, %s, %s\n", path.c_str(), align::kModelVersion, align::dtype_name(m.info.dtype),

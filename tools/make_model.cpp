@@ -12,7 +12,7 @@
 
 int main(int argc, char** argv) {
   return align::run_main("make_model", [&]() -> int {
-    CLI::App app{"make_model: write a randomly initialised align.cu model.bin"};
+    CLI::App app{"write a randomly initialised align.cu model.bin", "make_model"};
     std::string out, arch = "gpt2", dtype = "fp32";
     int vocab = 50257, layers = 12, heads = 12, kv_heads = 0, embd = 768, ffn = 0, head_dim = 0, max_seq = 1024;
     bool untied = false, qkv_bias = false;
@@ -31,13 +31,12 @@ int main(int argc, char** argv) {
     app.add_flag("--qkv-bias", qkv_bias, "bias on q, k, v (Qwen2-style, llama only)");
     app.add_option("--dtype", dtype, "fp32 or bf16")->capture_default_str();
     app.add_option("--seed", seed, "initialisation seed")->capture_default_str();
-    try {
-      app.parse(argc, argv);
-    } catch (const CLI::ParseError& e) {
-      return app.exit(e);
-    }
+    if (const int rc = align::parse_args(app, argc, argv); rc >= 0) return rc;
     align::ModelConfig c;
     if (align::parse_arch(arch) == align::Arch::GPT2) {
+      // Flags that only llama models have are refused rather than ignored.
+      ALIGN_REQUIRE(kv_heads == 0 && head_dim == 0 && !qkv_bias, "--kv-heads, --head-dim and --qkv-bias apply to "
+                    "--arch llama only (gpt2 has NKV = NH, HS = C/NH and biases everywhere)");
       c = align::ModelConfig::gpt2(vocab, layers, heads, embd, max_seq);
       if (ffn > 0) c.ffn_dim = ffn;
       c.tied_head = !untied;

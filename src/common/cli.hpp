@@ -1,7 +1,9 @@
 // cli.hpp: the wrapper every command-line main goes through, so that any error
-// thrown by library code becomes one line on stderr and a non-zero exit.
+// thrown by library code, and any bad flag, becomes one line on stderr and a
+// non-zero exit (2 for bad input, 1 for internal errors).
 #pragma once
 
+#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <exception>
 #include <new>
@@ -25,6 +27,21 @@ int run_main(const char* name, Body&& body) {
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s: internal error: %s\n", name, e.what());
     return 1;
+  }
+}
+
+// parse_args(app, argc, argv): parses flags; returns -1 to go on, otherwise
+// the exit code: 0 after --help, 2 after a bad flag, reported in one line.
+inline int parse_args(CLI::App& app, int argc, char** argv) {
+  try {
+    app.parse(argc, argv);
+    return -1;
+  } catch (const CLI::CallForHelp&) {
+    std::fputs(app.help().c_str(), stdout);
+    return 0;
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "%s: error: %s (see --help)\n", app.get_name().c_str(), e.what());
+    return 2;
   }
 }
 
