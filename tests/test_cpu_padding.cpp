@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "common/error.hpp"
+#include "cpu/blas_info.hpp"
 #include "cpu/model_cpu.hpp"
 #include "cpu/ops.hpp"
 #include "test_util.hpp"
@@ -156,6 +157,27 @@ TEST(CpuOps, LogprobIsStableAndNormalised) {
     total += std::exp(lp[0]);
   }
   EXPECT_NEAR(total, 1.0, 1e-12);
+}
+
+}  // namespace
+}  // namespace align
+
+namespace align {
+namespace {
+
+TEST(BlasInfo, DescribesTheKernels) {
+  const std::string d = cpu::blas_description();
+  EXPECT_NE(d.find("OpenBLAS"), std::string::npos) << d;
+  EXPECT_NE(d.find(", kernels "), std::string::npos) << d;
+}
+
+TEST(BlasInfo, AdvisesOnlyForGenericKernelsOnCapableCpusWithoutOverride) {
+  EXPECT_NE(cpu::blas_advice("Prescott", true, true, false).find("OPENBLAS_CORETYPE=SKYLAKEX"), std::string::npos);
+  EXPECT_NE(cpu::blas_advice("Core2", false, true, false).find("OPENBLAS_CORETYPE=HASWELL"), std::string::npos);
+  EXPECT_EQ(cpu::blas_advice("Prescott", true, true, true), "");   // the user chose
+  EXPECT_EQ(cpu::blas_advice("Prescott", false, false, false), "");  // nothing better to offer
+  EXPECT_EQ(cpu::blas_advice("SkylakeX", true, true, false), "");
+  EXPECT_EQ(cpu::blas_advice("Haswell", false, true, false), "");
 }
 
 }  // namespace

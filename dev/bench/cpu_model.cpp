@@ -6,6 +6,7 @@
 // dev/bench/cpu_vs_torch.py runs this binary and PyTorch on the same shapes
 // in the same run and prints the ratio; run it directly for our figure alone.
 // The last line is machine-readable: `result tokens_per_s=... ms_per_step=...`.
+#include <cblas.h>
 #include <omp.h>
 
 #include <CLI/CLI.hpp>
@@ -16,6 +17,7 @@
 
 #include "common/cli.hpp"
 #include "common/rng.hpp"
+#include "cpu/blas_info.hpp"
 #include "cpu/model_cpu.hpp"
 #include "model/init.hpp"
 #include "model/tensor_table.hpp"
@@ -55,6 +57,8 @@ int main(int argc, char** argv) {
 
     std::printf("model: %s, %zu parameters; batch %d x %d; %d OpenMP threads\n", c.summary().c_str(),
                 model.table().num_parameters(), rows, seq, omp_get_max_threads());
+    std::printf("blas: %s\n", align::cpu::blas_description().c_str());
+    if (const std::string w = align::cpu::blas_performance_warning(); !w.empty()) std::printf("warning: %s\n", w.c_str());
     std::vector<double> ms;
     for (int i = 0; i < warmup + iters; i++) {
       const auto t0 = std::chrono::steady_clock::now();
@@ -67,7 +71,8 @@ int main(int argc, char** argv) {
     }
     std::sort(ms.begin(), ms.end());
     const double median = ms[ms.size() / 2];
-    std::printf("result tokens_per_s=%.1f ms_per_step=%.2f\n", rows * seq / (median / 1000.0), median);
+    std::printf("result tokens_per_s=%.1f ms_per_step=%.2f blas_kernels=%s\n", rows * seq / (median / 1000.0), median,
+                openblas_get_corename());
     return 0;
   });
 }

@@ -58,13 +58,15 @@ def torch_tokens_per_s(args):
     return args.rows * args.seq / statistics.median(times)
 
 
-def ours_tokens_per_s(args):
+def ours_tokens_per_s(args, env=None):
     cmd = [args.binary, "--arch", args.arch, "--vocab", str(args.vocab), "--layers", str(args.layers),
            "--heads", str(args.heads), "--embd", str(args.embd), "--seq", str(args.seq), "--rows", str(args.rows),
            "--iters", str(args.iters), "--warmup", str(args.warmup)]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
     print(out, end="")
-    return float(re.search(r"tokens_per_s=([\d.]+)", out).group(1))
+    core = re.search(r"OPENBLAS_CORETYPE=(\w+)", out)
+    return float(re.search(r"tokens_per_s=([\d.]+)", out).group(1)), re.search(r"blas_kernels=(\w+)", out).group(1), \
+        core.group(1) if core else None
 
 
 def main():
@@ -83,13 +85,17 @@ def main():
     args = ap.parse_args()
     torch.set_num_threads(os.cpu_count())
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.torch_attn} attention")
-    ours = ours_tokens_per_s(args)
+    rows = [ours_tokens_per_s(args)]
+    if rows[0][2]:  # OpenBLAS fell back to generic kernels: also measure with the ones it advises
+        print(f"\n-- again with OPENBLAS_CORETYPE={rows[0][2]} --")
+        rows.append(ours_tokens_per_s(args, dict(os.environ, OPENBLAS_CORETYPE=rows[0][2])))
     theirs = torch_tokens_per_s(args)
-    print(f"\n{'':12}{'tokens/s':>12}")
-    print(f"{'align.cu':12}{ours:12.1f}")
-    print(f"{'PyTorch':12}{theirs:12.1f}")
-    print(f"ratio align.cu / PyTorch = {ours / theirs:.2f}  ({args.arch}, L={args.layers}, C={args.embd}, "
-          f"T={args.seq}, N={args.rows}, V={args.vocab})")
+    print(f"\n{args.arch}, L={args.layers}, C={args.embd}, T={args.seq}, N={args.rows}, V={args.vocab}, "
+          f"{os.cpu_count()} cores, float32, forward+backward")
+    print(f"{'':34}{'tokens/s':>10}{'vs PyTorch':>12}")
+    for tps, kernels, _ in rows:
+        print(f"{'align.cu (OpenBLAS ' + kernels + ')':34}{tps:10.1f}{tps / theirs:12.2f}")
+    print(f"{'PyTorch ' + torch.__version__ + ' (' + args.torch_attn + ')':34}{theirs:10.1f}{1.0:12.2f}")
 
 
 if __name__ == "__main__":

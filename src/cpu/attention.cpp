@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "cpu/ops.hpp"
+#include "cpu/vec.hpp"
 
 namespace align::cpu {
 
@@ -73,9 +74,7 @@ void attention_forward(T* out, T* att, const T* qkv, const int32_t* lengths, int
         T maxv = -std::numeric_limits<T>::infinity();
         for (int j = 0; j <= t; j++) {
           const T* k = base + (int64_t)j * QKV + k_off + g * HS;
-          T s = 0;
-          for (int d = 0; d < HS; d++) s += q[d] * k[d];
-          a[j] = s * scale;
+          a[j] = dot(q, k, HS) * scale;
           maxv = std::max(maxv, a[j]);
         }
         T sum = 0;
@@ -85,8 +84,7 @@ void attention_forward(T* out, T* att, const T* qkv, const int32_t* lengths, int
         }
         for (int j = 0; j <= t; j++) {
           a[j] /= sum;
-          const T* v = base + (int64_t)j * QKV + v_off + g * HS;
-          for (int d = 0; d < HS; d++) o[d] += a[j] * v[d];
+          axpy(o, a[j], base + (int64_t)j * QKV + v_off + g * HS, HS);
         }
       }
     }
@@ -115,22 +113,16 @@ void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* att, cons
           for (int j = 0; j <= t; j++) {
             const T* v = base + (int64_t)j * QKV + v_off + g * HS;
             T* dv = dbase + (int64_t)j * QKV + v_off + g * HS;
-            T s = 0;
-            for (int d = 0; d < HS; d++) {
-              s += dy[d] * v[d];
-              dv[d] += a[j] * dy[d];
-            }
-            da[j] = s;
-            dot_a_da += a[j] * s;
+            da[j] = dot(dy, v, HS);
+            axpy(dv, a[j], dy, HS);
+            dot_a_da += a[j] * da[j];
           }
           for (int j = 0; j <= t; j++) {
             const T ds = a[j] * (da[j] - dot_a_da) * scale;
             const T* k = base + (int64_t)j * QKV + k_off + g * HS;
             T* dk = dbase + (int64_t)j * QKV + k_off + g * HS;
-            for (int d = 0; d < HS; d++) {
-              dq[d] += ds * k[d];
-              dk[d] += ds * q[d];
-            }
+            axpy(dq, ds, k, HS);
+            axpy(dk, ds, q, HS);
           }
         }
     }

@@ -6,6 +6,7 @@
 #include <cblas.h>
 
 #include "cpu/ops.hpp"
+#include "cpu/vec.hpp"
 
 namespace align::cpu {
 
@@ -14,11 +15,8 @@ void matmul_forward(T* out, const T* inp, const T* w, const T* bias, int M, int 
 #pragma omp parallel for collapse(2) schedule(static)
   for (int m = 0; m < M; m++) {
     for (int n = 0; n < N; n++) {
-      const T* x = inp + (int64_t)m * K;
-      const T* wr = w + (int64_t)n * K;
-      T acc = bias ? bias[n] : T(0);
-      for (int k = 0; k < K; k++) acc += x[k] * wr[k];
-      out[(int64_t)m * N + n] = acc;
+      const T acc = dot(inp + (int64_t)m * K, w + (int64_t)n * K, K);
+      out[(int64_t)m * N + n] = bias ? bias[n] + acc : acc;
     }
   }
 }
@@ -33,11 +31,7 @@ void matmul_backward(T* dinp, T* dw, T* dbias, const T* dout, const T* inp, cons
       T* di = dinp + (int64_t)m * K;
       if (dinp_mode == GradMode::Overwrite)
         for (int k = 0; k < K; k++) di[k] = T(0);
-      for (int n = 0; n < N; n++) {
-        const T d = dout[(int64_t)m * N + n];
-        const T* wr = w + (int64_t)n * K;
-        for (int k = 0; k < K; k++) di[k] += d * wr[k];
-      }
+      for (int n = 0; n < N; n++) axpy(di, dout[(int64_t)m * N + n], w + (int64_t)n * K, K);
     }
   }
   // dw[n,k] += Σ_m dout[m,n]·inp[m,k];  dbias[n] += Σ_m dout[m,n]
@@ -48,8 +42,7 @@ void matmul_backward(T* dinp, T* dw, T* dbias, const T* dout, const T* inp, cons
     for (int m = 0; m < M; m++) {
       const T d = dout[(int64_t)m * N + n];
       db += d;
-      const T* x = inp + (int64_t)m * K;
-      for (int k = 0; k < K; k++) dwr[k] += d * x[k];
+      axpy(dwr, d, inp + (int64_t)m * K, K);
     }
     if (dbias) dbias[n] += db;
   }
