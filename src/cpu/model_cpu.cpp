@@ -78,7 +78,7 @@ void CpuModel<T>::norm_backward(T* dinp, T* dw, T* db, const T* dout, const T* i
 }
 
 template <typename T>
-void CpuModel<T>::forward(const Batch& batch, T* logp) {
+void CpuModel<T>::forward(const Batch& batch, T* logp, TokenStats* stats) {
   const ModelConfig& c = config_;
   ALIGN_REQUIRE(batch.N >= 1 && batch.T >= 1, "batch: ", batch.N, " rows of ", batch.T, " positions, expected >= 1 of each");
   ALIGN_REQUIRE(batch.T <= c.max_seq_len, "batch: ", batch.T, " positions, the model has ", c.max_seq_len);
@@ -141,6 +141,11 @@ void CpuModel<T>::forward(const Batch& batch, T* logp) {
   norm_forward(normf_.data(), meanf_.data(), rstdf_.data(), resid_out_.data(), w_.final_norm_w, w_.final_norm_b, M);
   matmul_forward(logits_.data(), normf_.data(), w_.lm_head, static_cast<const T*>(nullptr), M, C, c.padded_vocab_size);
   logprob_forward(logp, lse_.data(), logits_.data(), targets_.data(), M, c.vocab_size, c.padded_vocab_size);
+  if (stats) {
+    stats->entropy.resize(M), stats->mean_logit.resize(M), stats->log_sum_sq_probs.resize(M), stats->is_top1.resize(M);
+    token_stats(stats->entropy.data(), stats->mean_logit.data(), stats->log_sum_sq_probs.data(), stats->is_top1.data(),
+                logits_.data(), lse_.data(), targets_.data(), M, c.vocab_size, c.padded_vocab_size);
+  }
   have_forward_ = true;
 }
 

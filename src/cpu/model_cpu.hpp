@@ -2,7 +2,7 @@
 //
 // CpuModel<T> owns one flat parameter buffer and one flat gradient buffer laid
 // out by the tensor table, plus the activations of the last forward pass.
-//   forward(batch, logp):  logp[n, t] = log p(targets[n, t] | tokens[n, 0..t])
+//   forward(batch, logp[, stats]):  logp[n, t] = log p(targets[n, t] | tokens[n, 0..t])
 //                          for t < lengths[n] and targets >= 0, else 0.
 //   backward(dlogp):       grads += ∂(Σ dlogp·logp)/∂θ for that same batch.
 // That pair is the backend contract (DESIGN.md §3): every objective (DPO and
@@ -36,7 +36,8 @@ class CpuModel {
   const ModelView<T>& weights() const { return w_; }
   void zero_grad();
 
-  void forward(const Batch& batch, T* logp /*(N,T)*/);
+  // stats, when given, is filled with the per-position TokenStats (costs one more pass over the logits).
+  void forward(const Batch& batch, T* logp /*(N,T)*/, TokenStats* stats = nullptr);
   // Logits (N, T, Vp) of the last forward; valid until backward(), which reuses the buffer.
   const T* logits() const { return logits_.data(); }
   void backward(const T* dlogp /*(N,T)*/);

@@ -87,4 +87,12 @@ template <typename T>
 void logprob_backward(T* logits_to_dlogits /*(M,Vp)*/, const T* dlogp /*(M)*/, const T* lse, const int32_t* targets,
                       int M, int V, int Vp);
 
+// Token statistics from the logits and lse of logprob_forward (see TokenStats in batch.hpp):
+//   entropy = lse - Σ p·z,  mean_logit = Σ z / V,  log_sum_sq = log Σ e^(2(z - lse)),
+//   is_top1 = z[target] is the maximum and no earlier column reaches it (torch.argmax's tie rule).
+// Rows with target < 0 get zeros.
+template <typename T>
+void token_stats(double* entropy /*(M)*/, double* mean_logit /*(M)*/, double* log_sum_sq /*(M)*/, uint8_t* is_top1 /*(M)*/,
+                 const T* logits /*(M,Vp)*/, const T* lse /*(M)*/, const int32_t* targets /*(M)*/, int M, int V, int Vp);
+
 }  // namespace align::cpu

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 namespace align {
 
@@ -19,6 +20,16 @@ struct Batch {
   const int32_t* tokens = nullptr;  // (N, T)
   const int32_t* targets = nullptr; // (N, T), < 0 = ignored
   const int32_t* lengths = nullptr; // (N), 0 <= lengths[n] <= T
+};
+
+// Per-position statistics of the model's next-token distribution p = softmax(z)
+// over the V real tokens, as TRL's fused LM head reports them (for metrics and
+// WPO). Positions with nothing to predict hold zeros.
+struct TokenStats {
+  std::vector<double> entropy;           // (N, T) -Σ p·log p
+  std::vector<double> mean_logit;        // (N, T) Σ z / V
+  std::vector<double> log_sum_sq_probs;  // (N, T) log Σ p²
+  std::vector<uint8_t> is_top1;          // (N, T) target is the first argmax of z
 };
 
 }  // namespace align
