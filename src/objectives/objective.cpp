@@ -139,8 +139,12 @@ ObjectiveResult evaluate_objective(const ObjectiveConfig& cfg, const RowSums& p,
   for (int n = 0; n < N; n++)
     ALIGN_REQUIRE(p.completion_len[n] >= 1, "pair ", n % B, ": the ", n < B ? "chosen" : "rejected",
                   " completion has no tokens (such pairs carry no signal; data preparation drops them)");
-  const bool use_ref = cfg.needs_reference();
-  ALIGN_ASSERT(!use_ref || (int)ref_in.size() == N, "reference sums of size ", ref_in.size(), ", expected ", N);
+  // The reference enters the loss only where needs_reference(); when given it also enters the
+  // rewards metrics (TRL logs β·Δ for every DPO-family run, an SFT-only one included).
+  ALIGN_ASSERT(!cfg.needs_reference() || (int)ref_in.size() == N, "reference sums of size ", ref_in.size(),
+               ", expected ", N);
+  ALIGN_ASSERT(ref_in.empty() || (int)ref_in.size() == N, "reference sums of size ", ref_in.size(), ", expected ", N);
+  const bool use_ref = !cfg.reference_free && !ref_in.empty();
   std::vector<double> ref(N, 0.0);
   if (use_ref) ref = ref_in;
 

@@ -81,7 +81,8 @@ struct ObjectiveResult {
   double metric(const std::string& name) const;  // throws Error when absent
 };
 
-// ref_completion_logp: (N) reference sums with the same token weights, or empty when not needed.
+// ref_completion_logp: (N) reference sums with the same token weights; may be empty when
+// config.needs_reference() is false (the rewards metrics then use a zero reference).
 ObjectiveResult evaluate_objective(const ObjectiveConfig& config, const RowSums& policy,
                                    const std::vector<double>& ref_completion_logp);
 
