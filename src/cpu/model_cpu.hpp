@@ -24,6 +24,7 @@ namespace align::cpu {
 template <typename T>
 class CpuModel {
  public:
+  using Scalar = T;
   explicit CpuModel(const ModelConfig& config);  // parameters start at zero
   CpuModel(const CpuModel&) = delete;
   CpuModel& operator=(const CpuModel&) = delete;
