@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# cli_bad_files.sh INSPECT MAKE_MODEL: the command-line tools on good and bad
+# cli_bad_files.sh INSPECT MAKE_MODEL IMPORT_HF EXPORT_HF DATA: the command-line tools on good and bad
 # model files. A bad file must give exactly one line on stderr naming the file
 # and the problem, exit code 2 (never a crash: no signal, no core), and leave
 # no partial or temporary file behind. Run by ctest (CMakeLists.txt).
 set -u
 inspect=$1
 make_model=$2
+import_hf=$3
+export_hf=$4
+data=$5
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 fails=0
@@ -56,6 +59,16 @@ check "missing required flag" 2 "--output is required" "$make_model"
 check "unknown flag" 2 "--frobnicate" "$make_model" -o "$dir/w.bin" --frobnicate
 check "help" 0 "" "$make_model" --help
 grep -q -- "--kv-heads" "$dir/out" || { echo "FAIL --help lists no --kv-heads"; fails=$((fails + 1)); }
+
+# Hugging Face import and export through the tools.
+check "import_hf" 0 "" "$import_hf" "$data/hf/qwen2_bias_tied" -o "$dir/qwen.bin"
+grep -q "qkv-bias" "$dir/out" || { echo "FAIL import_hf output: $(cat "$dir/out")"; fails=$((fails + 1)); }
+check "export_hf" 0 "" "$export_hf" "$dir/qwen.bin" -o "$dir/qwen_hf" --dtype bf16
+[ -f "$dir/qwen_hf/model.safetensors" ] && [ -f "$dir/qwen_hf/config.json" ] || { echo "FAIL export_hf wrote no files"; fails=$((fails + 1)); }
+check "export into a non-empty directory" 2 "qwen_hf: exists and is not an empty directory" "$export_hf" "$dir/qwen.bin" -o "$dir/qwen_hf"
+check "import a file, not a directory" 2 "not a directory" "$import_hf" "$dir/qwen.bin" -o "$dir/x.bin"
+check "import with a bad dtype" 2 "dtype 'fp8' is not known" "$import_hf" "$data/hf/gpt2_tiny" -o "$dir/x.bin" --dtype fp8
+rm -rf "$dir/qwen_hf" "$dir/qwen.bin"
 
 leftover=$(ls "$dir" | grep -vE '^(good|truncated|short|magic|version|heads|corrupt)\.bin$|^(out|err)$')
 [ -z "$leftover" ] || { echo "FAIL files left behind: $leftover"; fails=$((fails + 1)); }

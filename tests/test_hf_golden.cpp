@@ -28,7 +28,7 @@ template <typename T>
 double max_rel_error(const std::string& name, ModelConfig* out_config = nullptr) {
   const ModelConfig c = read_hf_config(kDir + name + "/config.json");
   if (out_config) *out_config = c;
-  const SafetensorsFile weights(kDir + name + "/model.safetensors");
+  const SafetensorsSet weights(kDir + name);
   std::vector<float> params(TensorTable(c).total_size());
   const HfLoadReport report = load_hf_weights(c, weights, params.data());
   EXPECT_TRUE(report.unused.empty()) << name << ": unused tensor " << report.unused.front();
@@ -128,7 +128,7 @@ TEST(HfLayout, WrongShapesAreReported) {
   c.n_embd = 16;
   c.head_dim = 4;
   c.ffn_dim = 64;
-  const SafetensorsFile weights(kDir + "gpt2_tiny/model.safetensors");
+  const SafetensorsSet weights(kDir + "gpt2_tiny");
   std::vector<float> params(TensorTable(c).total_size());
   EXPECT_THROW(load_hf_weights(c, weights, params.data()), InputError);
 }

@@ -44,4 +44,28 @@ inline float fp16_to_float(uint16_t h) {
   return f;
 }
 
+// float -> IEEE half, round to nearest even; overflow gives ±inf, NaN stays NaN, tiny values
+// become subnormals or ±0 (safetensors F16 export).
+inline uint16_t float_to_fp16(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  const uint16_t sign = static_cast<uint16_t>((u >> 16) & 0x8000u);
+  const uint32_t abs = u & 0x7fffffffu;
+  if (abs > 0x7f800000u) return sign | 0x7e00u;                 // NaN
+  if (abs >= 0x477ff000u) return sign | 0x7c00u;                // >= 65520 rounds to inf
+  if (abs < 0x38800000u) {                                      // below the smallest normal half, 2^-14
+    if (abs < 0x33000000u) return sign;                         // below half the smallest subnormal, 2^-25
+    const uint32_t man = (abs & 0x7fffffu) | 0x800000u;         // implicit bit
+    const int shift = 126 - static_cast<int>(abs >> 23);        // 14 + (113 - exp) - 1 ... aligns to 2^-24 units
+    const uint32_t half_ulp = 1u << (shift - 1), rest = man & ((1u << shift) - 1);
+    uint32_t h = man >> shift;
+    if (rest > half_ulp || (rest == half_ulp && (h & 1u))) h++;
+    return sign | static_cast<uint16_t>(h);
+  }
+  uint32_t h = ((abs >> 23) - 112) << 10 | ((abs >> 13) & 0x3ffu);  // rebias 127 -> 15
+  const uint32_t rest = abs & 0x1fffu;
+  if (rest > 0x1000u || (rest == 0x1000u && (h & 1u))) h++;      // may carry into the exponent: still correct
+  return sign | static_cast<uint16_t>(h);
+}
+
 }  // namespace align

@@ -38,10 +38,6 @@ uint64_t data_checksum(const void* data, size_t bytes) {
 namespace {
 
 // Byte offsets of the header fields (docs/formats.md has the same table).
-struct HeaderField {
-  size_t offset;
-  const char* name;
-};
 constexpr size_t kOffMagic = 0, kOffVersion = 8, kOffHeaderBytes = 12, kOffArch = 16, kOffVocab = 20,
                  kOffPaddedVocab = 24, kOffLayers = 28, kOffHeads = 32, kOffKvHeads = 36, kOffEmbd = 40,
                  kOffHeadDim = 44, kOffFfn = 48, kOffMaxSeq = 52, kOffEps = 56, kOffTheta = 60, kOffTied = 64,

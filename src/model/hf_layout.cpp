@@ -2,6 +2,8 @@
 #include "model/hf_layout.hpp"
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -137,7 +139,84 @@ ModelConfig read_hf_config(const std::string& path) {
   return config_from_hf_json(j, path);
 }
 
-HfLoadReport load_hf_weights(const ModelConfig& c, const SafetensorsFile& file, float* params) {
+namespace {
+// Rows each Hugging Face part contributes to our tensor, in order.
+std::vector<int64_t> part_rows(const ModelConfig& c, const HfSource& src) {
+  const TensorSpec& t = *src.tensor;
+  if (src.hf_names.size() == 3) return {c.q_dim(), c.kv_dim(), c.kv_dim()};  // q, k, v
+  if (src.hf_names.size() == 2) return {c.ffn_dim, c.ffn_dim};               // gate, up
+  const bool vocab = t.shape.size() == 2 && t.shape[0] == c.padded_vocab_size &&
+                     (t.name == tensor_names::kTokEmbed || t.name == tensor_names::kLmHead);
+  return {vocab ? (int64_t)c.vocab_size : t.shape[0]};
+}
+}  // namespace
+
+std::vector<HfTensor> hf_tensors_from_params(const ModelConfig& c, const float* params) {
+  const TensorTable table(c);
+  std::vector<HfTensor> out;
+  for (const HfSource& src : hf_tensor_map(c, table, c.arch == Arch::GPT2 ? "transformer." : "model.")) {
+    const TensorSpec& t = *src.tensor;
+    const int64_t cols = t.shape.size() == 2 ? t.shape[1] : 1;
+    const std::vector<int64_t> rows = part_rows(c, src);
+    int64_t row = 0;
+    for (size_t k = 0; k < src.hf_names.size(); k++) {
+      HfTensor h;
+      h.name = src.hf_names[k];
+      const int64_t r = rows[k];
+      if (t.shape.size() == 1) h.shape = {r};
+      else h.shape = src.transpose ? std::vector<int64_t>{cols, r} : std::vector<int64_t>{r, cols};
+      h.data.resize((size_t)r * cols);
+      const float* p = params + t.offset + row * cols;
+      for (int64_t i = 0; i < r; i++)
+        for (int64_t j = 0; j < cols; j++) (src.transpose ? h.data[j * r + i] : h.data[i * cols + j]) = p[i * cols + j];
+      row += r;
+      out.push_back(std::move(h));
+    }
+  }
+  return out;
+}
+
+namespace {
+// The shortest decimal that reads back as the same float (1e-06, not 9.99999997e-07).
+double json_float(float v) {
+  for (int precision = 6; precision <= 9; precision++) {
+    char buf[32];
+    std::snprintf(buf, sizeof(buf), "%.*g", precision, (double)v);
+    const double d = std::strtod(buf, nullptr);
+    if ((float)d == v) return d;
+  }
+  return v;
+}
+}  // namespace
+
+nlohmann::json hf_config_json(const ModelConfig& c, const std::string& torch_dtype) {
+  nlohmann::json j;
+  if (c.arch == Arch::GPT2) {
+    j = {{"architectures", {"GPT2LMHeadModel"}}, {"model_type", "gpt2"}, {"vocab_size", c.vocab_size},
+         {"n_positions", c.max_seq_len}, {"n_embd", c.n_embd}, {"n_layer", c.n_layer}, {"n_head", c.n_head},
+         {"n_inner", c.ffn_dim}, {"layer_norm_epsilon", json_float(c.norm_eps)}, {"activation_function", "gelu_new"},
+         {"tie_word_embeddings", c.tied_head}, {"attn_pdrop", 0.0}, {"embd_pdrop", 0.0}, {"resid_pdrop", 0.0},
+         {"scale_attn_weights", true}, {"scale_attn_by_inverse_layer_idx", false}, {"reorder_and_upcast_attn", false}};
+  } else {
+    const bool qwen2 = c.qkv_bias;
+    j = {{"architectures", {qwen2 ? "Qwen2ForCausalLM" : "LlamaForCausalLM"}}, {"model_type", qwen2 ? "qwen2" : "llama"},
+         {"vocab_size", c.vocab_size}, {"hidden_size", c.n_embd}, {"intermediate_size", c.ffn_dim},
+         {"num_hidden_layers", c.n_layer}, {"num_attention_heads", c.n_head}, {"num_key_value_heads", c.n_kv_head},
+         {"head_dim", c.head_dim}, {"max_position_embeddings", c.max_seq_len}, {"rms_norm_eps", json_float(c.norm_eps)},
+         {"rope_theta", json_float(c.rope_theta)}, {"hidden_act", "silu"}, {"tie_word_embeddings", c.tied_head},
+         {"attention_dropout", 0.0}};
+    if (!qwen2) j["attention_bias"] = false, j["mlp_bias"] = false;
+    if (c.rope_scaling == RopeScaling::Llama3)
+      j["rope_scaling"] = {{"rope_type", "llama3"}, {"factor", json_float(c.rope_factor)},
+                           {"low_freq_factor", json_float(c.rope_low_freq_factor)},
+                           {"high_freq_factor", json_float(c.rope_high_freq_factor)},
+                           {"original_max_position_embeddings", c.rope_original_max_pos}};
+  }
+  j["torch_dtype"] = torch_dtype;
+  return j;
+}
+
+HfLoadReport load_hf_weights(const ModelConfig& c, const SafetensorsSet& file, float* params) {
   const TensorTable table(c);
   std::fill(params, params + table.total_size(), 0.f);
   const char* base_name = c.arch == Arch::GPT2 ? "wte.weight" : "embed_tokens.weight";
@@ -152,19 +231,18 @@ HfLoadReport load_hf_weights(const ModelConfig& c, const SafetensorsFile& file, 
     for (const std::string& name : src.hf_names) {
       const SafeTensor& st = file.at(name);
       const std::vector<float> v = file.to_float(name);
+      const std::string where = file.where(name);
       // Rows and columns of the source as it will land (after the Conv1D transpose).
       int64_t rows, scols;
       if (t.shape.size() == 1) {
-        ALIGN_REQUIRE(st.shape.size() == 1, file.path(), ": tensor '", name, "' has ", st.shape.size(),
-                      " dims, expected 1");
+        ALIGN_REQUIRE(st.shape.size() == 1, where, " has ", st.shape.size(), " dims, expected 1");
         rows = st.shape[0], scols = 1;
       } else {
-        ALIGN_REQUIRE(st.shape.size() == 2, file.path(), ": tensor '", name, "' has ", st.shape.size(),
-                      " dims, expected 2");
+        ALIGN_REQUIRE(st.shape.size() == 2, where, " has ", st.shape.size(), " dims, expected 2");
         rows = src.transpose ? st.shape[1] : st.shape[0];
         scols = src.transpose ? st.shape[0] : st.shape[1];
       }
-      ALIGN_REQUIRE(scols == cols && row + rows <= t.shape[0], file.path(), ": tensor '", name, "' has shape [",
+      ALIGN_REQUIRE(scols == cols && row + rows <= t.shape[0], where, " has shape [",
                     st.shape[0], st.shape.size() > 1 ? cat(", ", st.shape[1]) : "", "], which does not fit ", t.name,
                     " of shape [", t.shape[0], t.shape.size() > 1 ? cat(", ", t.shape[1]) : "", "]");
       float* dst = params + t.offset + row * cols;

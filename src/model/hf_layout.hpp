@@ -11,7 +11,7 @@
 // extra rows are zero.
 #pragma once
 
-#include <nlohmann/json_fwd.hpp>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -42,7 +42,20 @@ struct HfLoadReport {
   std::vector<std::string> unused;           // anything else in the file that no tensor took (reported, never silent)
 };
 
-// Fills params (TensorTable(config).total_size() floats; padding rows and gaps zeroed) from one file.
-HfLoadReport load_hf_weights(const ModelConfig& config, const SafetensorsFile& file, float* params);
+// Fills params (TensorTable(config).total_size() floats; padding rows and gaps zeroed) from a
+// checkpoint (one file or shards).
+HfLoadReport load_hf_weights(const ModelConfig& config, const SafetensorsSet& file, float* params);
+
+// The inverse, for export: every Hugging Face tensor of the model (tied heads omitted, as
+// transformers writes them), with the vocabulary padding dropped and Conv1D weights transposed back.
+struct HfTensor {
+  std::string name;
+  std::vector<int64_t> shape;
+  std::vector<float> data;
+};
+std::vector<HfTensor> hf_tensors_from_params(const ModelConfig& config, const float* params);
+
+// config.json for transformers (keys that both v4 and v5 read). torch_dtype names the weights' dtype.
+nlohmann::json hf_config_json(const ModelConfig& config, const std::string& torch_dtype);
 
 }  // namespace align

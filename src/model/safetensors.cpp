@@ -1,6 +1,14 @@
 // safetensors.cpp: .safetensors reader and fp32 writer (safetensors.hpp).
 #include "model/safetensors.hpp"
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <filesystem>
+
 #include <cstring>
 #include <nlohmann/json.hpp>
 
@@ -26,21 +34,52 @@ size_t SafeTensor::numel() const {
   return n;
 }
 
-SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path), bytes_(read_file_bytes(path)) {
-  ALIGN_REQUIRE(bytes_.size() >= 8, path, ": file is ", bytes_.size(), " bytes, too short for a safetensors header");
+SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
+  const int fd = ::open(path.c_str(), O_RDONLY);
+  ALIGN_REQUIRE(fd >= 0, path, ": cannot open: ", std::strerror(errno));
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
+    ::close(fd);
+    throw InputError(cat(path, ": cannot stat: ", std::strerror(errno)));
+  }
+  size_ = static_cast<size_t>(st.st_size);
+  if (size_ > 0) {
+    void* m = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
+    ::close(fd);
+    ALIGN_REQUIRE(m != MAP_FAILED, path, ": cannot map: ", std::strerror(errno));
+    map_ = static_cast<const uint8_t*>(m);
+  } else {
+    ::close(fd);
+  }
+  try {
+    parse();
+  } catch (...) {
+    if (map_) ::munmap(const_cast<uint8_t*>(map_), size_);
+    throw;
+  }
+}
+
+SafetensorsFile::~SafetensorsFile() {
+  if (map_) ::munmap(const_cast<uint8_t*>(map_), size_);
+}
+
+void SafetensorsFile::parse() {
+  const std::string& path = path_;
+  ALIGN_REQUIRE(size_ >= 8, path, ": file is ", size_, " bytes, too short for a safetensors header");
   uint64_t n;
-  std::memcpy(&n, bytes_.data(), 8);
-  ALIGN_REQUIRE(n <= bytes_.size() - 8, path, ": header length ", n, " exceeds the file's ", bytes_.size() - 8,
+  std::memcpy(&n, map_, 8);
+  ALIGN_REQUIRE(n <= size_ - 8, path, ": header length ", n, " exceeds the file's ", size_ - 8,
                 " bytes after the length field");
+  ALIGN_REQUIRE(n <= kMaxHeaderBytes, path, ": header length ", n, " exceeds the ", kMaxHeaderBytes, "-byte limit");
   nlohmann::json header;
   try {
-    header = nlohmann::json::parse(bytes_.begin() + 8, bytes_.begin() + 8 + n);
+    header = nlohmann::json::parse(map_ + 8, map_ + 8 + n);
   } catch (const nlohmann::json::exception& e) {
     throw InputError(cat(path, ": header is not valid JSON: ", e.what()));
   }
   ALIGN_REQUIRE(header.is_object(), path, ": header is not a JSON object");
-  const uint8_t* data = bytes_.data() + 8 + n;
-  const size_t data_size = bytes_.size() - 8 - n;
+  const uint8_t* data = map_ + 8 + n;
+  const size_t data_size = size_ - 8 - n;
   for (const auto& [name, entry] : header.items()) {
     if (name == "__metadata__") continue;
     const std::string where = cat(path, ": tensor '", name, "'");
@@ -89,8 +128,7 @@ std::vector<std::string> SafetensorsFile::names() const {
   return out;
 }
 
-std::vector<float> SafetensorsFile::to_float(const std::string& name) const {
-  const SafeTensor& t = at(name);
+std::vector<float> tensor_to_float(const SafeTensor& t, const std::string& where) {
   std::vector<float> out(t.numel());
   for (size_t i = 0; i < out.size(); i++) {
     if (t.dtype == "F32") {
@@ -104,14 +142,13 @@ std::vector<float> SafetensorsFile::to_float(const std::string& name) const {
       std::memcpy(&h, t.data + 2 * i, 2);
       out[i] = t.dtype == "BF16" ? bf16_to_float(h) : fp16_to_float(h);
     } else {
-      throw InputError(cat(path_, ": tensor '", name, "' has dtype ", t.dtype, ", expected F32, F16, BF16 or F64"));
+      throw InputError(cat(where, " has dtype ", t.dtype, ", expected F32, F16, BF16 or F64"));
     }
   }
   return out;
 }
 
-std::vector<int64_t> SafetensorsFile::to_int64(const std::string& name) const {
-  const SafeTensor& t = at(name);
+std::vector<int64_t> tensor_to_int64(const SafeTensor& t, const std::string& where) {
   std::vector<int64_t> out(t.numel());
   for (size_t i = 0; i < out.size(); i++) {
     if (t.dtype == "I64") {
@@ -121,20 +158,102 @@ std::vector<int64_t> SafetensorsFile::to_int64(const std::string& name) const {
       std::memcpy(&v, t.data + 4 * i, 4);
       out[i] = v;
     } else {
-      throw InputError(cat(path_, ": tensor '", name, "' has dtype ", t.dtype, ", expected I64 or I32"));
+      throw InputError(cat(where, " has dtype ", t.dtype, ", expected I64 or I32"));
     }
   }
   return out;
 }
 
-void write_safetensors_f32(const std::string& path, const std::vector<SafeTensorOut>& tensors) {
+std::vector<float> SafetensorsFile::to_float(const std::string& name) const {
+  return tensor_to_float(at(name), cat(path_, ": tensor '", name, "'"));
+}
+
+std::vector<int64_t> SafetensorsFile::to_int64(const std::string& name) const {
+  return tensor_to_int64(at(name), cat(path_, ": tensor '", name, "'"));
+}
+
+// ---- sharded checkpoints ---------------------------------------------------------------
+SafetensorsSet::SafetensorsSet(const std::string& dir_or_file) : path_(dir_or_file) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::is_directory(dir_or_file, ec)) {
+    files_.push_back(std::make_unique<SafetensorsFile>(dir_or_file));
+  } else {
+    const fs::path dir(dir_or_file);
+    const fs::path index = dir / "model.safetensors.index.json";
+    if (fs::exists(index)) {
+      const std::vector<uint8_t> bytes = read_file_bytes(index.string());
+      nlohmann::json j;
+      try {
+        j = nlohmann::json::parse(bytes.begin(), bytes.end());
+      } catch (const nlohmann::json::exception& e) {
+        throw InputError(cat(index.string(), ": not valid JSON: ", e.what()));
+      }
+      ALIGN_REQUIRE(j.is_object() && j.contains("weight_map") && j["weight_map"].is_object(), index.string(),
+                    ": no weight_map object");
+      std::map<std::string, const SafetensorsFile*> by_file;
+      for (const auto& [name, file] : j["weight_map"].items()) {
+        ALIGN_REQUIRE(file.is_string(), index.string(), ": weight_map entry for '", name, "' is not a file name");
+        const std::string f = file.get<std::string>();
+        ALIGN_REQUIRE(f.find('/') == std::string::npos && f != ".." && !f.empty(), index.string(), ": shard name '",
+                      f, "' is not a file in the directory");
+        if (!by_file.count(f)) {
+          files_.push_back(std::make_unique<SafetensorsFile>((dir / f).string()));
+          by_file[f] = files_.back().get();
+        }
+        ALIGN_REQUIRE(by_file[f]->find(name) != nullptr, (dir / f).string(), ": has no tensor '", name,
+                      "', which ", index.string(), " places there");
+        owner_[name] = by_file[f];
+      }
+    } else {
+      const fs::path single = dir / "model.safetensors";
+      ALIGN_REQUIRE(fs::exists(single), dir_or_file, ": no model.safetensors or model.safetensors.index.json");
+      files_.push_back(std::make_unique<SafetensorsFile>(single.string()));
+    }
+  }
+  for (const auto& f : files_)
+    for (const std::string& name : f->names()) {
+      if (!owner_.count(name)) owner_[name] = f.get();
+      else ALIGN_REQUIRE(owner_[name] == f.get() || files_.size() > 1, f->path(), ": tensor '", name, "' twice");
+    }
+}
+
+const SafeTensor* SafetensorsSet::find(const std::string& name) const {
+  auto it = owner_.find(name);
+  return it == owner_.end() ? nullptr : it->second->find(name);
+}
+
+const SafeTensor& SafetensorsSet::at(const std::string& name) const {
+  const SafeTensor* t = find(name);
+  ALIGN_REQUIRE(t != nullptr, path_, ": no tensor named '", name, "'");
+  return *t;
+}
+
+std::vector<std::string> SafetensorsSet::names() const {
+  std::vector<std::string> out;
+  for (const auto& kv : owner_) out.push_back(kv.first);
+  return out;
+}
+
+std::string SafetensorsSet::where(const std::string& name) const {
+  auto it = owner_.find(name);
+  return cat(it == owner_.end() ? path_ : it->second->path(), ": tensor '", name, "'");
+}
+
+std::vector<float> SafetensorsSet::to_float(const std::string& name) const { return tensor_to_float(at(name), where(name)); }
+
+void write_safetensors(const std::string& path, const std::vector<SafeTensorOut>& tensors, const std::string& dtype,
+                       const std::map<std::string, std::string>& metadata) {
+  ALIGN_ASSERT(dtype == "F32" || dtype == "BF16" || dtype == "F16", "cannot write dtype ", dtype);
+  const size_t esize = dtype == "F32" ? 4 : 2;
   nlohmann::json header = nlohmann::json::object();
+  if (!metadata.empty()) header["__metadata__"] = metadata;
   size_t offset = 0;
   for (const SafeTensorOut& t : tensors) {
     size_t numel = 1;
     for (int64_t d : t.shape) numel *= static_cast<size_t>(d);
-    header[t.name] = {{"dtype", "F32"}, {"shape", t.shape}, {"data_offsets", {offset, offset + 4 * numel}}};
-    offset += 4 * numel;
+    header[t.name] = {{"dtype", dtype}, {"shape", t.shape}, {"data_offsets", {offset, offset + esize * numel}}};
+    offset += esize * numel;
   }
   std::string text = header.dump();
   text.append((8 - text.size() % 8) % 8, ' ');  // the data section starts 8-byte aligned, as the reference writer does
@@ -142,10 +261,17 @@ void write_safetensors_f32(const std::string& path, const std::vector<SafeTensor
   write_file_atomic(path, [&](std::FILE* fp) {
     write_all(fp, &n, 8, path);
     write_all(fp, text.data(), text.size(), path);
+    std::vector<uint16_t> half;
     for (const SafeTensorOut& t : tensors) {
       size_t numel = 1;
       for (int64_t d : t.shape) numel *= static_cast<size_t>(d);
-      write_all(fp, t.data, 4 * numel, path);
+      if (dtype == "F32") {
+        write_all(fp, t.data, 4 * numel, path);
+        continue;
+      }
+      half.resize(numel);
+      for (size_t i = 0; i < numel; i++) half[i] = dtype == "BF16" ? float_to_bf16(t.data[i]) : float_to_fp16(t.data[i]);
+      write_all(fp, half.data(), 2 * numel, path);
     }
   });
 }
