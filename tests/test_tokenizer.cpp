@@ -1,0 +1,144 @@
+// test_tokenizer.cpp: the tokenizer against Hugging Face `tokenizers` itself.
+//
+// tests/data/tokenizers/{gpt2_style,llama3_style,spm_style}/ hold a
+// tokenizer.json trained with PyPI tokenizers and golden.json with, for each
+// line of a corpus of ASCII, accents, CJK, emoji, whitespace runs, digits,
+// contractions, code, special tokens inside text and invalid UTF-8 (as raw
+// bytes), the library's ids without and with special tokens and its decodes
+// (dev/reference/make_tokenizer_golden.py). Equality is exact.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "common/error.hpp"
+#include "tokenizer/byte_level.hpp"
+#include "tokenizer/tokenizer.hpp"
+#include "tokenizer/utf8.hpp"
+
+namespace align::tok {
+namespace {
+
+const std::string kDir = std::string(ALIGN_TEST_DATA) + "/tokenizers/";
+
+std::string b64decode(const std::string& in) {
+  static const std::string chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  int val = 0, bits = -8;
+  for (char c : in) {
+    if (c == '=') break;
+    val = (val << 6) + (int)chars.find(c);
+    bits += 6;
+    if (bits >= 0) {
+      out += (char)((val >> bits) & 0xFF);
+      bits -= 8;
+    }
+  }
+  return out;
+}
+
+class TokenizerGolden : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(TokenizerGolden, MatchesHuggingFaceTokenForToken) {
+  const Tokenizer tok = Tokenizer::from_file(kDir + GetParam() + "/tokenizer.json");
+  const nlohmann::json golden = nlohmann::json::parse(std::ifstream(kDir + GetParam() + "/golden.json"));
+  EXPECT_EQ(tok.vocab_size(), golden["vocab_size"].get<int>());
+  int n = 0;
+  for (const auto& c : golden["cases"]) {
+    const std::string text = b64decode(c["bytes_b64"]);
+    const std::vector<int32_t> ids = tok.encode(text, false), ids_special = tok.encode(text, true);
+    EXPECT_EQ(ids, c["ids"].get<std::vector<int32_t>>()) << GetParam() << " line " << n << ": '" << text << "'";
+    EXPECT_EQ(ids_special, c["ids_special"].get<std::vector<int32_t>>()) << GetParam() << " line " << n;
+    EXPECT_EQ(tok.decode(c["ids"].get<std::vector<int32_t>>(), false), c["decoded"].get<std::string>())
+        << GetParam() << " line " << n;
+    EXPECT_EQ(tok.decode(c["ids_special"].get<std::vector<int32_t>>(), true), c["decoded_skip"].get<std::string>())
+        << GetParam() << " line " << n;
+    n++;
+  }
+  EXPECT_GE(n, 30);
+}
+
+// decode(encode(s)) == s for valid UTF-8. Byte-level tokenizers are lossless; the
+// SentencePiece-style normaliser prepends "▁" to every segment between special
+// tokens, so after a special token the decode gains a space (as in tokenizers):
+// those lines are checked for that instead.
+TEST_P(TokenizerGolden, RoundTripsValidText) {
+  const Tokenizer tok = Tokenizer::from_file(kDir + GetParam() + "/tokenizer.json");
+  const nlohmann::json golden = nlohmann::json::parse(std::ifstream(kDir + GetParam() + "/golden.json"));
+  int checked = 0;
+  for (const auto& c : golden["cases"]) {
+    const std::string text = b64decode(c["bytes_b64"]);
+    if (!is_valid_utf8(text)) continue;
+    const std::string back = tok.decode(tok.encode(text, false));
+    bool has_special = false;
+    for (const AddedToken& a : tok.added_tokens()) has_special |= text.find(a.content) != std::string::npos;
+    if (GetParam() == "spm_style" && has_special) {
+      EXPECT_GT(back.size(), text.size()) << text;
+    } else {
+      EXPECT_EQ(back, text);
+      checked++;
+    }
+  }
+  EXPECT_GE(checked, 20);
+}
+
+INSTANTIATE_TEST_SUITE_P(Files, TokenizerGolden, ::testing::Values("gpt2_style", "llama3_style", "spm_style"));
+
+TEST(Utf8, InvalidBytesBecomeReplacementCharacters) {
+  // Python: b"...".decode("utf-8", errors="replace")
+  EXPECT_EQ(sanitize_utf8("a\xff" "b"), "a\xEF\xBF\xBD" "b");
+  EXPECT_EQ(sanitize_utf8("\xE2\x82"), "\xEF\xBF\xBD");                       // truncated: one for the subpart
+  EXPECT_EQ(sanitize_utf8("\xED\xA0\x80"), "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");  // surrogate: three
+  EXPECT_EQ(sanitize_utf8("\xF0\x9F\x98"), "\xEF\xBF\xBD");
+  EXPECT_EQ(sanitize_utf8("\xC3\x28"), "\xEF\xBF\xBD(");
+  EXPECT_EQ(sanitize_utf8("\xC0\xAF"), "\xEF\xBF\xBD\xEF\xBF\xBD");           // overlong: each byte
+  EXPECT_EQ(sanitize_utf8("ok \xF0\x9F\x98\x80"), "ok \xF0\x9F\x98\x80");
+}
+
+TEST(ByteLevel, MapsEveryByteReversibly) {
+  const ByteLevelMap& m = ByteLevelMap::get();
+  EXPECT_EQ(m.encode(' '), "\xC4\xA0");   // Ġ
+  EXPECT_EQ(m.encode('\n'), "\xC4\x8A");  // Ċ
+  EXPECT_EQ(m.encode('a'), "a");
+  std::string all;
+  for (int b = 0; b < 256; b++) all += (char)b;
+  std::string back;
+  ASSERT_TRUE(m.decode(m.encode(all), back));
+  EXPECT_EQ(back, all);
+}
+
+TEST(Tokenizer, BadFilesAreNamed) {
+  auto expect = [](const nlohmann::json& j, const std::string& msg) {
+    try {
+      Tokenizer t(j, "tok.json", 0);
+      ADD_FAILURE() << "no error for " << msg;
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find(msg), std::string::npos) << e.what();
+    }
+  };
+  nlohmann::json base;
+  base["model"] = {{"type", "BPE"}, {"vocab", {{"a", 0}, {"b", 1}, {"ab", 2}}}};
+  base["model"]["merges"] = nlohmann::json::array({nlohmann::json::array({"a", "b"})});
+  EXPECT_NO_THROW(Tokenizer(base, "tok.json", 0));
+  nlohmann::json j = base;
+  j["model"]["type"] = "WordPiece";
+  expect(j, "model type 'WordPiece' is not supported");
+  j = base;
+  j["model"]["merges"] = nlohmann::json::array({nlohmann::json::array({"a", "c"})});
+  expect(j, "merge 0 ('a', 'c') uses a token missing from the vocabulary");
+  j = base;
+  j["normalizer"] = {{"type", "NFKC"}};
+  expect(j, "normalizer type 'NFKC' is not supported");
+  j = base;
+  j["pre_tokenizer"] = {{"type", "Split"}, {"pattern", {{"Regex", "(unclosed"}}}, {"behavior", "Isolated"}};
+  expect(j, "does not compile");
+  expect(nlohmann::json::object(), "no model object");
+  EXPECT_THROW(Tokenizer::from_file(kDir + "nope.json"), InputError);
+  const Tokenizer t(base, "tok.json", 0);
+  EXPECT_EQ(t.encode("abab"), (std::vector<int32_t>{2, 2}));
+  EXPECT_THROW(t.encode("abc"), InputError);  // 'c': no vocabulary entry, byte fallback or unk
+  EXPECT_THROW(t.decode({7}), InputError);
+}
+
+}  // namespace
+}  // namespace align::tok
