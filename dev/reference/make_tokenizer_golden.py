@@ -74,6 +74,25 @@ GOLDEN = [
     "tabs\t\tand\tspaces \t mixed",
     "ÀÁÂÃÄÅàáâãäå",
     "ﬁ ﬂ ｆｕｌｌｗｉｄｔｈ ①②③",
+    "'s 're 'VE starting with a contraction",
+    "1 12 123 1234 12345 123456 1234567 digits in groups",
+    "          ten spaces then x",
+    "\t\t\ttabs\t",
+    "non\u00a0breaking\u3000ideographic\u2003em spaces",
+    "e\u0301 combining acute, a\u0308 diaeresis, \u1100\u1161 jamo",
+    "control \x00 \x01 \x7f chars",
+    "👨‍👩‍👧‍👦 family, 🏳️‍🌈 flag, 1️⃣ keycap",
+    "   <|endoftext|>   spaces around a special token",
+    "<|eot_id|><|eot_id|><|start_header_id|>user<|end_header_id|>\n\nhi",
+    "<s> </s> <unk> <0x41> look like specials",
+    "Ω≈ç√∫˜µ≤≥÷ åß∂ƒ©˙∆˚¬…æ œ∑´®†¥¨ˆøπ“‘",
+    "Приветствую, мир! Ελληνικά κείμενα. עברית מימין לשמאל. العربية",
+    "x" * 300,
+    "the the the the the the the the the the the the",
+    "MiXeD CaSe WoRdS aNd CAPS LOCK TEXT",
+    "email@example.com #hashtag @mention $100 50% a+b=c",
+    "```python\nprint('hi')\n```",
+    "line\r\n\r\nwindows paragraphs\r\n",
 ]
 INVALID_UTF8 = [b"bad \xff byte", b"\xc3\x28 broken pair", b"trunc \xe2\x82", b"\xed\xa0\x80 surrogate", b"\xf0\x9f\x98"]
 
@@ -126,8 +145,9 @@ def spm_style():
 
 def main():
     random.seed(0)
-    corpus = GOLDEN + [b.decode("utf-8", errors="replace") for b in INVALID_UTF8]
-    raw = [s.encode("utf-8") for s in GOLDEN] + INVALID_UTF8
+    golden = GOLDEN + random.sample(TRAIN[:10], 10)
+    corpus = golden + [b.decode("utf-8", errors="replace") for b in INVALID_UTF8]
+    raw = [s.encode("utf-8") for s in golden] + INVALID_UTF8
     for name, make in (("gpt2_style", gpt2_style), ("llama3_style", llama3_style), ("spm_style", spm_style)):
         tok = make()
         d = os.path.join(OUT, name)
