@@ -1,0 +1,199 @@
+// pairs_file.cpp: pairs.bin writer, validating reader, reference log-prob store (pairs_file.hpp).
+#include "data/pairs_file.hpp"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <bit>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "common/error.hpp"
+#include "common/file_io.hpp"
+
+static_assert(std::endian::native == std::endian::little, "pairs.bin I/O assumes a little-endian host");
+
+namespace align::data {
+
+namespace {
+constexpr size_t kOffVersion = 8, kOffHeaderBytes = 12, kOffVocab = 16, kOffEos = 20, kOffTokFp = 24,
+                 kOffNumPairs = 32, kOffNumTokens = 40, kOffIndex = 48, kOffData = 56, kOffRef = 64, kOffRefFp = 72,
+                 kOffReserved = 80;
+template <typename V>
+void put(uint8_t* h, size_t off, V v) {
+  std::memcpy(h + off, &v, sizeof(V));
+}
+template <typename V>
+V read_field(const uint8_t* h, size_t off) {
+  V v;
+  std::memcpy(&v, h + off, sizeof(V));
+  return v;
+}
+}  // namespace
+
+void write_pairs(const std::string& path, const PairsMeta& meta, const std::vector<PairRecord>& pairs) {
+  const uint64_t n = pairs.size();
+  std::vector<uint64_t> index(n + 1, 0);
+  uint64_t tokens = 0;
+  for (uint64_t i = 0; i < n; i++) {
+    const PairRecord& p = pairs[i];
+    const uint64_t ids = p.prompt.size() + p.chosen.size() + p.rejected.size();
+    for (const auto* v : {&p.prompt, &p.chosen, &p.rejected})
+      for (uint32_t id : *v) ALIGN_ASSERT(id < meta.vocab_size, "pair ", i, ": token id ", id, " >= vocab ", meta.vocab_size);
+    index[i + 1] = index[i] + 12 + 4 * ids;
+    tokens += ids;
+  }
+  uint8_t h[kPairsHeaderBytes] = {};
+  std::memcpy(h, kPairsMagic, 8);
+  put<uint32_t>(h, kOffVersion, kPairsVersion);
+  put<uint32_t>(h, kOffHeaderBytes, kPairsHeaderBytes);
+  put<uint32_t>(h, kOffVocab, meta.vocab_size);
+  put<int32_t>(h, kOffEos, meta.eos_id);
+  put<uint64_t>(h, kOffTokFp, meta.tokenizer_fingerprint);
+  put<uint64_t>(h, kOffNumPairs, n);
+  put<uint64_t>(h, kOffNumTokens, tokens);
+  const uint64_t index_off = kPairsHeaderBytes, data_off = index_off + 8 * (n + 1), ref_off = data_off + index[n];
+  put<uint64_t>(h, kOffIndex, index_off);
+  put<uint64_t>(h, kOffData, data_off);
+  put<uint64_t>(h, kOffRef, ref_off);
+  put<uint64_t>(h, kOffRefFp, 0);
+  write_file_atomic(path, [&](std::FILE* fp) {
+    write_all(fp, h, sizeof(h), path);
+    write_all(fp, index.data(), 8 * index.size(), path);
+    for (const PairRecord& p : pairs) {
+      const uint32_t lens[3] = {(uint32_t)p.prompt.size(), (uint32_t)p.chosen.size(), (uint32_t)p.rejected.size()};
+      write_all(fp, lens, 12, path);
+      for (const auto* v : {&p.prompt, &p.chosen, &p.rejected}) write_all(fp, v->data(), 4 * v->size(), path);
+    }
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    const std::vector<double> ref(2 * n, nan);
+    write_all(fp, ref.data(), 8 * ref.size(), path);
+  });
+}
+
+PairsFile::PairsFile(const std::string& path) : path_(path) {
+  const int fd = ::open(path.c_str(), O_RDONLY);
+  ALIGN_REQUIRE(fd >= 0, path, ": cannot open: ", std::strerror(errno));
+  struct stat st;
+  ::fstat(fd, &st);
+  size_ = (size_t)st.st_size;
+  if (size_ > 0) {
+    void* m = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
+    ::close(fd);
+    ALIGN_REQUIRE(m != MAP_FAILED, path, ": cannot map: ", std::strerror(errno));
+    map_ = static_cast<const uint8_t*>(m);
+  } else {
+    ::close(fd);
+  }
+  try {
+    ALIGN_REQUIRE(size_ >= kPairsHeaderBytes, path, ": file is ", size_, " bytes, shorter than the ", kPairsHeaderBytes,
+                  "-byte header (truncated, or not a pairs file)");
+    const uint8_t* h = map_;
+    ALIGN_REQUIRE(std::memcmp(h, kPairsMagic, 8) == 0, path, ": magic is '", std::string((const char*)h, 8),
+                  "', expected 'ALIGNPRS' (not an align.cu pairs file)");
+    const uint32_t version = read_field<uint32_t>(h, kOffVersion);
+    ALIGN_REQUIRE(version == kPairsVersion, path, ": format version ", version, ", this build reads version ", kPairsVersion);
+    ALIGN_REQUIRE(read_field<uint32_t>(h, kOffHeaderBytes) == kPairsHeaderBytes, path, ": field header_bytes = ",
+                  read_field<uint32_t>(h, kOffHeaderBytes), ", expected ", kPairsHeaderBytes);
+    for (size_t i = kOffReserved; i < kPairsHeaderBytes; i++)
+      ALIGN_REQUIRE(h[i] == 0, path, ": reserved header byte ", i, " = ", (int)h[i], ", expected 0");
+    meta_.vocab_size = read_field<uint32_t>(h, kOffVocab);
+    meta_.eos_id = read_field<int32_t>(h, kOffEos);
+    meta_.tokenizer_fingerprint = read_field<uint64_t>(h, kOffTokFp);
+    ALIGN_REQUIRE(meta_.vocab_size >= 1 && meta_.vocab_size <= (1u << 24), path, ": field vocab_size = ",
+                  meta_.vocab_size, ", expected 1..16777216");
+    ALIGN_REQUIRE(meta_.eos_id >= -1 && meta_.eos_id < (int64_t)meta_.vocab_size, path, ": field eos_id = ",
+                  meta_.eos_id, ", expected -1..", meta_.vocab_size - 1);
+    num_pairs_ = read_field<uint64_t>(h, kOffNumPairs);
+    num_tokens_ = read_field<uint64_t>(h, kOffNumTokens);
+    ref_fingerprint_ = read_field<uint64_t>(h, kOffRefFp);
+    const uint64_t index_off = read_field<uint64_t>(h, kOffIndex), data_off = read_field<uint64_t>(h, kOffData),
+                   ref_off = read_field<uint64_t>(h, kOffRef);
+    // Every size is checked against the file before it is used to address anything.
+    ALIGN_REQUIRE(num_pairs_ <= size_ / 28, path, ": field num_pairs = ", num_pairs_, " cannot fit in ", size_, " bytes");
+    ALIGN_REQUIRE(index_off == kPairsHeaderBytes && data_off == index_off + 8 * (num_pairs_ + 1) && ref_off >= data_off &&
+                      ref_off <= size_,
+                  path, ": section offsets (index ", index_off, ", data ", data_off, ", ref ", ref_off,
+                  ") are inconsistent with ", num_pairs_, " pairs in ", size_, " bytes");
+    const uint64_t expected = ref_off + 16 * num_pairs_;
+    ALIGN_REQUIRE(size_ == expected, path, ": file is ", size_, " bytes, the header describes ", expected,
+                  size_ < expected ? " (truncated)" : " (trailing bytes)");
+    index_ = reinterpret_cast<const uint64_t*>(map_ + index_off);
+    data_ = map_ + data_off;
+    ref_ = reinterpret_cast<const double*>(map_ + ref_off);
+    const uint64_t data_bytes = ref_off - data_off;
+    ALIGN_REQUIRE(index_[0] == 0 && index_[num_pairs_] == data_bytes, path, ": index spans [", index_[0], ", ",
+                  index_[num_pairs_], "], expected [0, ", data_bytes, "]");
+    uint64_t tokens = 0;
+    for (uint64_t i = 0; i < num_pairs_; i++) {
+      const uint64_t b = index_[i], e = index_[i + 1];
+      ALIGN_REQUIRE(e >= b + 12 && e <= data_bytes, path, ": record ", i, ": offsets [", b, ", ", e, ") are not a record");
+      const uint32_t* rec = reinterpret_cast<const uint32_t*>(data_ + b);
+      const uint64_t ids = (uint64_t)rec[0] + rec[1] + rec[2];
+      ALIGN_REQUIRE(12 + 4 * ids == e - b, path, ": record ", i, ": lengths ", rec[0], "+", rec[1], "+", rec[2],
+                    " do not fill its ", e - b, " bytes");
+      ALIGN_REQUIRE(rec[1] >= 1 && rec[2] >= 1, path, ": record ", i, ": a completion is empty (chosen ", rec[1],
+                    ", rejected ", rec[2], " tokens)");
+      for (uint64_t k = 0; k < ids; k++) {
+        const uint32_t id = rec[3 + k];
+        if (id >= meta_.vocab_size) {
+          const char* part = k < rec[0] ? "prompt" : k < (uint64_t)rec[0] + rec[1] ? "chosen" : "rejected";
+          throw InputError(cat(path, ": record ", i, ": token id ", id, " in the ", part, ", expected < ",
+                               meta_.vocab_size, " (vocab_size)"));
+        }
+      }
+      tokens += ids;
+    }
+    ALIGN_REQUIRE(tokens == num_tokens_, path, ": records hold ", tokens, " tokens, header says ", num_tokens_);
+  } catch (...) {
+    if (map_) ::munmap(const_cast<uint8_t*>(map_), size_);
+    throw;
+  }
+}
+
+PairsFile::~PairsFile() {
+  if (map_) ::munmap(const_cast<uint8_t*>(map_), size_);
+}
+
+PairsFile::View PairsFile::get(size_t i) const {
+  ALIGN_ASSERT(i < num_pairs_, "pair ", i, " of ", num_pairs_);
+  const uint32_t* rec = reinterpret_cast<const uint32_t*>(data_ + index_[i]);
+  const uint32_t* ids = rec + 3;
+  return {{ids, rec[0]}, {ids + rec[0], rec[1]}, {ids + rec[0] + rec[1], rec[2]}};
+}
+
+std::optional<std::pair<double, double>> PairsFile::reference(size_t i) const {
+  ALIGN_ASSERT(i < num_pairs_, "pair ", i, " of ", num_pairs_);
+  if (ref_fingerprint_ == 0 || std::isnan(ref_[2 * i]) || std::isnan(ref_[2 * i + 1])) return std::nullopt;
+  return std::make_pair(ref_[2 * i], ref_[2 * i + 1]);
+}
+
+void PairsFile::store_reference(const std::string& path, uint64_t model_fingerprint,
+                                const std::vector<std::pair<double, double>>& sums) {
+  ALIGN_ASSERT(model_fingerprint != 0, "a model fingerprint of 0 means 'none'");
+  uint64_t ref_off, n;
+  {
+    const PairsFile f(path);  // validates before writing into it
+    n = f.size();
+    ref_off = static_cast<uint64_t>(reinterpret_cast<const uint8_t*>(f.ref_) - f.map_);
+  }
+  ALIGN_REQUIRE(sums.size() == n, path, ": ", sums.size(), " reference sums for ", n, " pairs");
+  const int fd = ::open(path.c_str(), O_WRONLY);
+  ALIGN_REQUIRE(fd >= 0, path, ": cannot open for writing: ", std::strerror(errno));
+  // Clear the tag, write the values, then set the tag: a crash in between leaves no tag, so values
+  // from a half-finished store are never taken for a model's.
+  const uint64_t zero = 0;
+  bool ok = ::pwrite(fd, &zero, 8, kOffRefFp) == 8;
+  std::vector<double> flat(2 * n);
+  for (uint64_t i = 0; i < n; i++) flat[2 * i] = sums[i].first, flat[2 * i + 1] = sums[i].second;
+  ok = ok && ::pwrite(fd, flat.data(), 8 * flat.size(), (off_t)ref_off) == (ssize_t)(8 * flat.size()) && ::fsync(fd) == 0;
+  ok = ok && ::pwrite(fd, &model_fingerprint, 8, kOffRefFp) == 8 && ::fsync(fd) == 0;
+  ::close(fd);
+  ALIGN_REQUIRE(ok, path, ": cannot store reference log-probs: ", std::strerror(errno));
+}
+
+}  // namespace align::data

@@ -1,0 +1,193 @@
+// test_prepare_pairs.cpp: preference data preparation against TRL's own
+// (tests/data/pairs/, from dev/reference/make_pairs_golden.py: TRL main's
+// DPOTrainer._prepare_dataset with transformers' apply_chat_template), the
+// pairs.bin round trip, truncation, and bad input.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "common/error.hpp"
+#include "common/file_io.hpp"
+#include "data/pairs_file.hpp"
+#include "data/prepare_pairs.hpp"
+
+namespace align::data {
+namespace {
+
+namespace fs = std::filesystem;
+const std::string kDir = std::string(ALIGN_TEST_DATA) + "/pairs/";
+
+class PairsGolden : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(PairsGolden, MatchesTrlTokenForToken) {
+  const TokenizerDir td = load_tokenizer_dir(kDir + GetParam());
+  const nlohmann::json expected = nlohmann::json::parse(std::ifstream(kDir + GetParam() + "/expected.json"));
+  ASSERT_TRUE(td.chat_template.has_value());
+  EXPECT_EQ(chat_template_name(*td.chat_template), expected["template"].get<std::string>());
+  std::ifstream in(kDir + GetParam() + "/input.jsonl");
+  PrepareOptions opt;
+  opt.max_length = 0;  // TRL's golden ran without truncation
+  size_t n = 0;
+  for (std::string line; std::getline(in, line); n++) {
+    PrepareStats st;
+    const std::optional<PairRecord> p = tokenize_preference(parse_preference(nlohmann::json::parse(line)), td, opt, st);
+    ASSERT_TRUE(p.has_value()) << "line " << n;
+    const auto& e = expected["pairs"][n];
+    std::vector<uint32_t> prompt = e["prompt_ids"].get<std::vector<uint32_t>>();
+    // The one deliberate difference: a prompt whose text starts with the BOS text gets BOS twice
+    // in TRL (text BOS + the tokenizer's); align.cu keeps one and counts it.
+    if (td.bos_id && prompt.size() >= 2 && prompt[0] == (uint32_t)*td.bos_id && prompt[1] == prompt[0]) {
+      prompt.erase(prompt.begin());
+      EXPECT_EQ(st.bos_deduplicated, 3u) << "prompt, prompt+chosen, prompt+rejected";
+    }
+    EXPECT_EQ(p->prompt, prompt) << GetParam() << " line " << n << ": " << line;
+    EXPECT_EQ(p->chosen, e["chosen_ids"].get<std::vector<uint32_t>>()) << GetParam() << " line " << n;
+    EXPECT_EQ(p->rejected, e["rejected_ids"].get<std::vector<uint32_t>>()) << GetParam() << " line " << n;
+  }
+  EXPECT_EQ(n, expected["pairs"].size());
+}
+
+INSTANTIATE_TEST_SUITE_P(Setups, PairsGolden,
+                         ::testing::Values("llama3_tok_llama3", "gpt2_tok_chatml", "spm_tok_zephyr", "spm_tok_plain"));
+
+TEST(PreparePairs, TruncationKeepsTheRightEnds) {
+  const TokenizerDir td = load_tokenizer_dir(kDir + "gpt2_tok_chatml");
+  const ParsedExample ex =
+      parse_preference(nlohmann::json::parse(R"({"prompt": "one two three four five six", "chosen": " a b c d e f g h",
+                                                 "rejected": " z"})"));
+  PrepareOptions opt;
+  opt.max_length = 0;
+  PrepareStats st;
+  const PairRecord full = *tokenize_preference(ex, td, opt, st);
+  ASSERT_GT(full.prompt.size(), 4u);
+  ASSERT_GT(full.chosen.size(), 6u);
+  opt.max_length = (int)full.prompt.size() + 3;  // keep_start: prompt whole, completions cut to 3
+  const PairRecord ks = *tokenize_preference(ex, td, opt, st);
+  EXPECT_EQ(ks.prompt, full.prompt);
+  EXPECT_EQ(ks.chosen, std::vector<uint32_t>(full.chosen.begin(), full.chosen.begin() + 3));
+  EXPECT_EQ(ks.rejected, full.rejected);  // already short
+  opt.truncation = Truncation::KeepEnd;
+  opt.max_length = (int)full.chosen.size() + 2;  // keep_end: chosen whole, 2 prompt tokens from its end
+  const PairRecord ke = *tokenize_preference(ex, td, opt, st);
+  EXPECT_EQ(ke.chosen, full.chosen);
+  EXPECT_EQ(ke.prompt, std::vector<uint32_t>(full.prompt.end() - 2, full.prompt.end()));
+  opt.truncation = Truncation::KeepStart;
+  opt.max_length = (int)full.prompt.size();  // the prompt fills max_length: dropped, counted
+  PrepareStats dropped;
+  EXPECT_FALSE(tokenize_preference(ex, td, opt, dropped).has_value());
+  EXPECT_EQ(dropped.dropped_prompt_fills_max_length, 1u);
+  opt.max_length = 0;
+  opt.max_prompt_length = 2;  // keeps the prompt's end
+  const PairRecord mp = *tokenize_preference(ex, td, opt, st);
+  EXPECT_EQ(mp.prompt, std::vector<uint32_t>(full.prompt.end() - 2, full.prompt.end()));
+}
+
+TEST(PreparePairs, MalformedExamplesAreExplained) {
+  auto expect = [](const std::string& line, const std::string& msg) {
+    try {
+      parse_preference(nlohmann::json::parse(line));
+      ADD_FAILURE() << "no error for " << line;
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find(msg), std::string::npos) << e.what();
+    }
+  };
+  expect(R"({"prompt": "p", "rejected": "r"})", "missing field 'chosen'");
+  expect(R"({"prompt": "p", "chosen": 3, "rejected": "r"})", "field 'chosen' is a number, expected a string");
+  expect(R"({"prompt": "p", "chosen": "c", "rejected": [{"role": "assistant", "content": "r"}]})", "mix a string");
+  expect(R"({"prompt": "p", "chosen": "", "rejected": "r"})", "field 'chosen' is an empty string");
+  expect(R"({"prompt": [{"role": "user"}], "chosen": [{"role": "assistant", "content": "c"}],
+             "rejected": [{"role": "assistant", "content": "r"}]})", "field 'prompt' message 0 has no string 'content'");
+  expect(R"({"prompt": 5, "chosen": "c", "rejected": "r"})", "field 'prompt' is a number");
+  expect(R"([1, 2])", "expected an object");
+  expect(R"({"chosen": "", "rejected": ""})", "must not be empty");
+  const TokenizerDir td = load_tokenizer_dir(std::string(ALIGN_TEST_DATA) + "/tokenizers/gpt2_style");
+  PrepareStats st;
+  try {
+    tokenize_preference(parse_preference(nlohmann::json::parse(
+                            R"({"prompt": [{"role": "user", "content": "q"}], "chosen": [{"role": "assistant", "content": "c"}],
+                                "rejected": [{"role": "assistant", "content": "r"}]})")),
+                        td, PrepareOptions{}, st);
+    ADD_FAILURE();
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("needs a chat template"), std::string::npos) << e.what();
+  }
+}
+
+class PairsFileTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    path_ = (fs::temp_directory_path() / ("align_pairs_" + std::to_string(::getpid()) + ".bin")).string();
+  }
+  void TearDown() override { fs::remove(path_); }
+  std::string path_;
+};
+
+TEST_F(PairsFileTest, RoundTripAndReferenceStore) {
+  std::vector<PairRecord> pairs = {{{1, 2, 3}, {4, 5}, {6}}, {{}, {7}, {8, 9, 10, 11}}, {{12}, {13}, {14}}};
+  write_pairs(path_, PairsMeta{100, 5, 0xabcdef}, pairs);
+  {
+    const PairsFile f(path_);
+    EXPECT_EQ(f.size(), 3u);
+    EXPECT_EQ(f.meta().vocab_size, 100u);
+    EXPECT_EQ(f.meta().eos_id, 5);
+    EXPECT_EQ(f.meta().tokenizer_fingerprint, 0xabcdefu);
+    EXPECT_EQ(f.num_tokens(), 14u);
+    for (size_t i = 0; i < pairs.size(); i++) {
+      const PairsFile::View v = f.get(i);
+      EXPECT_EQ(std::vector<uint32_t>(v.prompt.begin(), v.prompt.end()), pairs[i].prompt);
+      EXPECT_EQ(std::vector<uint32_t>(v.chosen.begin(), v.chosen.end()), pairs[i].chosen);
+      EXPECT_EQ(std::vector<uint32_t>(v.rejected.begin(), v.rejected.end()), pairs[i].rejected);
+      EXPECT_FALSE(f.reference(i).has_value());
+    }
+  }
+  PairsFile::store_reference(path_, 0x1234, {{-1.5, -2.5}, {-3.0, -4.0}, {-0.5, -0.25}});
+  const PairsFile f(path_);
+  EXPECT_EQ(f.reference_fingerprint(), 0x1234u);
+  EXPECT_EQ(*f.reference(1), std::make_pair(-3.0, -4.0));
+}
+
+TEST_F(PairsFileTest, CorruptedFilesNameTheProblem) {
+  write_pairs(path_, PairsMeta{100, -1, 7}, {{{1, 2}, {3}, {4}}, {{5}, {6, 7}, {8}}});
+  const std::vector<uint8_t> good = read_file_bytes(path_);
+  auto expect = [&](const std::function<void(std::vector<uint8_t>&)>& spoil, const std::string& msg) {
+    std::vector<uint8_t> b = good;
+    spoil(b);
+    std::ofstream(path_, std::ios::binary | std::ios::trunc).write(reinterpret_cast<const char*>(b.data()), b.size());
+    try {
+      PairsFile f(path_);
+      ADD_FAILURE() << "no error for " << msg;
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find(msg), std::string::npos) << e.what();
+      EXPECT_EQ(std::string(e.what()).rfind(path_ + ": ", 0), 0u) << e.what();
+    }
+  };
+  const size_t data = 128 + 8 * 3;
+  expect([](auto& b) { b.resize(b.size() - 1); }, "(truncated)");
+  expect([](auto& b) { b.resize(50); }, "shorter than the 128-byte header");
+  expect([](auto& b) { std::memcpy(b.data(), "NOTPAIRS", 8); }, "magic is 'NOTPAIRS'");
+  expect([](auto& b) { b[8] = 3; }, "format version 3");
+  expect([&](auto& b) { b[data + 12 + 4 * 1] = 200; }, "record 0: token id 200 in the prompt, expected < 100");
+  expect([&](auto& b) { b[data + 28 + 12 + 4 * 2] = 100; }, "record 1: token id 100 in the chosen");
+  expect([&](auto& b) { b[data + 0] = 3; }, "record 0: lengths 3+1+1 do not fill");
+  expect([&](auto& b) { b[128 + 8] = 27; }, "record 0: lengths 2+1+1 do not fill its 27 bytes");
+  expect([](auto& b) { b[32] = 9; }, "num_pairs");
+}
+
+TEST(ChatTemplates, DetectionAndNames) {
+  EXPECT_EQ(detect_chat_template("{{ '<|im_start|>' }} ... '<|im_end|>'"), ChatTemplate::ChatML);
+  EXPECT_EQ(detect_chat_template("<|start_header_id|> <|eot_id|>"), ChatTemplate::Llama3);
+  EXPECT_FALSE(detect_chat_template("{{ messages }}").has_value());
+  EXPECT_EQ(parse_chat_template("zephyr"), ChatTemplate::Zephyr);
+  EXPECT_THROW(parse_chat_template("vicuna"), InputError);
+  // Llama 3 writes BOS once, at the start, whatever the number of messages.
+  const std::string s = render_chat(ChatTemplate::Llama3, {{"user", "a"}, {"assistant", "b"}}, false, "<B>", "<E>");
+  EXPECT_EQ(s.find("<B>"), 0u);
+  EXPECT_EQ(s.find("<B>", 1), std::string::npos);
+}
+
+}  // namespace
+}  // namespace align::data
