@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# cli_bad_files.sh INSPECT MAKE_MODEL IMPORT_HF EXPORT_HF DATA: the command-line tools on good and bad
+# cli_bad_files.sh INSPECT MAKE_MODEL IMPORT_HF EXPORT_HF DATA PREPARE_PAIRS TOKENIZE: the tools on good and bad
 # model files. A bad file must give exactly one line on stderr naming the file
 # and the problem, exit code 2 (never a crash: no signal, no core), and leave
 # no partial or temporary file behind. Run by ctest (CMakeLists.txt).
@@ -9,6 +9,8 @@ make_model=$2
 import_hf=$3
 export_hf=$4
 data=$5
+prepare_pairs=$6
+tokenize=$7
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 fails=0
@@ -44,7 +46,7 @@ check "truncated" 2 "truncated.bin: file is $((size - 10)) bytes, the header des
 head -c 100 "$good" >"$dir/short.bin"
 check "shorter than header" 2 "shorter than the 256-byte header" "$inspect" "$dir/short.bin"
 { printf 'NOTAMODL'; tail -c +9 "$good"; } >"$dir/magic.bin"
-check "wrong magic" 2 "magic is 'NOTAMODL', expected 'ALIGNMDL'" "$inspect" "$dir/magic.bin"
+check "wrong magic" 2 "magic is 'NOTAMODL', expected 'ALIGNMDL' (model) or 'ALIGNPRS' (pairs)" "$inspect" "$dir/magic.bin"
 cp "$good" "$dir/version.bin"; printf '\x09' | dd of="$dir/version.bin" bs=1 seek=8 conv=notrunc status=none
 check "wrong version" 2 "format version 9, this build reads version 1" "$inspect" "$dir/version.bin"
 cp "$good" "$dir/heads.bin"; printf '\x03' | dd of="$dir/heads.bin" bs=1 seek=32 conv=notrunc status=none
@@ -69,6 +71,34 @@ check "export into a non-empty directory" 2 "qwen_hf: exists and is not an empty
 check "import a file, not a directory" 2 "not a directory" "$import_hf" "$dir/qwen.bin" -o "$dir/x.bin"
 check "import with a bad dtype" 2 "dtype 'fp8' is not known" "$import_hf" "$data/hf/gpt2_tiny" -o "$dir/x.bin" --dtype fp8
 rm -rf "$dir/qwen_hf" "$dir/qwen.bin"
+
+# Preference data: a good file, a malformed line (named by its number), --skip-invalid, no partial output.
+tok="$data/pairs/llama3_tok_llama3"
+cp "$tok/input.jsonl" "$dir/in.jsonl"
+check "prepare_pairs" 0 "" "$prepare_pairs" -i "$dir/in.jsonl" -o "$dir/p.bin" -t "$tok"
+grep -q "16 pairs tokenized (6 conversational, 4 with an implicit prompt)" "$dir/out" || { echo "FAIL prepare_pairs summary: $(cat "$dir/out")"; fails=$((fails + 1)); }
+check "inspect pairs" 0 "" "$inspect" "$dir/p.bin" --show 1 --tokenizer "$tok/tokenizer.json"
+grep -q "16 pairs" "$dir/out" && grep -q "prompt:   <|begin_of_text|>What colour" "$dir/out" || { echo "FAIL inspect pairs: $(cat "$dir/out")"; fails=$((fails + 1)); }
+{ head -3 "$dir/in.jsonl"; echo '{"prompt": "p", "chosen": 7, "rejected": "r"}'; tail -2 "$dir/in.jsonl"; } >"$dir/bad.jsonl"
+check "malformed line" 2 "bad.jsonl:4: field 'chosen' is a number, expected a string or a list of messages" "$prepare_pairs" -i "$dir/bad.jsonl" -o "$dir/bad.bin" -t "$tok"
+[ ! -e "$dir/bad.bin" ] || { echo "FAIL a partial bad.bin was written"; fails=$((fails + 1)); }
+check "skip invalid" 0 "" "$prepare_pairs" -i "$dir/bad.jsonl" -o "$dir/bad.bin" -t "$tok" --skip-invalid
+grep -q "1 invalid lines skipped" "$dir/out" || { echo "FAIL --skip-invalid count: $(cat "$dir/out")"; fails=$((fails + 1)); }
+echo '{"prompt": "p", "chosen": "c"' >"$dir/json.jsonl"
+check "broken JSON" 2 "json.jsonl:1: not valid JSON" "$prepare_pairs" -i "$dir/json.jsonl" -o "$dir/j.bin" -t "$tok"
+check "val split" 0 "" "$prepare_pairs" -i "$dir/in.jsonl" -o "$dir/s.bin" -t "$tok" --val-fraction 0.3
+[ -f "$dir/s.val.bin" ] || { echo "FAIL no validation file"; fails=$((fails + 1)); }
+check "bad truncation" 2 "--truncation 'middle' is not known" "$prepare_pairs" -i "$dir/in.jsonl" -o "$dir/x.bin" -t "$tok" --truncation middle
+head -c 300 "$dir/p.bin" >"$dir/trunc_pairs.bin"
+check "truncated pairs.bin" 2 "(truncated)" "$inspect" "$dir/trunc_pairs.bin"
+check "tokenize" 0 "" "$tokenize" -t "$tok" --ids-only --special "Hello world"
+[ "$(head -c 2 "$dir/out")" = "0 " ] || { echo "FAIL tokenize --special does not start with BOS 0: $(cat "$dir/out")"; fails=$((fails + 1)); }
+check "tokenize chat" 0 "" "$tokenize" -t "$tok" --chat "Hi"
+grep -q "<|start_header_id|>assistant<|end_header_id|>" "$dir/out" || { echo "FAIL tokenize --chat: $(cat "$dir/out")"; fails=$((fails + 1)); }
+check "tokenize decode" 0 "" "$tokenize" -t "$tok" --decode 0
+grep -q "<|begin_of_text|>" "$dir/out" || { echo "FAIL tokenize --decode"; fails=$((fails + 1)); }
+check "decode bad id" 2 "token id 99999 is not in the tokenizer's vocabulary" "$tokenize" -t "$tok" --decode 99999
+rm -f "$dir"/*.jsonl "$dir"/p.bin "$dir"/bad.bin "$dir"/s.bin "$dir"/s.val.bin "$dir"/trunc_pairs.bin
 
 leftover=$(ls "$dir" | grep -vE '^(good|truncated|short|magic|version|heads|corrupt)\.bin$|^(out|err)$')
 [ -z "$leftover" ] || { echo "FAIL files left behind: $leftover"; fails=$((fails + 1)); }

@@ -174,7 +174,8 @@ TEST_F(PairsFileTest, CorruptedFilesNameTheProblem) {
   expect([&](auto& b) { b[data + 28 + 12 + 4 * 2] = 100; }, "record 1: token id 100 in the chosen");
   expect([&](auto& b) { b[data + 0] = 3; }, "record 0: lengths 3+1+1 do not fill");
   expect([&](auto& b) { b[128 + 8] = 27; }, "record 0: lengths 2+1+1 do not fill its 27 bytes");
-  expect([](auto& b) { b[32] = 9; }, "num_pairs");
+  expect([](auto& b) { b[32] = 200; }, "too short for the 200 pairs of its header");
+  expect([](auto& b) { b[32] = 3; }, "section offsets");
 }
 
 TEST(ChatTemplates, DetectionAndNames) {

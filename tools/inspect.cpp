@@ -1,38 +1,107 @@
-// inspect: prints a model.bin's header and tensor table after full validation
-// (magic, version, config ranges, length, checksum). Exit 0 when the file is
-// sound, 2 with one line naming the problem otherwise.
+// inspect: validates any align.cu file (model.bin, pairs.bin) and prints its
+// header and a summary; the file kind comes from its magic. Exit 0 when the
+// file is sound, 2 with one line naming the problem otherwise.
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
+#include <fstream>
 
 #include "common/cli.hpp"
+#include "data/pairs_file.hpp"
 #include "model/checkpoint.hpp"
 #include "model/tensor_table.hpp"
+#include "tokenizer/tokenizer.hpp"
+
+namespace {
+
+int inspect_model(const std::string& path, bool tensors) {
+  const align::LoadedModel m = align::load_model(path);
+  const align::TensorTable table(m.info.config);
+  std::printf("%s: align.cu model v%u, %s, %s\n", path.c_str(), align::kModelVersion, align::dtype_name(m.info.dtype),
+              m.info.config.summary().c_str());
+  std::printf("parameters: %zu in %zu tensors (flat buffer %zu), checksum %016llx\n", table.num_parameters(),
+              table.tensors().size(), table.total_size(), (unsigned long long)m.info.checksum);
+  if (tensors) {
+    for (const align::TensorSpec& t : table.tensors()) {
+      double ss = 0;
+      for (size_t i = 0; i < t.numel; i++) ss += (double)m.params[t.offset + i] * m.params[t.offset + i];
+      std::string shape;
+      for (size_t d = 0; d < t.shape.size(); d++) shape += (d ? ", " : "") + std::to_string(t.shape[d]);
+      std::printf("  %-32s [%s] offset %zu%s rms %.6g\n", t.name.c_str(), shape.c_str(), t.offset,
+                  t.decay ? " decay" : "", std::sqrt(ss / t.numel));
+    }
+  }
+  return 0;
+}
+
+int inspect_pairs(const std::string& path, const std::string& tokenizer, int show) {
+  const align::data::PairsFile f(path);
+  std::printf("%s: align.cu pairs v%u, %zu pairs, %llu tokens, vocab %u, eos %d, tokenizer %016llx\n", path.c_str(),
+              align::data::kPairsVersion, f.size(), (unsigned long long)f.num_tokens(), f.meta().vocab_size,
+              f.meta().eos_id, (unsigned long long)f.meta().tokenizer_fingerprint);
+  std::vector<size_t> prompt, completion;
+  size_t with_ref = 0;
+  for (size_t i = 0; i < f.size(); i++) {
+    const auto v = f.get(i);
+    prompt.push_back(v.prompt.size());
+    completion.push_back(std::max(v.chosen.size(), v.rejected.size()));
+    with_ref += f.reference(i).has_value();
+  }
+  auto pct = [](std::vector<size_t> v) {
+    if (v.empty()) return std::string("-");
+    std::sort(v.begin(), v.end());
+    return align::cat("p50 ", v[v.size() / 2], ", p90 ", v[v.size() * 9 / 10], ", max ", v.back());
+  };
+  std::printf("prompt tokens: %s; completion tokens (longer of the two): %s\n", pct(prompt).c_str(),
+              pct(completion).c_str());
+  if (f.reference_fingerprint())
+    std::printf("reference log-probs: %zu pairs, from model %016llx\n", with_ref,
+                (unsigned long long)f.reference_fingerprint());
+  else
+    std::printf("reference log-probs: none stored\n");
+  if (show > 0) {
+    std::optional<align::tok::Tokenizer> tok;
+    if (!tokenizer.empty()) tok.emplace(align::tok::Tokenizer::from_file(tokenizer));
+    if (tok && tok->fingerprint() != f.meta().tokenizer_fingerprint)
+      std::printf("warning: %s is not the tokenizer this file was made with\n", tokenizer.c_str());
+    for (size_t i = 0; i < f.size() && (int)i < show; i++) {
+      const auto v = f.get(i);
+      auto text = [&](std::span<const uint32_t> ids) {
+        std::vector<int32_t> x(ids.begin(), ids.end());
+        if (tok) return tok->decode(x);
+        std::string s;
+        for (int32_t id : x) s += (s.empty() ? "" : " ") + std::to_string(id);
+        return s;
+      };
+      std::printf("pair %zu\n  prompt:   %s\n  chosen:   %s\n  rejected: %s\n", i, text(v.prompt).c_str(),
+                  text(v.chosen).c_str(), text(v.rejected).c_str());
+    }
+  }
+  return 0;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   return align::run_main("inspect", [&]() -> int {
-    CLI::App app{"validate an align.cu model.bin and print its config and tensor table", "inspect"};
-    std::string path;
+    CLI::App app{"validate an align.cu file (model.bin or pairs.bin) and print its header and summary", "inspect"};
+    std::string path, tokenizer;
     bool tensors = false;
-    app.add_option("model", path, "model.bin to inspect")->required();
-    app.add_flag("-t,--tensors", tensors, "also list every tensor with its shape, offset and RMS");
+    int show = 0;
+    app.add_option("file", path, "model.bin or pairs.bin")->required();
+    app.add_flag("-t,--tensors", tensors, "model files: list every tensor with its shape, offset and RMS");
+    app.add_option("--show", show, "pairs files: print the first N pairs (ids, or text with --tokenizer)");
+    app.add_option("--tokenizer", tokenizer, "pairs files: tokenizer.json to decode --show with");
     if (const int rc = align::parse_args(app, argc, argv); rc >= 0) return rc;
-    const align::LoadedModel m = align::load_model(path);
-    const align::TensorTable table(m.info.config);
-    std::printf("%s: align.cu model v%u, %s, %s\n", path.c_str(), align::kModelVersion, align::dtype_name(m.info.dtype),
-                m.info.config.summary().c_str());
-    std::printf("parameters: %zu in %zu tensors (flat buffer %zu), checksum %016llx\n", table.num_parameters(),
-                table.tensors().size(), table.total_size(), (unsigned long long)m.info.checksum);
-    if (tensors) {
-      for (const align::TensorSpec& t : table.tensors()) {
-        double ss = 0;
-        for (size_t i = 0; i < t.numel; i++) ss += (double)m.params[t.offset + i] * m.params[t.offset + i];
-        std::string shape;
-        for (size_t d = 0; d < t.shape.size(); d++) shape += (d ? ", " : "") + std::to_string(t.shape[d]);
-        std::printf("  %-32s [%s] offset %zu%s rms %.6g\n", t.name.c_str(), shape.c_str(), t.offset,
-                    t.decay ? " decay" : "", std::sqrt(ss / t.numel));
-      }
-    }
-    return 0;
+    char magic[8] = {};
+    std::ifstream in(path, std::ios::binary);
+    ALIGN_REQUIRE(in.is_open(), path, ": cannot open");
+    in.read(magic, 8);
+    if (std::memcmp(magic, align::data::kPairsMagic, 8) == 0) return inspect_pairs(path, tokenizer, show);
+    if (std::memcmp(magic, align::kModelMagic, 8) == 0 || in.gcount() < 8) return inspect_model(path, tensors);
+    throw align::InputError(align::cat(path, ": magic is '", std::string(magic, in.gcount()),
+                                       "', expected 'ALIGNMDL' (model) or 'ALIGNPRS' (pairs)"));
   });
 }

@@ -114,7 +114,8 @@ PairsFile::PairsFile(const std::string& path) : path_(path) {
     const uint64_t index_off = read_field<uint64_t>(h, kOffIndex), data_off = read_field<uint64_t>(h, kOffData),
                    ref_off = read_field<uint64_t>(h, kOffRef);
     // Every size is checked against the file before it is used to address anything.
-    ALIGN_REQUIRE(num_pairs_ <= size_ / 28, path, ": field num_pairs = ", num_pairs_, " cannot fit in ", size_, " bytes");
+    ALIGN_REQUIRE(num_pairs_ <= size_ / 28, path, ": file is ", size_, " bytes, too short for the ", num_pairs_,
+                  " pairs of its header (truncated)");
     ALIGN_REQUIRE(index_off == kPairsHeaderBytes && data_off == index_off + 8 * (num_pairs_ + 1) && ref_off >= data_off &&
                       ref_off <= size_,
                   path, ": section offsets (index ", index_off, ", data ", data_off, ", ref ", ref_off,
