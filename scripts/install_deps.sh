@@ -11,9 +11,10 @@ set -euo pipefail
 #   nlohmann-json3-dev      JSON for config.json and safetensors headers
 #   libcli11-dev            command-line parsing for every tool and trainer
 #   libpcre2-dev            the regex engine (Unicode properties, JIT) for tokenizer pre-splitting
+#   libicu-dev              Unicode normalisation (NFC, NFKC, ...) for tokenizer normalisers
 #   libgtest-dev, cmake     test framework and build (present on a fresh machine,
 #                           listed so that any machine gets them)
-packages=(cmake g++ make pkg-config libopenblas-openmp-dev nlohmann-json3-dev libcli11-dev libpcre2-dev libgtest-dev)
+packages=(cmake g++ make pkg-config libopenblas-openmp-dev nlohmann-json3-dev libcli11-dev libpcre2-dev libicu-dev libgtest-dev)
 
 missing=()
 for p in "${packages[@]}"; do

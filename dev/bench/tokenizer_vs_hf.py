@@ -25,7 +25,7 @@ ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 def main():
     corpus = os.path.join(ROOT, "dev", "bench", "tokenizer_corpus.txt")
     files = [os.path.join(ROOT, "tests", "data", "tokenizers", n, "tokenizer.json")
-             for n in ("gpt2_style", "llama3_style", "spm_style")]
+             for n in ("gpt2_style", "llama3_style", "qwen2_style", "spm_style")]
     out = subprocess.run([os.path.join(ROOT, "build", "bench_tokenizer"), *files, "--corpus", corpus], check=True,
                          capture_output=True, text=True).stdout
     ours = {m.group(1): (float(m.group(2)), int(m.group(3)))

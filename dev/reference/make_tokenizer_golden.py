@@ -3,6 +3,8 @@
 
 Trains, with PyPI `tokenizers`, three small BPE tokenizers of the three kinds
 align.cu must read, on a built-in multilingual corpus:
+  qwen2_style   NFC normaliser, Split(Qwen2's regex: single digits) + ByteLevel,
+                ChatML special tokens
   gpt2_style    ByteLevel pre-tokenizer (GPT-2's regex), ByteLevel decoder,
                 special <|endoftext|>
   llama3_style  Split(Llama 3's regex, Isolated) + ByteLevel(use_regex=false),
@@ -32,6 +34,8 @@ from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalize
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "..", "..", "tests", "data", "tokenizers")
 
+QWEN2_PATTERN = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|"
+                 r"\s*[\r\n]+|\s+(?!\S)|\s+")
 LLAMA3_PATTERN = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|"
                   r"\s*[\r\n]+|\s+(?!\S)|\s+")
 
@@ -74,6 +78,8 @@ GOLDEN = [
     "tabs\t\tand\tspaces \t mixed",
     "ÀÁÂÃÄÅàáâãäå",
     "ﬁ ﬂ ｆｕｌｌｗｉｄｔｈ ①②③",
+    "decomposed: Cafe\u0301 A\u030a n\u0303 \u1100\u1161\u11a8 (NFC composes these)",
+    "<|im_start|>user\nhello<|im_end|>\n<|im_start|>assistant\n",
     "'s 're 'VE starting with a contraction",
     "1 12 123 1234 12345 123456 1234567 digits in groups",
     "          ten spaces then x",
@@ -125,6 +131,19 @@ def llama3_style():
     return tok
 
 
+def qwen2_style():
+    tok = Tokenizer(models.BPE())
+    tok.normalizer = normalizers.NFC()
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(QWEN2_PATTERN), behavior="isolated", invert=False),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=650, special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    tok.train_from_iterator(TRAIN, trainer)
+    return tok
+
+
 def spm_style():
     tok = Tokenizer(models.BPE(unk_token="<unk>", byte_fallback=True, fuse_unk=True))
     tok.normalizer = normalizers.Sequence([normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")])
@@ -148,7 +167,8 @@ def main():
     golden = GOLDEN + random.sample(TRAIN[:10], 10)
     corpus = golden + [b.decode("utf-8", errors="replace") for b in INVALID_UTF8]
     raw = [s.encode("utf-8") for s in golden] + INVALID_UTF8
-    for name, make in (("gpt2_style", gpt2_style), ("llama3_style", llama3_style), ("spm_style", spm_style)):
+    for name, make in (("gpt2_style", gpt2_style), ("llama3_style", llama3_style), ("qwen2_style", qwen2_style),
+                       ("spm_style", spm_style)):
         tok = make()
         d = os.path.join(OUT, name)
         os.makedirs(d, exist_ok=True)

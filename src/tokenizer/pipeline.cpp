@@ -1,6 +1,10 @@
 // pipeline.cpp: normalisers, pre-tokenisers and decoders of tokenizer.json (pipeline.hpp).
 #include "tokenizer/pipeline.hpp"
 
+#include <unicode/locid.h>
+#include <unicode/normalizer2.h>
+#include <unicode/unistr.h>
+
 #include <nlohmann/json.hpp>
 
 #include "common/error.hpp"
@@ -70,6 +74,29 @@ struct NormReplace : Normalizer {
     for (const auto& [b, e] : pattern->find_all(t)) out.append(t, i, b - i).append(content), i = e;
     out.append(t, i, std::string::npos);
     t.swap(out);
+  }
+};
+
+// Unicode normal forms through ICU (the tables tokenizers' `unicode-normalization` crate also follows).
+struct NormUnicode : Normalizer {
+  const icu::Normalizer2* form = nullptr;
+  void apply(std::string& t) const override {
+    UErrorCode err = U_ZERO_ERROR;
+    const icu::UnicodeString in = icu::UnicodeString::fromUTF8(t);
+    if (form->isNormalized(in, err) && U_SUCCESS(err)) return;
+    err = U_ZERO_ERROR;
+    const icu::UnicodeString out = form->normalize(in, err);
+    ALIGN_ASSERT(U_SUCCESS(err), "ICU normalisation failed: ", u_errorName(err));
+    t.clear();
+    out.toUTF8String(t);
+  }
+};
+struct NormLowercase : Normalizer {
+  void apply(std::string& t) const override {
+    icu::UnicodeString s = icu::UnicodeString::fromUTF8(t);
+    s.toLower(icu::Locale::getRoot());
+    t.clear();
+    s.toUTF8String(t);
   }
 };
 
@@ -311,7 +338,19 @@ std::unique_ptr<Normalizer> Normalizer::from_json(const nlohmann::json& j, const
     s->content = j.at("content").get<std::string>();
     return s;
   }
-  throw InputError(cat(where, ": normalizer type '", type, "' is not supported (Sequence, Prepend, Replace)"));
+  if (type == "NFC" || type == "NFKC" || type == "NFD" || type == "NFKD") {
+    auto s = std::make_unique<NormUnicode>();
+    UErrorCode err = U_ZERO_ERROR;
+    s->form = type == "NFC"    ? icu::Normalizer2::getNFCInstance(err)
+              : type == "NFKC" ? icu::Normalizer2::getNFKCInstance(err)
+              : type == "NFD"  ? icu::Normalizer2::getNFDInstance(err)
+                               : icu::Normalizer2::getNFKDInstance(err);
+    ALIGN_ASSERT(U_SUCCESS(err), "ICU normaliser ", type, ": ", u_errorName(err));
+    return s;
+  }
+  if (type == "Lowercase") return std::make_unique<NormLowercase>();
+  throw InputError(cat(where, ": normalizer type '", type,
+                       "' is not supported (Sequence, Prepend, Replace, NFC, NFKC, NFD, NFKD, Lowercase)"));
 }
 
 std::unique_ptr<PreTokenizer> PreTokenizer::from_json(const nlohmann::json& j, const std::string& where) {

@@ -3,9 +3,8 @@
 // GPT-2-, Llama-3-, Qwen2- and SentencePiece-style files use are supported;
 // any other type is refused by name rather than ignored.
 //
-//   Normalizer:    Sequence, Prepend, Replace (string or regex), NFC (refused:
-//                  needs Unicode tables; Qwen2's files declare it but it only
-//                  changes non-NFC input)
+//   Normalizer:    Sequence, Prepend, Replace (string or regex), NFC, NFKC,
+//                  NFD, NFKD (through ICU), Lowercase
 //   PreTokenizer:  Sequence, Split (regex or string; Isolated, Removed,
 //                  MergedWithPrevious, MergedWithNext, Contiguous; invert),
 //                  ByteLevel (add_prefix_space, use_regex), Metaspace
