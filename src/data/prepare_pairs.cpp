@@ -5,12 +5,13 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.hpp"
+#include "data/text_encoding.hpp"
 #include "tokenizer/utf8.hpp"
 
 namespace align::data {
 
 void PrepareStats::add(const PrepareStats& o) {
-  lines += o.lines, blank_lines += o.blank_lines, written += o.written, invalid_skipped += o.invalid_skipped;
+  written += o.written;
   dropped_prompt_fills_max_length += o.dropped_prompt_fills_max_length;
   dropped_no_completion_tokens += o.dropped_no_completion_tokens;
   boundary_mismatches += o.boundary_mismatches, bos_deduplicated += o.bos_deduplicated, eos_appended += o.eos_appended;
@@ -78,12 +79,6 @@ std::string substr_cp(const std::string& s, size_t from_cp, size_t n_cp = std::s
   return s.substr(i, j - i);
 }
 
-size_t common_prefix(const std::vector<int32_t>& a, const std::vector<int32_t>& b) {
-  size_t n = 0;
-  while (n < a.size() && n < b.size() && a[n] == b[n]) n++;
-  return n;
-}
-
 }  // namespace
 
 ParsedExample parse_preference(const nlohmann::json& j) {
@@ -136,38 +131,20 @@ ParsedExample parse_preference(const nlohmann::json& j) {
 
 std::optional<PairRecord> tokenize_preference(const ParsedExample& ex, const TokenizerDir& td,
                                               const PrepareOptions& opt, PrepareStats& st) {
-  const tok::Tokenizer& tok = td.tokenizer;
   std::vector<int32_t> prompt, with_c, with_r;
   if (ex.conversational) {
     st.conversational++;
-    const std::optional<ChatTemplate> tmpl = opt.chat_template ? opt.chat_template : td.chat_template;
-    ALIGN_REQUIRE(tmpl.has_value(), "conversational data needs a chat template: the tokenizer's is ",
-                  td.has_jinja_template ? "not one of the built-ins" : "missing",
-                  "; choose one with --chat-template (chatml, llama3, zephyr, plain)");
+    const ChatTemplate t = require_template(td, opt.chat_template);
     std::vector<Message> pc = ex.prompt_m, pr = ex.prompt_m;
     pc.insert(pc.end(), ex.chosen_m.begin(), ex.chosen_m.end());
     pr.insert(pr.end(), ex.rejected_m.begin(), ex.rejected_m.end());
-    prompt = tok.encode(render_chat(*tmpl, ex.prompt_m, true, td.bos_token, td.eos_token), false);
-    with_c = tok.encode(render_chat(*tmpl, pc, false, td.bos_token, td.eos_token), false);
-    with_r = tok.encode(render_chat(*tmpl, pr, false, td.bos_token, td.eos_token), false);
+    prompt = encode_chat(td, t, ex.prompt_m, true);
+    with_c = encode_chat(td, t, pc, false);
+    with_r = encode_chat(td, t, pr, false);
   } else {
-    std::string c = ex.chosen, r = ex.rejected;
-    for (std::string* s : {&c, &r})
-      if (!td.eos_token.empty() && (s->size() < td.eos_token.size() ||
-                                    s->compare(s->size() - td.eos_token.size(), td.eos_token.size(), td.eos_token) != 0)) {
-        *s += td.eos_token;
-        st.eos_appended++;
-      }
-    prompt = tok.encode(ex.prompt, true);
-    with_c = tok.encode(ex.prompt + c, true);
-    with_r = tok.encode(ex.prompt + r, true);
-    // Text that already starts with the BOS token's text would get a second BOS from the tokenizer.
-    if (td.bos_id)
-      for (std::vector<int32_t>* v : {&prompt, &with_c, &with_r})
-        if (v->size() >= 2 && (*v)[0] == *td.bos_id && (*v)[1] == *td.bos_id) {
-          v->erase(v->begin());
-          st.bos_deduplicated++;
-        }
+    prompt = encode_plain(td, ex.prompt, st.bos_deduplicated);
+    with_c = encode_plain(td, ex.prompt + with_eos(td, ex.chosen, st.eos_appended), st.bos_deduplicated);
+    with_r = encode_plain(td, ex.prompt + with_eos(td, ex.rejected, st.eos_appended), st.bos_deduplicated);
   }
   const size_t plen = std::min(common_prefix(prompt, with_c), common_prefix(prompt, with_r));
   if (plen < prompt.size()) st.boundary_mismatches++;

@@ -43,7 +43,7 @@ struct PrepareOptions {
 
 // Why a pair did not make it into the output, counted per reason.
 struct PrepareStats {
-  size_t lines = 0, blank_lines = 0, written = 0, invalid_skipped = 0;
+  size_t written = 0;
   size_t dropped_prompt_fills_max_length = 0, dropped_no_completion_tokens = 0;
   size_t boundary_mismatches = 0, bos_deduplicated = 0, eos_appended = 0;
   size_t conversational = 0, implicit_prompt = 0;

@@ -1,0 +1,154 @@
+// sft_file.cpp: sft.bin writer and validating reader (sft_file.hpp).
+#include "data/sft_file.hpp"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "common/error.hpp"
+#include "common/file_io.hpp"
+
+namespace align::data {
+
+namespace {
+constexpr size_t kOffVersion = 8, kOffHeaderBytes = 12, kOffVocab = 16, kOffEos = 20, kOffTokFp = 24, kOffKind = 32,
+                 kOffNum = 40, kOffTokens = 48, kOffIndex = 56, kOffData = 64, kOffReserved = 72;
+template <typename V>
+void put(uint8_t* h, size_t off, V v) {
+  std::memcpy(h + off, &v, sizeof(V));
+}
+template <typename V>
+V read_field(const uint8_t* h, size_t off) {
+  V v;
+  std::memcpy(&v, h + off, sizeof(V));
+  return v;
+}
+uint64_t record_bytes(uint64_t n) { return 4 + 4 * n + (n + 3) / 4 * 4; }
+}  // namespace
+
+void write_sft(const std::string& path, const SftMeta& meta, const std::vector<SftRecord>& records) {
+  const uint64_t n = records.size();
+  std::vector<uint64_t> index(n + 1, 0);
+  uint64_t tokens = 0;
+  for (uint64_t i = 0; i < n; i++) {
+    ALIGN_ASSERT(records[i].ids.size() == records[i].loss_mask.size(), "record ", i, ": ids and mask differ in length");
+    for (uint32_t id : records[i].ids) ALIGN_ASSERT(id < meta.vocab_size, "record ", i, ": id ", id);
+    index[i + 1] = index[i] + record_bytes(records[i].ids.size());
+    tokens += records[i].ids.size();
+  }
+  uint8_t h[kSftHeaderBytes] = {};
+  std::memcpy(h, kSftMagic, 8);
+  put<uint32_t>(h, kOffVersion, kSftVersion);
+  put<uint32_t>(h, kOffHeaderBytes, kSftHeaderBytes);
+  put<uint32_t>(h, kOffVocab, meta.vocab_size);
+  put<int32_t>(h, kOffEos, meta.eos_id);
+  put<uint64_t>(h, kOffTokFp, meta.tokenizer_fingerprint);
+  put<uint32_t>(h, kOffKind, static_cast<uint32_t>(meta.kind));
+  put<uint64_t>(h, kOffNum, n);
+  put<uint64_t>(h, kOffTokens, tokens);
+  put<uint64_t>(h, kOffIndex, kSftHeaderBytes);
+  put<uint64_t>(h, kOffData, kSftHeaderBytes + 8 * (n + 1));
+  write_file_atomic(path, [&](std::FILE* fp) {
+    write_all(fp, h, sizeof(h), path);
+    write_all(fp, index.data(), 8 * index.size(), path);
+    for (const SftRecord& r : records) {
+      const uint32_t len = (uint32_t)r.ids.size();
+      write_all(fp, &len, 4, path);
+      write_all(fp, r.ids.data(), 4 * r.ids.size(), path);
+      std::vector<uint8_t> mask = r.loss_mask;
+      mask.resize((mask.size() + 3) / 4 * 4, 0);
+      write_all(fp, mask.data(), mask.size(), path);
+    }
+  });
+}
+
+SftFile::SftFile(const std::string& path) : path_(path) {
+  const int fd = ::open(path.c_str(), O_RDONLY);
+  ALIGN_REQUIRE(fd >= 0, path, ": cannot open: ", std::strerror(errno));
+  struct stat st;
+  ::fstat(fd, &st);
+  size_ = (size_t)st.st_size;
+  if (size_ > 0) {
+    void* m = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
+    ::close(fd);
+    ALIGN_REQUIRE(m != MAP_FAILED, path, ": cannot map: ", std::strerror(errno));
+    map_ = static_cast<const uint8_t*>(m);
+  } else {
+    ::close(fd);
+  }
+  try {
+    ALIGN_REQUIRE(size_ >= kSftHeaderBytes, path, ": file is ", size_, " bytes, shorter than the ", kSftHeaderBytes,
+                  "-byte header (truncated, or not an SFT file)");
+    const uint8_t* h = map_;
+    ALIGN_REQUIRE(std::memcmp(h, kSftMagic, 8) == 0, path, ": magic is '", std::string((const char*)h, 8),
+                  "', expected 'ALIGNSFT' (not an align.cu SFT file)");
+    const uint32_t version = read_field<uint32_t>(h, kOffVersion);
+    ALIGN_REQUIRE(version == kSftVersion, path, ": format version ", version, ", this build reads version ", kSftVersion);
+    ALIGN_REQUIRE(read_field<uint32_t>(h, kOffHeaderBytes) == kSftHeaderBytes, path, ": field header_bytes = ",
+                  read_field<uint32_t>(h, kOffHeaderBytes), ", expected ", kSftHeaderBytes);
+    for (size_t i = kOffReserved; i < kSftHeaderBytes; i++)
+      ALIGN_REQUIRE(h[i] == 0, path, ": reserved header byte ", i, " = ", (int)h[i], ", expected 0");
+    meta_.vocab_size = read_field<uint32_t>(h, kOffVocab);
+    meta_.eos_id = read_field<int32_t>(h, kOffEos);
+    meta_.tokenizer_fingerprint = read_field<uint64_t>(h, kOffTokFp);
+    const uint32_t kind = read_field<uint32_t>(h, kOffKind);
+    ALIGN_REQUIRE(kind <= 1, path, ": field kind = ", kind, ", expected 0 (examples) or 1 (stream)");
+    meta_.kind = static_cast<SftKind>(kind);
+    ALIGN_REQUIRE(meta_.vocab_size >= 1 && meta_.vocab_size <= (1u << 24), path, ": field vocab_size = ",
+                  meta_.vocab_size, ", expected 1..16777216");
+    ALIGN_REQUIRE(meta_.eos_id >= -1 && meta_.eos_id < (int64_t)meta_.vocab_size, path, ": field eos_id = ",
+                  meta_.eos_id, ", expected -1..", meta_.vocab_size - 1);
+    num_records_ = read_field<uint64_t>(h, kOffNum);
+    num_tokens_ = read_field<uint64_t>(h, kOffTokens);
+    ALIGN_REQUIRE(num_records_ <= size_ / 12, path, ": file is ", size_, " bytes, too short for the ", num_records_,
+                  " records of its header (truncated)");
+    const uint64_t index_off = read_field<uint64_t>(h, kOffIndex), data_off = read_field<uint64_t>(h, kOffData);
+    ALIGN_REQUIRE(index_off == kSftHeaderBytes && data_off == index_off + 8 * (num_records_ + 1) && data_off <= size_,
+                  path, ": section offsets (index ", index_off, ", data ", data_off, ") are inconsistent with ",
+                  num_records_, " records in ", size_, " bytes");
+    index_ = reinterpret_cast<const uint64_t*>(map_ + index_off);
+    data_ = map_ + data_off;
+    const uint64_t data_bytes = size_ - data_off;
+    ALIGN_REQUIRE(index_[0] == 0 && index_[num_records_] == data_bytes, path, ": file is ", size_,
+                  " bytes, the index describes ", data_off + index_[num_records_],
+                  data_off + index_[num_records_] > size_ ? " (truncated)" : "");
+    uint64_t tokens = 0;
+    for (uint64_t i = 0; i < num_records_; i++) {
+      const uint64_t b = index_[i], e = index_[i + 1];
+      ALIGN_REQUIRE(e >= b + 4 && e <= data_bytes, path, ": record ", i, ": offsets [", b, ", ", e, ") are not a record");
+      const uint32_t n = *reinterpret_cast<const uint32_t*>(data_ + b);
+      ALIGN_REQUIRE(record_bytes(n) == e - b, path, ": record ", i, ": length ", n, " does not fill its ", e - b, " bytes");
+      const uint32_t* ids = reinterpret_cast<const uint32_t*>(data_ + b + 4);
+      const uint8_t* mask = data_ + b + 4 + 4 * (uint64_t)n;
+      for (uint32_t k = 0; k < n; k++) {
+        ALIGN_REQUIRE(ids[k] < meta_.vocab_size, path, ": record ", i, ": token id ", ids[k], " at position ", k,
+                      ", expected < ", meta_.vocab_size, " (vocab_size)");
+        ALIGN_REQUIRE(mask[k] <= 1, path, ": record ", i, ": loss mask ", (int)mask[k], " at position ", k,
+                      ", expected 0 or 1");
+        num_trained_ += mask[k];
+      }
+      tokens += n;
+    }
+    ALIGN_REQUIRE(tokens == num_tokens_, path, ": records hold ", tokens, " tokens, header says ", num_tokens_);
+  } catch (...) {
+    if (map_) ::munmap(const_cast<uint8_t*>(map_), size_);
+    throw;
+  }
+}
+
+SftFile::~SftFile() {
+  if (map_) ::munmap(const_cast<uint8_t*>(map_), size_);
+}
+
+SftFile::View SftFile::get(size_t i) const {
+  ALIGN_ASSERT(i < num_records_, "record ", i, " of ", num_records_);
+  const uint32_t n = *reinterpret_cast<const uint32_t*>(data_ + index_[i]);
+  const uint32_t* ids = reinterpret_cast<const uint32_t*>(data_ + index_[i] + 4);
+  return {{ids, n}, {data_ + index_[i] + 4 + 4 * (uint64_t)n, n}};
+}
+
+}  // namespace align::data

@@ -1,0 +1,28 @@
+// text_encoding.hpp: the encoding steps that preference and SFT preparation
+// share, with TRL's conventions: EOS text appended to plain completions,
+// special tokens added to plain text (a doubled BOS reduced to one), chat
+// templates rendered and encoded without the tokenizer's own special tokens,
+// and the prompt/completion boundary found as a common token prefix.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "data/chat_template.hpp"
+#include "data/tokenizer_dir.hpp"
+
+namespace align::data {
+
+// text + EOS text unless text already ends with it; `appended` counts additions.
+std::string with_eos(const TokenizerDir& td, const std::string& text, size_t& appended);
+// Plain text with the tokenizer's special tokens; a leading [BOS, BOS] becomes [BOS] (counted).
+std::vector<int32_t> encode_plain(const TokenizerDir& td, const std::string& text, size_t& bos_deduplicated);
+// A conversation rendered by the template, encoded without the tokenizer's special tokens.
+std::vector<int32_t> encode_chat(const TokenizerDir& td, ChatTemplate t, const std::vector<Message>& messages,
+                                 bool add_generation_prompt);
+// The template to use: the override, else the tokenizer's, else an InputError saying how to choose one.
+ChatTemplate require_template(const TokenizerDir& td, const std::optional<ChatTemplate>& override_template);
+size_t common_prefix(const std::vector<int32_t>& a, const std::vector<int32_t>& b);
+
+}  // namespace align::data
