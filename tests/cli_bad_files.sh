@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# cli_bad_files.sh INSPECT MAKE_MODEL IMPORT_HF EXPORT_HF DATA PREPARE_PAIRS TOKENIZE: the tools on good and bad
+# cli_bad_files.sh INSPECT MAKE_MODEL IMPORT_HF EXPORT_HF DATA PREPARE_PAIRS TOKENIZE PREPARE_SFT: the tools on good and bad
 # model files. A bad file must give exactly one line on stderr naming the file
 # and the problem, exit code 2 (never a crash: no signal, no core), and leave
 # no partial or temporary file behind. Run by ctest (CMakeLists.txt).
@@ -11,6 +11,7 @@ export_hf=$4
 data=$5
 prepare_pairs=$6
 tokenize=$7
+prepare_sft=$8
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 fails=0
@@ -46,7 +47,7 @@ check "truncated" 2 "truncated.bin: file is $((size - 10)) bytes, the header des
 head -c 100 "$good" >"$dir/short.bin"
 check "shorter than header" 2 "shorter than the 256-byte header" "$inspect" "$dir/short.bin"
 { printf 'NOTAMODL'; tail -c +9 "$good"; } >"$dir/magic.bin"
-check "wrong magic" 2 "magic is 'NOTAMODL', expected 'ALIGNMDL' (model) or 'ALIGNPRS' (pairs)" "$inspect" "$dir/magic.bin"
+check "wrong magic" 2 "magic is 'NOTAMODL', expected 'ALIGNMDL' (model), 'ALIGNPRS' (pairs) or 'ALIGNSFT' (SFT data)" "$inspect" "$dir/magic.bin"
 cp "$good" "$dir/version.bin"; printf '\x09' | dd of="$dir/version.bin" bs=1 seek=8 conv=notrunc status=none
 check "wrong version" 2 "format version 9, this build reads version 1" "$inspect" "$dir/version.bin"
 cp "$good" "$dir/heads.bin"; printf '\x03' | dd of="$dir/heads.bin" bs=1 seek=32 conv=notrunc status=none
@@ -98,6 +99,18 @@ grep -q "<|start_header_id|>assistant<|end_header_id|>" "$dir/out" || { echo "FA
 check "tokenize decode" 0 "" "$tokenize" -t "$tok" --decode 0
 grep -q "<|begin_of_text|>" "$dir/out" || { echo "FAIL tokenize --decode"; fails=$((fails + 1)); }
 check "decode bad id" 2 "token id 99999 is not in the tokenizer's vocabulary" "$tokenize" -t "$tok" --decode 99999
+# SFT data: JSONL forms, plain text, errors.
+printf '%s\n' '{"prompt": "Q?", "completion": " A."}' '{"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]}' '{"text": "doc"}' >"$dir/sft.jsonl"
+check "prepare_sft" 0 "" "$prepare_sft" -i "$dir/sft.jsonl" -o "$dir/sft.bin" -t "$tok"
+grep -q "3 examples (1 conversational)" "$dir/out" || { echo "FAIL prepare_sft summary: $(cat "$dir/out")"; fails=$((fails + 1)); }
+check "inspect sft" 0 "" "$inspect" "$dir/sft.bin"
+grep -q "3 records" "$dir/out" || { echo "FAIL inspect sft: $(cat "$dir/out")"; fails=$((fails + 1)); }
+printf 'first document\nstill first\n\nsecond document\n' >"$dir/plain.txt"
+check "prepare_sft --text" 0 "" "$prepare_sft" -i "$dir/plain.txt" -o "$dir/stream.bin" -t "$tok" --text
+grep -q "2 documents" "$dir/out" || { echo "FAIL prepare_sft --text: $(cat "$dir/out")"; fails=$((fails + 1)); }
+printf '%s\n' '{"prompt": "Q?", "completion": " A."}' '{"prompt": "Q?"}' >"$dir/sftbad.jsonl"
+check "prepare_sft bad line" 2 "sftbad.jsonl:2: expected 'prompt' and 'completion', 'messages', or 'text'" "$prepare_sft" -i "$dir/sftbad.jsonl" -o "$dir/sftbad.bin" -t "$tok"
+rm -f "$dir"/sft.bin "$dir"/stream.bin "$dir"/plain.txt
 rm -f "$dir"/*.jsonl "$dir"/p.bin "$dir"/bad.bin "$dir"/s.bin "$dir"/s.val.bin "$dir"/trunc_pairs.bin
 
 leftover=$(ls "$dir" | grep -vE '^(good|truncated|short|magic|version|heads|corrupt)\.bin$|^(out|err)$')

@@ -10,6 +10,7 @@
 
 #include "common/cli.hpp"
 #include "data/pairs_file.hpp"
+#include "data/sft_file.hpp"
 #include "model/checkpoint.hpp"
 #include "model/tensor_table.hpp"
 #include "tokenizer/tokenizer.hpp"
@@ -82,15 +83,26 @@ int inspect_pairs(const std::string& path, const std::string& tokenizer, int sho
   return 0;
 }
 
+int inspect_sft(const std::string& path) {
+  const align::data::SftFile f(path);
+  std::printf("%s: align.cu SFT data v%u (%s), %zu records, %llu tokens of which %llu trained, vocab %u, eos %d, "
+              "tokenizer %016llx\n",
+              path.c_str(), align::data::kSftVersion,
+              f.meta().kind == align::data::SftKind::Stream ? "pre-training stream" : "examples", f.size(),
+              (unsigned long long)f.num_tokens(), (unsigned long long)f.num_trained_tokens(), f.meta().vocab_size,
+              f.meta().eos_id, (unsigned long long)f.meta().tokenizer_fingerprint);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   return align::run_main("inspect", [&]() -> int {
-    CLI::App app{"validate an align.cu file (model.bin or pairs.bin) and print its header and summary", "inspect"};
+    CLI::App app{"validate an align.cu file (model.bin, pairs.bin, sft.bin) and print its header and summary", "inspect"};
     std::string path, tokenizer;
     bool tensors = false;
     int show = 0;
-    app.add_option("file", path, "model.bin or pairs.bin")->required();
+    app.add_option("file", path, "model.bin, pairs.bin or sft.bin")->required();
     app.add_flag("-t,--tensors", tensors, "model files: list every tensor with its shape, offset and RMS");
     app.add_option("--show", show, "pairs files: print the first N pairs (ids, or text with --tokenizer)");
     app.add_option("--tokenizer", tokenizer, "pairs files: tokenizer.json to decode --show with");
@@ -100,8 +112,9 @@ int main(int argc, char** argv) {
     ALIGN_REQUIRE(in.is_open(), path, ": cannot open");
     in.read(magic, 8);
     if (std::memcmp(magic, align::data::kPairsMagic, 8) == 0) return inspect_pairs(path, tokenizer, show);
+    if (std::memcmp(magic, align::data::kSftMagic, 8) == 0) return inspect_sft(path);
     if (std::memcmp(magic, align::kModelMagic, 8) == 0 || in.gcount() < 8) return inspect_model(path, tensors);
     throw align::InputError(align::cat(path, ": magic is '", std::string(magic, in.gcount()),
-                                       "', expected 'ALIGNMDL' (model) or 'ALIGNPRS' (pairs)"));
+                                       "', expected 'ALIGNMDL' (model), 'ALIGNPRS' (pairs) or 'ALIGNSFT' (SFT data)"));
   });
 }
