@@ -130,6 +130,16 @@ TEST_F(HfIoTest, BadDirectoriesAndFilesAreNamed) {
   expect_input_error([&] { import_hf(path("empty")); }, "config.json: cannot open");
   fs::copy_file(kHf + "llama_gqa/config.json", path("empty/config.json"));
   expect_input_error([&] { import_hf(path("empty")); }, "no model.safetensors or model.safetensors.index.json");
+  // A config.json that describes a bigger model than the weights hold is refused before allocating.
+  fs::create_directories(path("big"));
+  fs::copy_file(kHf + "llama_gqa/model.safetensors", path("big/model.safetensors"));
+  {
+    nlohmann::json cfg = nlohmann::json::parse(std::ifstream(kHf + "llama_gqa/config.json"));
+    cfg["hidden_size"] = 65536;
+    cfg["num_hidden_layers"] = 1024;
+    std::ofstream(path("big/config.json")) << cfg.dump();
+  }
+  expect_input_error([&] { import_hf(path("big")); }, "config.json implies");
   // A truncated safetensors file: the offsets point past the end.
   const std::vector<uint8_t> full = [] {
     std::ifstream f(kHf + "llama_gqa/model.safetensors", std::ios::binary);

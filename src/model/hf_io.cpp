@@ -28,6 +28,7 @@ ImportedModel import_hf(const std::string& dir) {
   m.config = read_hf_config((fs::path(dir) / "config.json").string());
   const SafetensorsSet weights(dir);
   m.num_source_tensors = weights.names().size();
+  check_hf_tensors(m.config, weights);  // before allocating what config.json describes
   m.params.resize(TensorTable(m.config).total_size());
   m.report = load_hf_weights(m.config, weights, m.params.data());
   return m;

@@ -216,13 +216,33 @@ nlohmann::json hf_config_json(const ModelConfig& c, const std::string& torch_dty
   return j;
 }
 
+namespace {
+std::string prefix_of(const ModelConfig& c, const SafetensorsSet& file) {
+  const char* base_name = c.arch == Arch::GPT2 ? "wte.weight" : "embed_tokens.weight";
+  for (const char* p : {c.arch == Arch::GPT2 ? "transformer." : "model.", ""})
+    if (file.find(cat(p, base_name))) return p;
+  return c.arch == Arch::GPT2 ? "transformer." : "model.";
+}
+}  // namespace
+
+void check_hf_tensors(const ModelConfig& c, const SafetensorsSet& file) {
+  const TensorTable table(c);
+  for (const HfSource& src : hf_tensor_map(c, table, prefix_of(c, file))) {
+    const std::vector<int64_t> rows = part_rows(c, src);
+    const int64_t cols = src.tensor->shape.size() == 2 ? src.tensor->shape[1] : 1;
+    for (size_t k = 0; k < src.hf_names.size(); k++) {
+      const SafeTensor* t = file.find(src.hf_names[k]);
+      ALIGN_REQUIRE(t != nullptr, file.path(), ": no tensor named '", src.hf_names[k], "', which config.json implies");
+      ALIGN_REQUIRE(t->numel() == (size_t)(rows[k] * cols), file.where(src.hf_names[k]), " has ", t->numel(),
+                    " elements, config.json implies ", rows[k] * cols);
+    }
+  }
+}
+
 HfLoadReport load_hf_weights(const ModelConfig& c, const SafetensorsSet& file, float* params) {
   const TensorTable table(c);
   std::fill(params, params + table.total_size(), 0.f);
-  const char* base_name = c.arch == Arch::GPT2 ? "wte.weight" : "embed_tokens.weight";
-  std::string prefix;
-  for (const char* p : {c.arch == Arch::GPT2 ? "transformer." : "model.", ""})
-    if (file.find(cat(p, base_name))) { prefix = p; break; }
+  const std::string prefix = prefix_of(c, file);
   std::set<std::string> used;
   for (const HfSource& src : hf_tensor_map(c, table, prefix)) {
     const TensorSpec& t = *src.tensor;

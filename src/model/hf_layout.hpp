@@ -42,6 +42,11 @@ struct HfLoadReport {
   std::vector<std::string> unused;           // anything else in the file that no tensor took (reported, never silent)
 };
 
+// Checks that every tensor the config needs is in the checkpoint with the right number of
+// elements, before anything is allocated for it (a config.json cannot make us allocate more
+// than the checkpoint holds).
+void check_hf_tensors(const ModelConfig& config, const SafetensorsSet& file);
+
 // Fills params (TensorTable(config).total_size() floats; padding rows and gaps zeroed) from a
 // checkpoint (one file or shards).
 HfLoadReport load_hf_weights(const ModelConfig& config, const SafetensorsSet& file, float* params);
