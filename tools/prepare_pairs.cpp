@@ -17,11 +17,6 @@
 
 namespace {
 
-std::string default_val_path(const std::string& out) {
-  const size_t dot = out.rfind(".bin");
-  return (dot != std::string::npos && dot + 4 == out.size() ? out.substr(0, dot) : out) + ".val.bin";
-}
-
 std::string percentiles(std::vector<uint32_t> v) {
   if (v.empty()) return "none";
   std::sort(v.begin(), v.end());
@@ -68,7 +63,7 @@ int main(int argc, char** argv) {
     if (max_prompt_length > 0) opt.max_prompt_length = max_prompt_length;
     opt.truncation = truncation == "keep_end" ? align::data::Truncation::KeepEnd : align::data::Truncation::KeepStart;
     if (!chat_template.empty()) opt.chat_template = align::data::parse_chat_template(chat_template);
-    if (val_output.empty() && (val_fraction > 0 || !val_input.empty())) val_output = default_val_path(output);
+    if (val_output.empty() && (val_fraction > 0 || !val_input.empty())) val_output = align::data::default_val_path(output);
 
     // One tokenizer per thread (its BPE cache is not shared).
     const int threads = omp_get_max_threads();

@@ -75,10 +75,7 @@ int main(int argc, char** argv) {
     opt.max_length = max_length;
     opt.truncation = truncation == "keep_end" ? align::data::Truncation::KeepEnd : align::data::Truncation::KeepStart;
     if (!chat_template.empty()) opt.chat_template = align::data::parse_chat_template(chat_template);
-    if (val_output.empty() && val_fraction > 0) {
-      const size_t dot = output.rfind(".bin");
-      val_output = (dot != std::string::npos && dot + 4 == output.size() ? output.substr(0, dot) : output) + ".val.bin";
-    }
+    if (val_output.empty() && val_fraction > 0) val_output = align::data::default_val_path(output);
 
     const int threads = omp_get_max_threads();
     std::vector<std::unique_ptr<align::data::TokenizerDir>> toks(threads);

@@ -83,6 +83,12 @@ JsonlCounts run_jsonl(const std::string& path, bool skip_invalid,
   return counts;
 }
 
+// OUTPUT.bin -> OUTPUT.val.bin (or OUTPUT -> OUTPUT.val.bin): the default validation file.
+inline std::string default_val_path(const std::string& out) {
+  const size_t dot = out.rfind(".bin");
+  return (dot != std::string::npos && dot + 4 == out.size() ? out.substr(0, dot) : out) + ".val.bin";
+}
+
 // A stable hash of (seed, line) mapped to [0, 1): the validation split.
 inline double split_hash(uint64_t seed, uint64_t line) {
   auto mix = [](uint64_t x) {

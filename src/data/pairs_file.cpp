@@ -2,8 +2,6 @@
 #include "data/pairs_file.hpp"
 
 #include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <bit>
@@ -12,10 +10,11 @@
 #include <cstring>
 #include <limits>
 
+#include "common/binary_fields.hpp"
 #include "common/error.hpp"
 #include "common/file_io.hpp"
+#include "common/mapped_file.hpp"
 
-static_assert(std::endian::native == std::endian::little, "pairs.bin I/O assumes a little-endian host");
 
 namespace align::data {
 
@@ -23,16 +22,6 @@ namespace {
 constexpr size_t kOffVersion = 8, kOffHeaderBytes = 12, kOffVocab = 16, kOffEos = 20, kOffTokFp = 24,
                  kOffNumPairs = 32, kOffNumTokens = 40, kOffIndex = 48, kOffData = 56, kOffRef = 64, kOffRefFp = 72,
                  kOffReserved = 80;
-template <typename V>
-void put(uint8_t* h, size_t off, V v) {
-  std::memcpy(h + off, &v, sizeof(V));
-}
-template <typename V>
-V read_field(const uint8_t* h, size_t off) {
-  V v;
-  std::memcpy(&v, h + off, sizeof(V));
-  return v;
-}
 }  // namespace
 
 void write_pairs(const std::string& path, const PairsMeta& meta, const std::vector<PairRecord>& pairs) {
@@ -49,18 +38,18 @@ void write_pairs(const std::string& path, const PairsMeta& meta, const std::vect
   }
   uint8_t h[kPairsHeaderBytes] = {};
   std::memcpy(h, kPairsMagic, 8);
-  put<uint32_t>(h, kOffVersion, kPairsVersion);
-  put<uint32_t>(h, kOffHeaderBytes, kPairsHeaderBytes);
-  put<uint32_t>(h, kOffVocab, meta.vocab_size);
-  put<int32_t>(h, kOffEos, meta.eos_id);
-  put<uint64_t>(h, kOffTokFp, meta.tokenizer_fingerprint);
-  put<uint64_t>(h, kOffNumPairs, n);
-  put<uint64_t>(h, kOffNumTokens, tokens);
+  put_field<uint32_t>(h, kOffVersion, kPairsVersion);
+  put_field<uint32_t>(h, kOffHeaderBytes, kPairsHeaderBytes);
+  put_field<uint32_t>(h, kOffVocab, meta.vocab_size);
+  put_field<int32_t>(h, kOffEos, meta.eos_id);
+  put_field<uint64_t>(h, kOffTokFp, meta.tokenizer_fingerprint);
+  put_field<uint64_t>(h, kOffNumPairs, n);
+  put_field<uint64_t>(h, kOffNumTokens, tokens);
   const uint64_t index_off = kPairsHeaderBytes, data_off = index_off + 8 * (n + 1), ref_off = data_off + index[n];
-  put<uint64_t>(h, kOffIndex, index_off);
-  put<uint64_t>(h, kOffData, data_off);
-  put<uint64_t>(h, kOffRef, ref_off);
-  put<uint64_t>(h, kOffRefFp, 0);
+  put_field<uint64_t>(h, kOffIndex, index_off);
+  put_field<uint64_t>(h, kOffData, data_off);
+  put_field<uint64_t>(h, kOffRef, ref_off);
+  put_field<uint64_t>(h, kOffRefFp, 0);
   write_file_atomic(path, [&](std::FILE* fp) {
     write_all(fp, h, sizeof(h), path);
     write_all(fp, index.data(), 8 * index.size(), path);
@@ -75,21 +64,10 @@ void write_pairs(const std::string& path, const PairsMeta& meta, const std::vect
   });
 }
 
-PairsFile::PairsFile(const std::string& path) : path_(path) {
-  const int fd = ::open(path.c_str(), O_RDONLY);
-  ALIGN_REQUIRE(fd >= 0, path, ": cannot open: ", std::strerror(errno));
-  struct stat st;
-  ::fstat(fd, &st);
-  size_ = (size_t)st.st_size;
-  if (size_ > 0) {
-    void* m = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
-    ::close(fd);
-    ALIGN_REQUIRE(m != MAP_FAILED, path, ": cannot map: ", std::strerror(errno));
-    map_ = static_cast<const uint8_t*>(m);
-  } else {
-    ::close(fd);
-  }
-  try {
+PairsFile::PairsFile(const std::string& path) : file_(std::make_unique<MappedFile>(path)), path_(path) {
+  map_ = file_->data();
+  size_ = file_->size();
+  {
     ALIGN_REQUIRE(size_ >= kPairsHeaderBytes, path, ": file is ", size_, " bytes, shorter than the ", kPairsHeaderBytes,
                   "-byte header (truncated, or not a pairs file)");
     const uint8_t* h = map_;
@@ -150,15 +128,10 @@ PairsFile::PairsFile(const std::string& path) : path_(path) {
       tokens += ids;
     }
     ALIGN_REQUIRE(tokens == num_tokens_, path, ": records hold ", tokens, " tokens, header says ", num_tokens_);
-  } catch (...) {
-    if (map_) ::munmap(const_cast<uint8_t*>(map_), size_);
-    throw;
   }
 }
 
-PairsFile::~PairsFile() {
-  if (map_) ::munmap(const_cast<uint8_t*>(map_), size_);
-}
+PairsFile::~PairsFile() = default;
 
 PairsFile::View PairsFile::get(size_t i) const {
   ALIGN_ASSERT(i < num_pairs_, "pair ", i, " of ", num_pairs_);

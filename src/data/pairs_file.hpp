@@ -13,10 +13,13 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
 #include <vector>
+
+#include "common/mapped_file.hpp"
 
 namespace align::data {
 
@@ -59,6 +62,7 @@ class PairsFile {
                               const std::vector<std::pair<double, double>>& sums);
 
  private:
+  std::unique_ptr<MappedFile> file_;
   std::string path_;
   const uint8_t* map_ = nullptr;
   size_t size_ = 0;

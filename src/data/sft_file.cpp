@@ -1,32 +1,19 @@
 // sft_file.cpp: sft.bin writer and validating reader (sft_file.hpp).
 #include "data/sft_file.hpp"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <cstring>
 
+#include "common/binary_fields.hpp"
 #include "common/error.hpp"
 #include "common/file_io.hpp"
+#include "common/mapped_file.hpp"
 
 namespace align::data {
 
 namespace {
 constexpr size_t kOffVersion = 8, kOffHeaderBytes = 12, kOffVocab = 16, kOffEos = 20, kOffTokFp = 24, kOffKind = 32,
                  kOffNum = 40, kOffTokens = 48, kOffIndex = 56, kOffData = 64, kOffReserved = 72;
-template <typename V>
-void put(uint8_t* h, size_t off, V v) {
-  std::memcpy(h + off, &v, sizeof(V));
-}
-template <typename V>
-V read_field(const uint8_t* h, size_t off) {
-  V v;
-  std::memcpy(&v, h + off, sizeof(V));
-  return v;
-}
 uint64_t record_bytes(uint64_t n) { return 4 + 4 * n + (n + 3) / 4 * 4; }
 }  // namespace
 
@@ -42,16 +29,16 @@ void write_sft(const std::string& path, const SftMeta& meta, const std::vector<S
   }
   uint8_t h[kSftHeaderBytes] = {};
   std::memcpy(h, kSftMagic, 8);
-  put<uint32_t>(h, kOffVersion, kSftVersion);
-  put<uint32_t>(h, kOffHeaderBytes, kSftHeaderBytes);
-  put<uint32_t>(h, kOffVocab, meta.vocab_size);
-  put<int32_t>(h, kOffEos, meta.eos_id);
-  put<uint64_t>(h, kOffTokFp, meta.tokenizer_fingerprint);
-  put<uint32_t>(h, kOffKind, static_cast<uint32_t>(meta.kind));
-  put<uint64_t>(h, kOffNum, n);
-  put<uint64_t>(h, kOffTokens, tokens);
-  put<uint64_t>(h, kOffIndex, kSftHeaderBytes);
-  put<uint64_t>(h, kOffData, kSftHeaderBytes + 8 * (n + 1));
+  put_field<uint32_t>(h, kOffVersion, kSftVersion);
+  put_field<uint32_t>(h, kOffHeaderBytes, kSftHeaderBytes);
+  put_field<uint32_t>(h, kOffVocab, meta.vocab_size);
+  put_field<int32_t>(h, kOffEos, meta.eos_id);
+  put_field<uint64_t>(h, kOffTokFp, meta.tokenizer_fingerprint);
+  put_field<uint32_t>(h, kOffKind, static_cast<uint32_t>(meta.kind));
+  put_field<uint64_t>(h, kOffNum, n);
+  put_field<uint64_t>(h, kOffTokens, tokens);
+  put_field<uint64_t>(h, kOffIndex, kSftHeaderBytes);
+  put_field<uint64_t>(h, kOffData, kSftHeaderBytes + 8 * (n + 1));
   write_file_atomic(path, [&](std::FILE* fp) {
     write_all(fp, h, sizeof(h), path);
     write_all(fp, index.data(), 8 * index.size(), path);
@@ -66,21 +53,10 @@ void write_sft(const std::string& path, const SftMeta& meta, const std::vector<S
   });
 }
 
-SftFile::SftFile(const std::string& path) : path_(path) {
-  const int fd = ::open(path.c_str(), O_RDONLY);
-  ALIGN_REQUIRE(fd >= 0, path, ": cannot open: ", std::strerror(errno));
-  struct stat st;
-  ::fstat(fd, &st);
-  size_ = (size_t)st.st_size;
-  if (size_ > 0) {
-    void* m = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
-    ::close(fd);
-    ALIGN_REQUIRE(m != MAP_FAILED, path, ": cannot map: ", std::strerror(errno));
-    map_ = static_cast<const uint8_t*>(m);
-  } else {
-    ::close(fd);
-  }
-  try {
+SftFile::SftFile(const std::string& path) : file_(std::make_unique<MappedFile>(path)), path_(path) {
+  map_ = file_->data();
+  size_ = file_->size();
+  {
     ALIGN_REQUIRE(size_ >= kSftHeaderBytes, path, ": file is ", size_, " bytes, shorter than the ", kSftHeaderBytes,
                   "-byte header (truncated, or not an SFT file)");
     const uint8_t* h = map_;
@@ -134,15 +110,10 @@ SftFile::SftFile(const std::string& path) : path_(path) {
       tokens += n;
     }
     ALIGN_REQUIRE(tokens == num_tokens_, path, ": records hold ", tokens, " tokens, header says ", num_tokens_);
-  } catch (...) {
-    if (map_) ::munmap(const_cast<uint8_t*>(map_), size_);
-    throw;
   }
 }
 
-SftFile::~SftFile() {
-  if (map_) ::munmap(const_cast<uint8_t*>(map_), size_);
-}
+SftFile::~SftFile() = default;
 
 SftFile::View SftFile::get(size_t i) const {
   ALIGN_ASSERT(i < num_records_, "record ", i, " of ", num_records_);

@@ -11,9 +11,12 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
+
+#include "common/mapped_file.hpp"
 
 namespace align::data {
 
@@ -54,6 +57,7 @@ class SftFile {
   View get(size_t i) const;
 
  private:
+  std::unique_ptr<MappedFile> file_;
   std::string path_;
   const uint8_t* map_ = nullptr;
   size_t size_ = 0;

@@ -6,6 +6,7 @@
 
 #include "common/error.hpp"
 #include "common/file_io.hpp"
+#include "common/json_file.hpp"
 
 namespace align::data {
 
@@ -27,13 +28,7 @@ TokenizerDir load_tokenizer_dir(const std::string& path) {
   TokenizerDir d{tok::Tokenizer::from_file(json.string()), "", "", std::nullopt, std::nullopt, std::nullopt, false};
   const fs::path config = json.parent_path() / "tokenizer_config.json";
   if (fs::exists(config)) {
-    const std::vector<uint8_t> bytes = read_file_bytes(config.string());
-    nlohmann::json cfg;
-    try {
-      cfg = nlohmann::json::parse(bytes.begin(), bytes.end());
-    } catch (const nlohmann::json::exception& e) {
-      throw InputError(cat(config.string(), ": not valid JSON: ", e.what()));
-    }
+    const nlohmann::json cfg = read_json_file(config.string());
     d.bos_token = token_text(cfg, "bos_token");
     d.eos_token = token_text(cfg, "eos_token");
     if (cfg.contains("chat_template")) {

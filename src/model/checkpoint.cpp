@@ -7,11 +7,11 @@
 #include <cstring>
 
 #include "common/bf16.hpp"
+#include "common/binary_fields.hpp"
 #include "common/error.hpp"
 #include "common/file_io.hpp"
 #include "model/tensor_table.hpp"
 
-static_assert(std::endian::native == std::endian::little, "model.bin I/O assumes a little-endian host");
 
 namespace align {
 
@@ -44,49 +44,38 @@ constexpr size_t kOffMagic = 0, kOffVersion = 8, kOffHeaderBytes = 12, kOffArch 
                  kOffQkvBias = 68, kOffRopeScaling = 72, kOffRopeFactor = 76, kOffRopeLow = 80, kOffRopeHigh = 84,
                  kOffRopeOrig = 88, kOffDtype = 92, kOffNumElements = 96, kOffChecksum = 104, kOffReserved = 112;
 
-template <typename V>
-void put(uint8_t* h, size_t off, V v) {
-  std::memcpy(h + off, &v, sizeof(V));
-}
-template <typename V>
-V get(const uint8_t* h, size_t off) {
-  V v;
-  std::memcpy(&v, h + off, sizeof(V));
-  return v;
-}
-
 void encode_header(uint8_t* h, const ModelFileInfo& info) {
   const ModelConfig& c = info.config;
   std::memset(h, 0, kModelHeaderBytes);
   std::memcpy(h + kOffMagic, kModelMagic, 8);
-  put<uint32_t>(h, kOffVersion, kModelVersion);
-  put<uint32_t>(h, kOffHeaderBytes, kModelHeaderBytes);
-  put<uint32_t>(h, kOffArch, static_cast<uint32_t>(c.arch));
-  put<int32_t>(h, kOffVocab, c.vocab_size);
-  put<int32_t>(h, kOffPaddedVocab, c.padded_vocab_size);
-  put<int32_t>(h, kOffLayers, c.n_layer);
-  put<int32_t>(h, kOffHeads, c.n_head);
-  put<int32_t>(h, kOffKvHeads, c.n_kv_head);
-  put<int32_t>(h, kOffEmbd, c.n_embd);
-  put<int32_t>(h, kOffHeadDim, c.head_dim);
-  put<int32_t>(h, kOffFfn, c.ffn_dim);
-  put<int32_t>(h, kOffMaxSeq, c.max_seq_len);
-  put<float>(h, kOffEps, c.norm_eps);
-  put<float>(h, kOffTheta, c.rope_theta);
-  put<uint32_t>(h, kOffTied, c.tied_head ? 1 : 0);
-  put<uint32_t>(h, kOffQkvBias, c.qkv_bias ? 1 : 0);
-  put<uint32_t>(h, kOffRopeScaling, static_cast<uint32_t>(c.rope_scaling));
-  put<float>(h, kOffRopeFactor, c.rope_factor);
-  put<float>(h, kOffRopeLow, c.rope_low_freq_factor);
-  put<float>(h, kOffRopeHigh, c.rope_high_freq_factor);
-  put<int32_t>(h, kOffRopeOrig, c.rope_original_max_pos);
-  put<uint32_t>(h, kOffDtype, static_cast<uint32_t>(info.dtype));
-  put<uint64_t>(h, kOffNumElements, info.num_elements);
-  put<uint64_t>(h, kOffChecksum, info.checksum);
+  put_field<uint32_t>(h, kOffVersion, kModelVersion);
+  put_field<uint32_t>(h, kOffHeaderBytes, kModelHeaderBytes);
+  put_field<uint32_t>(h, kOffArch, static_cast<uint32_t>(c.arch));
+  put_field<int32_t>(h, kOffVocab, c.vocab_size);
+  put_field<int32_t>(h, kOffPaddedVocab, c.padded_vocab_size);
+  put_field<int32_t>(h, kOffLayers, c.n_layer);
+  put_field<int32_t>(h, kOffHeads, c.n_head);
+  put_field<int32_t>(h, kOffKvHeads, c.n_kv_head);
+  put_field<int32_t>(h, kOffEmbd, c.n_embd);
+  put_field<int32_t>(h, kOffHeadDim, c.head_dim);
+  put_field<int32_t>(h, kOffFfn, c.ffn_dim);
+  put_field<int32_t>(h, kOffMaxSeq, c.max_seq_len);
+  put_field<float>(h, kOffEps, c.norm_eps);
+  put_field<float>(h, kOffTheta, c.rope_theta);
+  put_field<uint32_t>(h, kOffTied, c.tied_head ? 1 : 0);
+  put_field<uint32_t>(h, kOffQkvBias, c.qkv_bias ? 1 : 0);
+  put_field<uint32_t>(h, kOffRopeScaling, static_cast<uint32_t>(c.rope_scaling));
+  put_field<float>(h, kOffRopeFactor, c.rope_factor);
+  put_field<float>(h, kOffRopeLow, c.rope_low_freq_factor);
+  put_field<float>(h, kOffRopeHigh, c.rope_high_freq_factor);
+  put_field<int32_t>(h, kOffRopeOrig, c.rope_original_max_pos);
+  put_field<uint32_t>(h, kOffDtype, static_cast<uint32_t>(info.dtype));
+  put_field<uint64_t>(h, kOffNumElements, info.num_elements);
+  put_field<uint64_t>(h, kOffChecksum, info.checksum);
 }
 
 bool get_bool(const uint8_t* h, size_t off, const std::string& path, const char* field) {
-  const uint32_t v = get<uint32_t>(h, off);
+  const uint32_t v = read_field<uint32_t>(h, off);
   ALIGN_REQUIRE(v <= 1, path, ": field ", field, " = ", v, ", expected 0 or 1");
   return v == 1;
 }
@@ -94,42 +83,42 @@ bool get_bool(const uint8_t* h, size_t off, const std::string& path, const char*
 ModelFileInfo decode_header(const uint8_t* h, const std::string& path) {
   ALIGN_REQUIRE(std::memcmp(h + kOffMagic, kModelMagic, 8) == 0, path, ": magic is '",
                 std::string(reinterpret_cast<const char*>(h), 8), "', expected 'ALIGNMDL' (not an align.cu model file)");
-  const uint32_t version = get<uint32_t>(h, kOffVersion);
+  const uint32_t version = read_field<uint32_t>(h, kOffVersion);
   ALIGN_REQUIRE(version == kModelVersion, path, ": format version ", version, ", this build reads version ",
                 kModelVersion);
-  const uint32_t header_bytes = get<uint32_t>(h, kOffHeaderBytes);
+  const uint32_t header_bytes = read_field<uint32_t>(h, kOffHeaderBytes);
   ALIGN_REQUIRE(header_bytes == kModelHeaderBytes, path, ": field header_bytes = ", header_bytes, ", expected ",
                 kModelHeaderBytes);
   ModelFileInfo info;
   ModelConfig& c = info.config;
-  c.arch = static_cast<Arch>(get<uint32_t>(h, kOffArch));
-  c.vocab_size = get<int32_t>(h, kOffVocab);
-  c.padded_vocab_size = get<int32_t>(h, kOffPaddedVocab);
-  c.n_layer = get<int32_t>(h, kOffLayers);
-  c.n_head = get<int32_t>(h, kOffHeads);
-  c.n_kv_head = get<int32_t>(h, kOffKvHeads);
-  c.n_embd = get<int32_t>(h, kOffEmbd);
-  c.head_dim = get<int32_t>(h, kOffHeadDim);
-  c.ffn_dim = get<int32_t>(h, kOffFfn);
-  c.max_seq_len = get<int32_t>(h, kOffMaxSeq);
-  c.norm_eps = get<float>(h, kOffEps);
-  c.rope_theta = get<float>(h, kOffTheta);
+  c.arch = static_cast<Arch>(read_field<uint32_t>(h, kOffArch));
+  c.vocab_size = read_field<int32_t>(h, kOffVocab);
+  c.padded_vocab_size = read_field<int32_t>(h, kOffPaddedVocab);
+  c.n_layer = read_field<int32_t>(h, kOffLayers);
+  c.n_head = read_field<int32_t>(h, kOffHeads);
+  c.n_kv_head = read_field<int32_t>(h, kOffKvHeads);
+  c.n_embd = read_field<int32_t>(h, kOffEmbd);
+  c.head_dim = read_field<int32_t>(h, kOffHeadDim);
+  c.ffn_dim = read_field<int32_t>(h, kOffFfn);
+  c.max_seq_len = read_field<int32_t>(h, kOffMaxSeq);
+  c.norm_eps = read_field<float>(h, kOffEps);
+  c.rope_theta = read_field<float>(h, kOffTheta);
   c.tied_head = get_bool(h, kOffTied, path, "tied_head");
   c.qkv_bias = get_bool(h, kOffQkvBias, path, "qkv_bias");
-  c.rope_scaling = static_cast<RopeScaling>(get<uint32_t>(h, kOffRopeScaling));
-  c.rope_factor = get<float>(h, kOffRopeFactor);
-  c.rope_low_freq_factor = get<float>(h, kOffRopeLow);
-  c.rope_high_freq_factor = get<float>(h, kOffRopeHigh);
-  c.rope_original_max_pos = get<int32_t>(h, kOffRopeOrig);
+  c.rope_scaling = static_cast<RopeScaling>(read_field<uint32_t>(h, kOffRopeScaling));
+  c.rope_factor = read_field<float>(h, kOffRopeFactor);
+  c.rope_low_freq_factor = read_field<float>(h, kOffRopeLow);
+  c.rope_high_freq_factor = read_field<float>(h, kOffRopeHigh);
+  c.rope_original_max_pos = read_field<int32_t>(h, kOffRopeOrig);
   c.validate(path);
-  const uint32_t dtype = get<uint32_t>(h, kOffDtype);
+  const uint32_t dtype = read_field<uint32_t>(h, kOffDtype);
   ALIGN_REQUIRE(dtype <= 1, path, ": field dtype = ", dtype, ", expected 0 (fp32) or 1 (bf16)");
   info.dtype = static_cast<DType>(dtype);
-  info.num_elements = get<uint64_t>(h, kOffNumElements);
+  info.num_elements = read_field<uint64_t>(h, kOffNumElements);
   const size_t expected = TensorTable(c).total_size();
   ALIGN_REQUIRE(info.num_elements == expected, path, ": field num_elements = ", info.num_elements,
                 ", the config's tensor table needs ", expected);
-  info.checksum = get<uint64_t>(h, kOffChecksum);
+  info.checksum = read_field<uint64_t>(h, kOffChecksum);
   for (size_t i = kOffReserved; i < kModelHeaderBytes; i++)
     ALIGN_REQUIRE(h[i] == 0, path, ": reserved header byte ", i, " = ", (int)h[i], ", expected 0");
   return info;

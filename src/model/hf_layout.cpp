@@ -9,7 +9,7 @@
 #include <set>
 
 #include "common/error.hpp"
-#include "common/file_io.hpp"
+#include "common/json_file.hpp"
 
 namespace align {
 
@@ -129,14 +129,7 @@ ModelConfig config_from_hf_json(const nlohmann::json& j, const std::string& wher
 }
 
 ModelConfig read_hf_config(const std::string& path) {
-  const std::vector<uint8_t> bytes = read_file_bytes(path);
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(bytes.begin(), bytes.end());
-  } catch (const nlohmann::json::exception& e) {
-    throw InputError(cat(path, ": not valid JSON: ", e.what()));
-  }
-  return config_from_hf_json(j, path);
+  return config_from_hf_json(read_json_file(path), path);
 }
 
 namespace {

@@ -1,11 +1,6 @@
 // safetensors.cpp: .safetensors reader and fp32 writer (safetensors.hpp).
 #include "model/safetensors.hpp"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <filesystem>
 
@@ -15,6 +10,7 @@
 #include "common/bf16.hpp"
 #include "common/error.hpp"
 #include "common/file_io.hpp"
+#include "common/json_file.hpp"
 
 namespace align {
 
@@ -34,34 +30,12 @@ size_t SafeTensor::numel() const {
   return n;
 }
 
-SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
-  const int fd = ::open(path.c_str(), O_RDONLY);
-  ALIGN_REQUIRE(fd >= 0, path, ": cannot open: ", std::strerror(errno));
-  struct stat st;
-  if (::fstat(fd, &st) != 0) {
-    ::close(fd);
-    throw InputError(cat(path, ": cannot stat: ", std::strerror(errno)));
-  }
-  size_ = static_cast<size_t>(st.st_size);
-  if (size_ > 0) {
-    void* m = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
-    ::close(fd);
-    ALIGN_REQUIRE(m != MAP_FAILED, path, ": cannot map: ", std::strerror(errno));
-    map_ = static_cast<const uint8_t*>(m);
-  } else {
-    ::close(fd);
-  }
-  try {
-    parse();
-  } catch (...) {
-    if (map_) ::munmap(const_cast<uint8_t*>(map_), size_);
-    throw;
-  }
+SafetensorsFile::SafetensorsFile(const std::string& path)
+    : file_(std::make_unique<MappedFile>(path)), path_(path), map_(file_->data()), size_(file_->size()) {
+  parse();
 }
 
-SafetensorsFile::~SafetensorsFile() {
-  if (map_) ::munmap(const_cast<uint8_t*>(map_), size_);
-}
+SafetensorsFile::~SafetensorsFile() = default;
 
 void SafetensorsFile::parse() {
   const std::string& path = path_;
@@ -182,13 +156,7 @@ SafetensorsSet::SafetensorsSet(const std::string& dir_or_file) : path_(dir_or_fi
     const fs::path dir(dir_or_file);
     const fs::path index = dir / "model.safetensors.index.json";
     if (fs::exists(index)) {
-      const std::vector<uint8_t> bytes = read_file_bytes(index.string());
-      nlohmann::json j;
-      try {
-        j = nlohmann::json::parse(bytes.begin(), bytes.end());
-      } catch (const nlohmann::json::exception& e) {
-        throw InputError(cat(index.string(), ": not valid JSON: ", e.what()));
-      }
+      const nlohmann::json j = read_json_file(index.string());
       ALIGN_REQUIRE(j.is_object() && j.contains("weight_map") && j["weight_map"].is_object(), index.string(),
                     ": no weight_map object");
       std::map<std::string, const SafetensorsFile*> by_file;

@@ -17,6 +17,8 @@
 #include <string>
 #include <vector>
 
+#include "common/mapped_file.hpp"
+
 namespace align {
 
 struct SafeTensor {
@@ -48,6 +50,7 @@ class SafetensorsFile {
 
  private:
   void parse();
+  std::unique_ptr<MappedFile> file_;
   std::string path_;
   const uint8_t* map_ = nullptr;  // the whole file, read-only
   size_t size_ = 0;

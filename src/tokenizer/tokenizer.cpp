@@ -21,6 +21,7 @@ Tokenizer::Tokenizer(Tokenizer&&) noexcept = default;
 Tokenizer::~Tokenizer() = default;
 
 Tokenizer Tokenizer::from_file(const std::string& path) {
+  // Parsed from the same bytes it is fingerprinted by.
   const std::vector<uint8_t> bytes = read_file_bytes(path);
   nlohmann::json j;
   try {
