@@ -71,7 +71,7 @@ TEST_P(PreferenceGradCheck, EveryParameterMatchesFiniteDifferences) {
       c.objective.needs_reference() ? reference_sums(reference, batch, completion.data(), c.objective)
                                     : std::vector<double>{};
   policy.zero_grad();
-  const ObjectiveResult r = preference_step(policy, batch, completion.data(), c.objective, ref, true);
+  const ObjectiveResult r = preference_step(policy, batch, completion.data(), c.objective, ref, 1.0);
   ASSERT_TRUE(std::isfinite(r.loss));
   const std::vector<double> grad = policy.grads();
   double worst = 0;
@@ -82,9 +82,9 @@ TEST_P(PreferenceGradCheck, EveryParameterMatchesFiniteDifferences) {
       const size_t k = t.offset + i;
       const double saved = p[k];
       p[k] = saved + h;
-      const double up = preference_step(policy, batch, completion.data(), c.objective, ref, false).loss;
+      const double up = preference_step(policy, batch, completion.data(), c.objective, ref, 0.0).loss;
       p[k] = saved - h;
-      const double down = preference_step(policy, batch, completion.data(), c.objective, ref, false).loss;
+      const double down = preference_step(policy, batch, completion.data(), c.objective, ref, 0.0).loss;
       p[k] = saved;
       const double fd = (up - down) / (2 * h);
       const double err = std::abs(grad[k] - fd) / (1 + std::abs(fd));

@@ -4,6 +4,9 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
+#include <string>
+#include <vector>
 #include <cstdio>
 #include <exception>
 #include <new>
@@ -35,6 +38,21 @@ int run_main(const char* name, Body&& body) {
 inline int parse_args(CLI::App& app, int argc, char** argv) {
   try {
     app.parse(argc, argv);
+    return -1;
+  } catch (const CLI::CallForHelp&) {
+    std::fputs(app.help().c_str(), stdout);
+    return 0;
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "%s: error: %s (see --help)\n", app.get_name().c_str(), e.what());
+    return 2;
+  }
+}
+
+// The same for arguments prepared by the program (e.g. a recipe spliced in), in their natural order.
+inline int parse_args(CLI::App& app, std::vector<std::string> args) {
+  std::reverse(args.begin(), args.end());  // CLI11 consumes a vector from its back
+  try {
+    app.parse(args);
     return -1;
   } catch (const CLI::CallForHelp&) {
     std::fputs(app.help().c_str(), stdout);

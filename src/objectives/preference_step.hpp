@@ -28,22 +28,25 @@ std::vector<double> reference_sums(Model& reference, const Batch& batch, const u
                                    const ObjectiveConfig& config) {
   const RowMasks masks = row_masks(batch, completion);
   std::vector<typename Model::Scalar> logp((size_t)batch.N * batch.T);
-  reference.forward(batch, logp.data());
+  reference.forward(batch, logp.data(), nullptr);
   return weighted_sums(masks, logp.data(), completion_weights(masks, config.ld_alpha));
 }
 
-// Loss and metrics of the batch; with `backward`, the policy's parameter gradients accumulate.
+// Loss and metrics of the batch. With grad_scale != 0 the policy's parameter gradients accumulate
+// grad_scale·∂loss/∂θ (1/accumulation steps when micro-batches share an optimizer step).
 template <typename Model>
 ObjectiveResult preference_step(Model& policy, const Batch& batch, const uint8_t* completion,
-                                const ObjectiveConfig& config, const std::vector<double>& ref_sums, bool backward) {
+                                const ObjectiveConfig& config, const std::vector<double>& ref_sums,
+                                double grad_scale) {
   const RowMasks masks = row_masks(batch, completion);
   const std::vector<double> weights = completion_weights(masks, config.ld_alpha);
   std::vector<typename Model::Scalar> logp((size_t)batch.N * batch.T);
   TokenStats stats;
   policy.forward(batch, logp.data(), &stats);
   ObjectiveResult result = evaluate_objective(config, reduce_rows(masks, logp.data(), &stats, weights), ref_sums);
-  if (backward) {
+  if (grad_scale != 0.0) {
     token_gradients(logp.data(), result.grads, masks, weights);  // logp's buffer now holds dlogp
+    for (auto& d : logp) d = static_cast<typename Model::Scalar>(d * grad_scale);
     policy.backward(logp.data());
   }
   return result;

@@ -1,0 +1,71 @@
+// adamw.cpp: AdamW and the gradient norm (adamw.hpp).
+#include "train/adamw.hpp"
+
+#include <cmath>
+#include <cstring>
+
+#include "common/binary_fields.hpp"
+#include "common/error.hpp"
+#include "common/file_io.hpp"
+
+namespace align::train {
+
+AdamW::AdamW(const TensorTable& table, const AdamWOptions& opt)
+    : opt_(opt), decay_(table.total_size(), 0), m_(table.total_size(), 0.f), v_(table.total_size(), 0.f) {
+  for (const TensorSpec& t : table.tensors())
+    if (t.decay) std::fill(decay_.begin() + t.offset, decay_.begin() + t.offset + t.numel, 1);
+}
+
+void AdamW::step(std::span<float> p, std::span<const float> g, double lr) {
+  ALIGN_ASSERT(p.size() == m_.size() && g.size() == m_.size(), "optimizer sized for ", m_.size());
+  t_++;
+  const double bc1 = 1.0 - std::pow(opt_.beta1, (double)t_), bc2 = 1.0 - std::pow(opt_.beta2, (double)t_);
+  const float b1 = (float)opt_.beta1, b2 = (float)opt_.beta2;
+  const float step_size = (float)(lr / bc1), decay = (float)(lr * opt_.weight_decay);
+  const float inv_sqrt_bc2 = (float)(1.0 / std::sqrt(bc2)), eps = (float)opt_.eps;
+#pragma omp parallel for schedule(static)
+  for (size_t i = 0; i < p.size(); i++) {
+    if (decay_[i]) p[i] -= decay * p[i];
+    m_[i] = b1 * m_[i] + (1.f - b1) * g[i];
+    v_[i] = b2 * v_[i] + (1.f - b2) * g[i] * g[i];
+    p[i] -= step_size * m_[i] / (std::sqrt(v_[i]) * inv_sqrt_bc2 + eps);
+  }
+}
+
+namespace {
+constexpr char kMagic[8] = {'A', 'L', 'I', 'G', 'N', 'O', 'P', 'T'};
+}
+
+void AdamW::save(const std::string& path) const {
+  uint8_t h[32] = {};
+  std::memcpy(h, kMagic, 8);
+  put_field<uint32_t>(h, 8, 1);
+  put_field<int64_t>(h, 16, t_);
+  put_field<uint64_t>(h, 24, m_.size());
+  write_file_atomic(path, [&](std::FILE* fp) {
+    write_all(fp, h, sizeof(h), path);
+    write_all(fp, m_.data(), 4 * m_.size(), path);
+    write_all(fp, v_.data(), 4 * v_.size(), path);
+  });
+}
+
+void AdamW::load(const std::string& path) {
+  const std::vector<uint8_t> b = read_file_bytes(path);
+  ALIGN_REQUIRE(b.size() >= 32 && std::memcmp(b.data(), kMagic, 8) == 0, path, ": not an align.cu optimizer state");
+  ALIGN_REQUIRE(read_field<uint32_t>(b.data(), 8) == 1, path, ": optimizer state version ",
+                read_field<uint32_t>(b.data(), 8), ", expected 1");
+  const uint64_t n = read_field<uint64_t>(b.data(), 24);
+  ALIGN_REQUIRE(n == m_.size(), path, ": optimizer state for ", n, " parameters, the model has ", m_.size());
+  ALIGN_REQUIRE(b.size() == 32 + 8 * n, path, ": file is ", b.size(), " bytes, expected ", 32 + 8 * n, " (truncated?)");
+  t_ = read_field<int64_t>(b.data(), 16);
+  std::memcpy(m_.data(), b.data() + 32, 4 * n);
+  std::memcpy(v_.data(), b.data() + 32 + 4 * n, 4 * n);
+}
+
+double global_grad_norm(std::span<const float> g) {
+  double s = 0;
+  for (float x : g) s += (double)x * x;
+  return std::sqrt(s);
+}
+
+}  // namespace align::train

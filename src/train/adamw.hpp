@@ -1,0 +1,40 @@
+// adamw.hpp: AdamW with decoupled weight decay (Loshchilov & Hutter), as
+// torch.optim.AdamW computes it, over the flat parameter buffer:
+//   p ← p − lr·wd·p                  (only tensors whose table entry has decay)
+//   m ← β1·m + (1−β1)·g,  v ← β2·v + (1−β2)·g²
+//   p ← p − lr · (m / (1−β1^t)) / (√(v / (1−β2^t)) + ε)
+// State (m, v, t) is saved in training checkpoints for exact resumption.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "model/tensor_table.hpp"
+
+namespace align::train {
+
+struct AdamWOptions {
+  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0.0;
+};
+
+class AdamW {
+ public:
+  AdamW(const TensorTable& table, const AdamWOptions& opt);
+  void step(std::span<float> params, std::span<const float> grads, double lr);
+  int64_t steps() const { return t_; }
+  void save(const std::string& path) const;  // atomic
+  void load(const std::string& path);        // InputError when it does not fit this model
+
+ private:
+  AdamWOptions opt_;
+  std::vector<uint8_t> decay_;  // (total_size) 1 where weight decay applies
+  std::vector<float> m_, v_;
+  int64_t t_ = 0;
+};
+
+// sqrt(Σ g²) over the whole buffer, accumulated in double in a fixed order.
+double global_grad_norm(std::span<const float> grads);
+
+}  // namespace align::train

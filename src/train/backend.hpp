@@ -1,0 +1,37 @@
+// backend.hpp: the interface the trainer drives (DESIGN.md §3). A backend
+// owns a model's parameters and gradients and computes per-token
+// log-probabilities and their backward pass; the trainer never sees whether
+// that happens on the CPU or a GPU.
+//   forward(batch, logp[, stats])  logp (N, T) float; stats optional (metrics, WPO)
+//   backward(dlogp)                parameter gradients += ∂(Σ dlogp·logp)/∂θ
+// Parameters and gradients are exposed as host float spans in the tensor
+// table's flat layout (a device backend mirrors them), so the optimizer,
+// checkpoints and gradient norm are written once.
+#pragma once
+
+#include <memory>
+#include <span>
+
+#include "model/batch.hpp"
+#include "model/config.hpp"
+#include "model/tensor_table.hpp"
+
+namespace align::train {
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual const ModelConfig& config() const = 0;
+  virtual const TensorTable& table() const = 0;
+  virtual void forward(const Batch& batch, float* logp /*(N,T)*/, TokenStats* stats) = 0;
+  virtual void backward(const float* dlogp /*(N,T)*/) = 0;
+  virtual std::span<float> params() = 0;  // (table().total_size())
+  virtual std::span<float> grads() = 0;   // (table().total_size())
+  virtual void zero_grad() = 0;
+  using Scalar = float;
+};
+
+// The CPU reference (float32, BLAS matmuls) as a backend.
+std::unique_ptr<Backend> make_cpu_backend(const ModelConfig& config, std::span<const float> params);
+
+}  // namespace align::train

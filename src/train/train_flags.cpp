@@ -1,0 +1,82 @@
+// train_flags.cpp: shared trainer flags and --config recipes (train_flags.hpp).
+#include "train/train_flags.hpp"
+
+#include <omp.h>
+
+#include "common/error.hpp"
+#include "common/json_file.hpp"
+
+namespace align::train {
+
+void add_training_flags(CLI::App& app, CommonFlags& f) {
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  TrainOptions& o = f.opt;
+  app.add_option("--config", "JSON recipe: {\"flag-name\": value, ...}; the command line wins");
+  app.add_option("-m,--model", f.model, "model.bin to start from")->required();
+  app.add_option("-o,--output", f.output, "output directory (metrics.jsonl, checkpoint/, model.bin)")->required();
+  app.add_option("-j,--val", f.val, "validation data (same kind as --input)");
+  app.add_option("-b,--batch-size", o.batch_size, "examples per micro-batch (pairs for DPO)")->capture_default_str();
+  app.add_option("--grad-accum", o.grad_accum, "micro-batches per optimizer step")->capture_default_str();
+  app.add_option("--epochs", o.epochs, "passes over the training data")->capture_default_str();
+  app.add_option("--max-steps", o.max_steps, "optimizer steps to run (> 0 overrides --epochs)")->capture_default_str();
+  app.add_option("--lr", o.lr, "peak learning rate")->capture_default_str();
+  app.add_option("--lr-schedule", f.schedule, "constant, linear or cosine (after warmup)")->capture_default_str();
+  app.add_option("--warmup-ratio", o.warmup_ratio, "warmup as a fraction of the steps")->capture_default_str();
+  app.add_option("--warmup-steps", o.warmup_steps, "warmup steps (> 0 overrides --warmup-ratio)")->capture_default_str();
+  app.add_option("--max-grad-norm", o.max_grad_norm, "clip the global gradient norm to this (0: off)")
+      ->capture_default_str();
+  app.add_option("--weight-decay", o.adamw.weight_decay, "AdamW decoupled weight decay (matrices only)")
+      ->capture_default_str();
+  app.add_option("--adam-beta1", o.adamw.beta1, "AdamW β1")->capture_default_str();
+  app.add_option("--adam-beta2", o.adamw.beta2, "AdamW β2")->capture_default_str();
+  app.add_option("--adam-eps", o.adamw.eps, "AdamW ε")->capture_default_str();
+  app.add_option("--seed", o.seed, "seed of the data order")->capture_default_str();
+  app.add_option("--eval-every", o.eval_every, "optimizer steps between evaluations (0: at the end only)")
+      ->capture_default_str();
+  app.add_option("--save-every", o.save_every, "optimizer steps between checkpoints (0: at the end only)")
+      ->capture_default_str();
+  app.add_flag("--resume", o.resume, "continue from OUTPUT/checkpoint (same data, seed, batch size)");
+  app.add_option("--stop-after-step", o.stop_after_step,
+                 "write a checkpoint and stop after this step, as SIGINT would (continue with --resume)");
+  app.add_option("--threads", f.threads, "CPU threads (default: all)");
+}
+
+std::vector<std::string> args_with_recipe(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc), recipe;
+  for (size_t i = 0; i < args.size(); i++) {
+    std::string path;
+    if (args[i] == "--config" && i + 1 < args.size()) path = args[i + 1];
+    else if (args[i].rfind("--config=", 0) == 0) path = args[i].substr(9);
+    if (path.empty()) continue;
+    const nlohmann::json j = read_json_file(path);
+    ALIGN_REQUIRE(j.is_object(), path, ": a recipe is a JSON object of flag names and values");
+    for (const auto& [key, value] : j.items()) {
+      ALIGN_REQUIRE(key != "config", path, ": a recipe cannot name another recipe");
+      const std::string flag = (key.size() == 1 ? "-" : "--") + key;
+      if (value.is_boolean()) {
+        if (value.get<bool>()) recipe.push_back(flag);
+      } else if (value.is_string()) {
+        recipe.push_back(flag), recipe.push_back(value.get<std::string>());
+      } else if (value.is_number()) {
+        recipe.push_back(flag), recipe.push_back(value.dump());
+      } else {
+        throw InputError(cat(path, ": key '", key, "' has a ", value.type_name(), ", expected a string, number or boolean"));
+      }
+    }
+  }
+  recipe.insert(recipe.end(), args.begin(), args.end());
+  return recipe;
+}
+
+void finish_training_flags(CommonFlags& f) {
+  if (f.threads > 0) omp_set_num_threads(f.threads);
+  f.opt.schedule = parse_schedule(f.schedule);
+  f.opt.out_dir = f.output;
+  ALIGN_REQUIRE(f.opt.lr > 0, "--lr ", f.opt.lr, ", expected > 0");
+  ALIGN_REQUIRE(f.opt.epochs >= 1 || f.opt.max_steps > 0, "--epochs must be >= 1 (or give --max-steps)");
+  ALIGN_REQUIRE(f.opt.warmup_ratio >= 0 && f.opt.warmup_ratio < 1, "--warmup-ratio ", f.opt.warmup_ratio,
+                ", expected 0 <= r < 1");
+  ALIGN_REQUIRE(f.opt.max_grad_norm >= 0, "--max-grad-norm must be >= 0");
+}
+
+}  // namespace align::train

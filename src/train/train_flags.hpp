@@ -1,0 +1,29 @@
+// train_flags.hpp: the command-line flags train_dpo and train_sft share, and
+// the JSON recipe file (--config) that may set any flag, the command line
+// winning: the recipe's entries are placed before the real arguments and
+// every option keeps its last value.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <string>
+#include <vector>
+
+#include "train/trainer.hpp"
+
+namespace align::train {
+
+struct CommonFlags {
+  std::string model, output, val, schedule = "linear";
+  int threads = 0;
+  TrainOptions opt;
+};
+
+// Registers -m, -o, -j and the training flags on `app` (call before the tool's own flags;
+// it also sets every option's policy to "last value wins").
+void add_training_flags(CLI::App& app, CommonFlags& f);
+// argv with the recipe of --config FILE (if any) spliced in before the real arguments.
+std::vector<std::string> args_with_recipe(int argc, char** argv);
+// Applies threads / schedule after parsing; InputError for values out of range.
+void finish_training_flags(CommonFlags& f);
+
+}  // namespace align::train
