@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# cli_bad_files.sh INSPECT MAKE_MODEL IMPORT_HF EXPORT_HF DATA PREPARE_PAIRS TOKENIZE PREPARE_SFT: the tools on good and bad
+# cli_bad_files.sh INSPECT MAKE_MODEL IMPORT_HF EXPORT_HF DATA PREPARE_PAIRS TOKENIZE PREPARE_SFT TRAIN_DPO TRAIN_SFT:
+# the tools on good and bad
 # model files. A bad file must give exactly one line on stderr naming the file
 # and the problem, exit code 2 (never a crash: no signal, no core), and leave
 # no partial or temporary file behind. Run by ctest (CMakeLists.txt).
@@ -12,6 +13,8 @@ data=$5
 prepare_pairs=$6
 tokenize=$7
 prepare_sft=$8
+train_dpo=$9
+train_sft=${10}
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 fails=0
@@ -110,6 +113,40 @@ check "prepare_sft --text" 0 "" "$prepare_sft" -i "$dir/plain.txt" -o "$dir/stre
 grep -q "2 documents" "$dir/out" || { echo "FAIL prepare_sft --text: $(cat "$dir/out")"; fails=$((fails + 1)); }
 printf '%s\n' '{"prompt": "Q?", "completion": " A."}' '{"prompt": "Q?"}' >"$dir/sftbad.jsonl"
 check "prepare_sft bad line" 2 "sftbad.jsonl:2: expected 'prompt' and 'completion', 'messages', or 'text'" "$prepare_sft" -i "$dir/sftbad.jsonl" -o "$dir/sftbad.bin" -t "$tok"
+# Trainers: a short run, a recipe, bad setups, and a clean stop on SIGINT.
+"$make_model" -o "$dir/tiny.bin" --arch llama --vocab 697 --layers 1 --heads 2 --kv-heads 1 --embd 32 --max-seq 128 >/dev/null
+check "train_dpo" 0 "" "$train_dpo" -i "$dir/p.bin" -m "$dir/tiny.bin" -o "$dir/run" --max-steps 2 -b 4
+grep -q "step 2/2 | loss" "$dir/out" && [ -f "$dir/run/model.bin" ] && [ "$(wc -l <"$dir/run/metrics.jsonl")" -eq 2 ] ||
+  { echo "FAIL train_dpo run: $(cat "$dir/out")"; fails=$((fails + 1)); }
+echo '{"max-steps": 1, "batch-size": 2, "beta": 0.5, "loss": "sigmoid,sft", "loss-weights": "1,0.5"}' >"$dir/recipe.json"
+check "recipe" 0 "" "$train_dpo" --config "$dir/recipe.json" -i "$dir/p.bin" -m "$dir/tiny.bin" -o "$dir/run2" --max-steps 3
+grep -q "step 3/3" "$dir/out" && grep -q '"nll_loss"' "$dir/run2/metrics.jsonl" ||
+  { echo "FAIL recipe (command line must win, sft term on): $(cat "$dir/out")"; fails=$((fails + 1)); }
+check "train_dpo precompute" 0 "" "$train_dpo" -i "$dir/p.bin" -m "$dir/tiny.bin" -o "$dir/run3" --max-steps 1 -b 4 --precompute-ref
+grep -q "stored reference log-probs of 16 pairs" "$dir/out" || { echo "FAIL precompute: $(cat "$dir/out")"; fails=$((fails + 1)); }
+check "train_dpo precompute reuse" 0 "" "$train_dpo" -i "$dir/p.bin" -m "$dir/tiny.bin" -o "$dir/run3" --max-steps 1 -b 4 --precompute-ref
+grep -q "reusing the stored reference log-probs" "$dir/out" || { echo "FAIL precompute reuse: $(cat "$dir/out")"; fails=$((fails + 1)); }
+check "orpo without reference" 0 "" "$train_dpo" -i "$dir/p.bin" -m "$dir/tiny.bin" -o "$dir/run4" --max-steps 1 -b 4 --loss orpo
+check "orpo with --beta" 2 "--beta does not apply to orpo" "$train_dpo" -i "$dir/p.bin" -m "$dir/tiny.bin" -o "$dir/run4" --loss orpo --beta 0.2
+check "batch too large" 2 "--batch-size 64 is larger than the training set (16 examples)" "$train_dpo" -i "$dir/p.bin" -m "$dir/tiny.bin" -o "$dir/run5" -b 64
+check "missing pairs" 2 "nope.bin: cannot open" "$train_dpo" -i "$dir/nope.bin" -m "$dir/tiny.bin" -o "$dir/run5"
+check "bad loss" 2 "loss type 'dpo' is not known" "$train_dpo" -i "$dir/p.bin" -m "$dir/tiny.bin" -o "$dir/run5" --loss dpo
+"$make_model" -o "$dir/small_vocab.bin" --arch llama --vocab 100 --layers 1 --heads 2 --embd 16 --max-seq 64 >/dev/null
+check "vocab mismatch" 2 "token ids go up to vocab_size 697, the model has 100 tokens" "$train_dpo" -i "$dir/p.bin" -m "$dir/small_vocab.bin" -o "$dir/run5"
+check "unknown flag" 2 "--bogus" "$train_dpo" -i "$dir/p.bin" -m "$dir/tiny.bin" -o "$dir/run5" --bogus
+check "train_sft" 0 "" "$train_sft" -i "$dir/sft.bin" -m "$dir/tiny.bin" -o "$dir/sftrun" --max-steps 2 -b 2
+grep -q "step 2/2" "$dir/out" || { echo "FAIL train_sft: $(cat "$dir/out")"; fails=$((fails + 1)); }
+# SIGINT: the run writes a checkpoint and exits 130; --resume finishes it.
+"$train_dpo" -i "$dir/p.bin" -m "$dir/tiny.bin" -o "$dir/sig" --epochs 2000 -b 4 >"$dir/out" 2>"$dir/err" &
+pid=$!
+for _ in $(seq 50); do [ -s "$dir/sig/metrics.jsonl" ] && break; sleep 0.1; done
+kill -INT $pid; wait $pid; rc=$?
+if [ "$rc" -ne 130 ] || ! grep -q "checkpoint written" "$dir/out" || [ ! -f "$dir/sig/checkpoint/state.json" ]; then
+  echo "FAIL SIGINT: exit $rc, $(tail -2 "$dir/out")"; fails=$((fails + 1))
+else
+  passes=$((passes + 1))
+fi
+rm -rf "$dir"/run* "$dir"/sftrun "$dir"/sig "$dir"/tiny.bin "$dir"/small_vocab.bin "$dir"/recipe.json
 rm -f "$dir"/sft.bin "$dir"/stream.bin "$dir"/plain.txt
 rm -f "$dir"/*.jsonl "$dir"/p.bin "$dir"/bad.bin "$dir"/s.bin "$dir"/s.val.bin "$dir"/trunc_pairs.bin
 
