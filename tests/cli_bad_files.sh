@@ -15,6 +15,8 @@ tokenize=$7
 prepare_sft=$8
 train_dpo=$9
 train_sft=${10}
+sample=${11}
+eval_pairs=${12}
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 fails=0
@@ -136,6 +138,18 @@ check "vocab mismatch" 2 "token ids go up to vocab_size 697, the model has 100 t
 check "unknown flag" 2 "--bogus" "$train_dpo" -i "$dir/p.bin" -m "$dir/tiny.bin" -o "$dir/run5" --bogus
 check "train_sft" 0 "" "$train_sft" -i "$dir/sft.bin" -m "$dir/tiny.bin" -o "$dir/sftrun" --max-steps 2 -b 2
 grep -q "step 2/2" "$dir/out" || { echo "FAIL train_sft: $(cat "$dir/out")"; fails=$((fails + 1)); }
+# Sampling and evaluation of the trained policy against its starting point.
+check "sample" 0 "" "$sample" -m "$dir/run/model.bin" -t "$tok" --prompt "Hello" --compare "$dir/tiny.bin" --max-new-tokens 4 -n 2 --seed 3
+[ "$(grep -c "policy    \[" "$dir/out")" -eq 2 ] && [ "$(grep -c "reference \[" "$dir/out")" -eq 2 ] ||
+  { echo "FAIL sample output: $(cat "$dir/out")"; fails=$((fails + 1)); }
+cp "$dir/out" "$dir/sample1"
+"$sample" -m "$dir/run/model.bin" -t "$tok" --prompt "Hello" --compare "$dir/tiny.bin" --max-new-tokens 4 -n 2 --seed 3 >"$dir/sample2"
+cmp -s "$dir/sample1" "$dir/sample2" || { echo "FAIL sample is not reproducible from its seed"; fails=$((fails + 1)); }
+check "sample without prompt" 2 "no prompt" "$sample" -m "$dir/run/model.bin" -t "$tok"
+check "eval_pairs" 0 "" "$eval_pairs" -m "$dir/run/model.bin" -r "$dir/tiny.bin" -i "$dir/p.bin" --kl-prompts 2 --kl-max-tokens 4
+grep -q "eval_rewards/accuracies" "$dir/out" && grep -q "kl(policy||reference)" "$dir/out" ||
+  { echo "FAIL eval_pairs output: $(cat "$dir/out")"; fails=$((fails + 1)); }
+rm -f "$dir/sample1" "$dir/sample2"
 # SIGINT: the run writes a checkpoint and exits 130; --resume finishes it.
 "$train_dpo" -i "$dir/p.bin" -m "$dir/tiny.bin" -o "$dir/sig" --epochs 2000 -b 4 >"$dir/out" 2>"$dir/err" &
 pid=$!
