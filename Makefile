@@ -4,7 +4,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all test deps configure clean bench
+.PHONY: all test deps configure clean bench demo
 
 all: configure
 	cmake --build $(BUILD) -j $(JOBS)
@@ -18,6 +18,10 @@ deps:
 test: deps
 	$(MAKE) all
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
+
+demo: deps
+	$(MAKE) all
+	$(BUILD)/demo --out demo_out
 
 bench: all
 	$(BUILD)/bench_cpu_model

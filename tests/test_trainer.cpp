@@ -188,6 +188,13 @@ TEST_F(TrainerTest, BadSetupsAreRefused) {
     EXPECT_NE(std::string(e.what()).find("--batch-size 100 is larger than the training set (24"), std::string::npos)
         << e.what();
   }
+  data::write_pairs(path("empty.bin"), data::PairsMeta{32, -1, 1}, {});
+  try {
+    run_dpo("empty", obj, options("empty"), true, false, "empty.bin");
+    ADD_FAILURE();
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("the training set is empty"), std::string::npos) << e.what();
+  }
   o = options("nan");
   o.lr = 1e30;  // the first step blows the weights up; step 2's loss or gradient is not finite
   o.max_grad_norm = 0;
