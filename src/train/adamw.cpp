@@ -1,6 +1,7 @@
 // adamw.cpp: AdamW and the gradient norm (adamw.hpp).
 #include "train/adamw.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -10,10 +11,16 @@
 
 namespace align::train {
 
-AdamW::AdamW(const TensorTable& table, const AdamWOptions& opt)
-    : opt_(opt), decay_(table.total_size(), 0), m_(table.total_size(), 0.f), v_(table.total_size(), 0.f) {
-  for (const TensorSpec& t : table.tensors())
-    if (t.decay) std::fill(decay_.begin() + t.offset, decay_.begin() + t.offset + t.numel, 1);
+AdamW::AdamW(const TensorTable& table, const AdamWOptions& opt, size_t begin, size_t end) : opt_(opt), begin_(begin) {
+  end = std::min(end, table.total_size());
+  begin_ = std::min(begin, end);
+  const size_t n = end - begin_;
+  decay_.assign(n, 0), m_.assign(n, 0.f), v_.assign(n, 0.f);
+  for (const TensorSpec& t : table.tensors()) {
+    if (!t.decay) continue;
+    const size_t b = std::max(t.offset, begin_), e = std::min(t.offset + t.numel, end);
+    if (b < e) std::fill(decay_.begin() + (b - begin_), decay_.begin() + (e - begin_), 1);
+  }
 }
 
 void AdamW::step(std::span<float> p, std::span<const float> g, double lr) {

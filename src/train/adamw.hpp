@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstddef>
 #include <span>
 #include <string>
 #include <vector>
@@ -21,15 +22,20 @@ struct AdamWOptions {
 
 class AdamW {
  public:
-  AdamW(const TensorTable& table, const AdamWOptions& opt);
+  // Optimizes elements [begin, end) of the flat buffer (all of it by default; a slice per rank
+  // under ZeRO-1). step() takes the spans of exactly that range.
+  AdamW(const TensorTable& table, const AdamWOptions& opt, size_t begin = 0, size_t end = SIZE_MAX);
   void step(std::span<float> params, std::span<const float> grads, double lr);
+  size_t begin() const { return begin_; }
+  size_t size() const { return m_.size(); }
   int64_t steps() const { return t_; }
   void save(const std::string& path) const;  // atomic
   void load(const std::string& path);        // InputError when it does not fit this model
 
  private:
   AdamWOptions opt_;
-  std::vector<uint8_t> decay_;  // (total_size) 1 where weight decay applies
+  size_t begin_ = 0;
+  std::vector<uint8_t> decay_;  // (end - begin) 1 where weight decay applies
   std::vector<float> m_, v_;
   int64_t t_ = 0;
 };

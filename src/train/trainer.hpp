@@ -12,11 +12,17 @@
 // A checkpoint is written under a temporary name and swapped in (the previous
 // one is kept as checkpoint.old until the swap is done), so a kill at any
 // moment leaves a loadable checkpoint.
+// Data parallel (TrainOptions::comm): rank r takes slice r of every
+// micro-batch; gradients are summed over ranks and divided by their number,
+// so N ranks with a micro-batch of B examples compute what one rank does with
+// B (for losses that are means over pairs); metrics are averaged over ranks;
+// only rank 0 prints and writes, except each rank's ZeRO-1 optimizer shard.
 #pragma once
 
 #include <cstdint>
 #include <string>
 
+#include "dist/communicator.hpp"
 #include "train/adamw.hpp"
 #include "train/backend.hpp"
 #include "train/schedule.hpp"
@@ -42,6 +48,10 @@ struct TrainOptions {
   bool resume = false;          // continue from out_dir/checkpoint
   bool quiet = false;           // no progress lines (tests)
   long stop_after_step = 0;     // > 0: checkpoint and stop after this step, as a signal would (time-boxed runs, tests)
+  // Data parallel: each micro-batch of batch_size examples is split evenly over the ranks, gradients
+  // are averaged; with zero1 each rank keeps the AdamW state of one slice of the parameters only.
+  dist::Communicator* comm = nullptr;  // nullptr: one process
+  bool zero1 = false;
 };
 
 struct TrainSummary {
@@ -54,8 +64,9 @@ struct TrainSummary {
 // model_config: what model.bin files are written with.
 TrainSummary train(Backend& policy, Task& task, const TrainOptions& opt);
 
-// Evaluation over the whole evaluation set in batches; metrics averaged over batches (as TRL's
-// evaluation loop does), names prefixed with eval_.
-std::vector<objectives::Metric> evaluate(Backend& policy, Task& task, int batch_size);
+// Evaluation over the whole evaluation set in batches (spread over the ranks of comm, if any);
+// metrics averaged over batches (as TRL's evaluation loop does), names prefixed with eval_.
+std::vector<objectives::Metric> evaluate(Backend& policy, Task& task, int batch_size,
+                                         dist::Communicator* comm = nullptr);
 
 }  // namespace align::train
