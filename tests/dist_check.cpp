@@ -10,7 +10,9 @@
 //     optimizer state included) is bit-identical to the uninterrupted run
 //     (same ranks, same reduction order).
 // Prints "dist_check: P passed, F failed" on rank 0; exit status 1 on any failure.
+#include <chrono>
 #include <cmath>
+#include <thread>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -61,7 +63,22 @@ int main(int argc, char** argv) {
     return 2;
   }
   const std::string dir = argv[1];
-  const bool zero1 = argc > 2 && std::strcmp(argv[2], "--zero1") == 0;
+  const std::string mode = argc > 2 ? argv[2] : "";
+  const bool zero1 = mode == "--zero1";
+  if (mode == "--hang" || mode == "--die") {
+    // Failure behaviour: rank 1 never arrives (sleeps) or dies; rank 0's collective must end the
+    // job within the 2 s timeout with a line naming the rank, the operation and the step.
+    auto comm = dist::make_communicator(2.0);
+    comm->set_step(7);
+    if (comm->rank() == 1) {
+      if (mode == "--die") std::_Exit(9);
+      std::this_thread::sleep_for(std::chrono::seconds(60));
+    }
+    double x = 1;
+    comm->all_reduce_sum(&x, 1);
+    std::printf("FAIL: the collective returned\n");
+    return 1;
+  }
   auto comm = dist::make_communicator(120.0);
   const int rank = comm->rank(), R = comm->world_size();
   const ModelConfig c = ModelConfig::llama(32, 1, 2, 1, 16, 32, 16);

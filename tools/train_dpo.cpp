@@ -12,6 +12,7 @@
 
 #include "common/cli.hpp"
 #include "common/error.hpp"
+#include "dist/communicator.hpp"
 #include "data/pairs_file.hpp"
 #include "model/checkpoint.hpp"
 #include "objectives/objective.hpp"
@@ -66,6 +67,11 @@ int main(int argc, char** argv) {
     app.add_flag("--precompute-ref", precompute, "compute reference log-probs once and store them in the pairs files");
     if (const int rc = align::parse_args(app, align::train::args_with_recipe(argc, argv)); rc >= 0) return rc;
     align::train::finish_training_flags(f);
+    const std::unique_ptr<align::dist::Communicator> comm = align::train::start_communicator(f);
+    const bool lead = comm->rank() == 0;
+    if (lead && comm->world_size() > 1)
+      std::printf("data parallel: %d %s ranks, %d pairs or examples per rank per micro-batch%s\n", comm->world_size(),
+                  comm->name(), f.opt.batch_size / std::max(1, comm->world_size()), f.opt.zero1 ? ", ZeRO-1" : "");
 
     obj.losses.clear();
     const std::vector<std::string> names = split_list(losses), ws = split_list(weights);
@@ -91,7 +97,7 @@ int main(int argc, char** argv) {
       val_pairs = std::make_shared<align::data::PairsFile>(f.val);
       check_vocab(*val_pairs, f.val, c);
     }
-    std::printf("model %s: %s\ntraining on %s: %zu pairs%s\n", f.model.c_str(), c.summary().c_str(), input.c_str(),
+    if (lead) std::printf("model %s: %s\ntraining on %s: %zu pairs%s\n", f.model.c_str(), c.summary().c_str(), input.c_str(),
                 train_pairs->size(), val_pairs ? align::cat(", validation ", val_pairs->size(), " pairs").c_str() : "");
 
     // The reference: live, stored (precomputed), or not needed.
@@ -108,12 +114,12 @@ int main(int argc, char** argv) {
         for (const std::string& path : {input, f.val}) {
           if (path.empty()) continue;
           if (align::data::PairsFile(path).reference_fingerprint() == tag) {
-            std::printf("%s: reusing the stored reference log-probs of %s\n", path.c_str(), rp.c_str());
+            if (lead) std::printf("%s: reusing the stored reference log-probs of %s\n", path.c_str(), rp.c_str());
             continue;
           }
           if (!ref_backend) ref_backend = align::train::make_cpu_backend(r.info.config, r.params);
-          const size_t n = align::train::precompute_reference(path, *ref_backend, obj, tag, f.opt.batch_size);
-          std::printf("%s: stored reference log-probs of %zu pairs from %s\n", path.c_str(), n, rp.c_str());
+          const size_t n = align::train::precompute_reference(path, *ref_backend, obj, tag, f.opt.batch_size, comm.get());
+          if (lead) std::printf("%s: stored reference log-probs of %zu pairs from %s\n", path.c_str(), n, rp.c_str());
         }
         // Reopen: the files now hold the sums; no reference model stays in memory.
         train_pairs = std::make_shared<align::data::PairsFile>(input);
@@ -131,7 +137,7 @@ int main(int argc, char** argv) {
     align::train::install_stop_handlers();
     const align::train::TrainSummary s = align::train::train(*policy, task, f.opt);
     if (s.interrupted) return 130;
-    std::printf("done: %ld steps; final model %s/model.bin\n", s.steps, f.output.c_str());
+    if (lead) std::printf("done: %ld steps; final model %s/model.bin\n", s.steps, f.output.c_str());
     return 0;
   });
 }

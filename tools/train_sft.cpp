@@ -7,6 +7,7 @@
 
 #include "common/cli.hpp"
 #include "common/error.hpp"
+#include "dist/communicator.hpp"
 #include "data/sft_file.hpp"
 #include "model/checkpoint.hpp"
 #include "train/signals.hpp"
@@ -22,6 +23,11 @@ int main(int argc, char** argv) {
     app.add_option("-i,--input", input, "sft.bin (from prepare_sft)")->required();
     if (const int rc = align::parse_args(app, align::train::args_with_recipe(argc, argv)); rc >= 0) return rc;
     align::train::finish_training_flags(f);
+    const std::unique_ptr<align::dist::Communicator> comm = align::train::start_communicator(f);
+    const bool lead = comm->rank() == 0;
+    if (lead && comm->world_size() > 1)
+      std::printf("data parallel: %d %s ranks, %d pairs or examples per rank per micro-batch%s\n", comm->world_size(),
+                  comm->name(), f.opt.batch_size / std::max(1, comm->world_size()), f.opt.zero1 ? ", ZeRO-1" : "");
     const align::LoadedModel start = align::load_model(f.model);
     const align::ModelConfig& c = start.info.config;
     auto train_data = std::make_shared<align::data::SftFile>(input);
@@ -29,14 +35,14 @@ int main(int argc, char** argv) {
                   train_data->meta().vocab_size, ", the model has ", c.vocab_size, " tokens (a different tokenizer?)");
     std::shared_ptr<align::data::SftFile> val;
     if (!f.val.empty()) val = std::make_shared<align::data::SftFile>(f.val);
-    std::printf("model %s: %s\ntraining on %s: %zu examples\n", f.model.c_str(), c.summary().c_str(), input.c_str(),
+    if (lead) std::printf("model %s: %s\ntraining on %s: %zu examples\n", f.model.c_str(), c.summary().c_str(), input.c_str(),
                 train_data->size());
     std::unique_ptr<align::train::Backend> policy = align::train::make_cpu_backend(c, start.params);
     align::train::SftTask task(train_data, val, c.max_seq_len);
     align::train::install_stop_handlers();
     const align::train::TrainSummary s = align::train::train(*policy, task, f.opt);
     if (s.interrupted) return 130;
-    std::printf("done: %ld steps; final model %s/model.bin\n", s.steps, f.output.c_str());
+    if (lead) std::printf("done: %ld steps; final model %s/model.bin\n", s.steps, f.output.c_str());
     return 0;
   });
 }

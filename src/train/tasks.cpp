@@ -87,25 +87,32 @@ uint64_t reference_tag(uint64_t model_checksum, const objectives::ObjectiveConfi
 }
 
 size_t precompute_reference(const std::string& path, Backend& reference, const objectives::ObjectiveConfig& objective,
-                            uint64_t tag, int batch_pairs) {
+                            uint64_t tag, int batch_pairs, dist::Communicator* comm) {
+  const int rank = comm ? comm->rank() : 0, ranks = comm ? comm->world_size() : 1;
   std::vector<std::pair<double, double>> sums;
   {
     const data::PairsFile pairs(path);
-    sums.resize(pairs.size());
+    sums.assign(pairs.size(), {0.0, 0.0});
     const auto t0 = std::chrono::steady_clock::now();
-    for (size_t start = 0; start < pairs.size(); start += batch_pairs) {
+    for (size_t start = (size_t)rank * batch_pairs; start < pairs.size(); start += (size_t)batch_pairs * ranks) {
       std::vector<size_t> idx;
       for (size_t i = start; i < std::min(pairs.size(), start + batch_pairs); i++) idx.push_back(i);
       const TokenBatch b = pair_batch(pairs, idx, reference.config().max_seq_len);
       const std::vector<double> s = objectives::reference_sums(reference, b.view(), b.completion.data(), objective);
       for (size_t k = 0; k < idx.size(); k++) sums[idx[k]] = {s[k], s[idx.size() + k]};
       const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      std::fprintf(stderr, "\rreference log-probs: %zu/%zu pairs, %.1f pairs/s", start + idx.size(), pairs.size(),
-                   (start + idx.size()) / std::max(dt, 1e-9));
+      if (rank == 0)
+        std::fprintf(stderr, "\rreference log-probs: %zu/%zu pairs, %.1f pairs/s", start + idx.size(), pairs.size(),
+                     (start + idx.size()) / std::max(dt, 1e-9));
     }
-    std::fprintf(stderr, "\n");
+    if (rank == 0) std::fprintf(stderr, "\n");
   }
-  data::PairsFile::store_reference(path, tag, sums);
+  if (comm && ranks > 1) {  // each pair was computed by exactly one rank; the others hold zeros
+    static_assert(sizeof(std::pair<double, double>) == 2 * sizeof(double));
+    comm->all_reduce_sum(reinterpret_cast<double*>(sums.data()), 2 * sums.size());
+  }
+  if (rank == 0) data::PairsFile::store_reference(path, tag, sums);
+  if (comm) comm->barrier();
   return sums.size();
 }
 

@@ -38,7 +38,10 @@ void add_training_flags(CLI::App& app, CommonFlags& f) {
   app.add_flag("--resume", o.resume, "continue from OUTPUT/checkpoint (same data, seed, batch size)");
   app.add_option("--stop-after-step", o.stop_after_step,
                  "write a checkpoint and stop after this step, as SIGINT would (continue with --resume)");
-  app.add_option("--threads", f.threads, "CPU threads (default: all)");
+  app.add_option("--threads", f.threads, "CPU threads per rank (default: all)");
+  app.add_flag("--zero1", o.zero1, "data parallel: shard the AdamW state over the ranks (ZeRO-1)");
+  app.add_option("--dist-timeout", f.dist_timeout, "data parallel: seconds a rank waits for the others before the "
+                 "job ends with an error")->capture_default_str();
 }
 
 std::vector<std::string> args_with_recipe(int argc, char** argv) {
@@ -66,6 +69,13 @@ std::vector<std::string> args_with_recipe(int argc, char** argv) {
   }
   recipe.insert(recipe.end(), args.begin(), args.end());
   return recipe;
+}
+
+std::unique_ptr<dist::Communicator> start_communicator(CommonFlags& f) {
+  ALIGN_REQUIRE(f.dist_timeout > 0, "--dist-timeout must be > 0");
+  std::unique_ptr<dist::Communicator> comm = dist::make_communicator(f.dist_timeout);
+  f.opt.comm = comm.get();
+  return comm;
 }
 
 void finish_training_flags(CommonFlags& f) {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,7 @@ namespace align::train {
 struct CommonFlags {
   std::string model, output, val, schedule = "linear";
   int threads = 0;
+  double dist_timeout = 600;  // seconds a collective may wait for the other ranks
   TrainOptions opt;
 };
 
@@ -25,5 +27,7 @@ void add_training_flags(CLI::App& app, CommonFlags& f);
 std::vector<std::string> args_with_recipe(int argc, char** argv);
 // Applies threads / schedule after parsing; InputError for values out of range.
 void finish_training_flags(CommonFlags& f);
+// The communicator for this process (MPI when launched by mpirun, else one process); sets f.opt.comm.
+std::unique_ptr<dist::Communicator> start_communicator(CommonFlags& f);
 
 }  // namespace align::train
