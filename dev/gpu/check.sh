@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# check.sh: the one prepared script for a lent GPU machine (see dev/gpu/README.md).
+# Build check, GPU checks, then a short table printed last. Output also goes to
+# $OUT/check.log (the device tool brings $OUT back) -- copy it to
+# dev/gpu/results/<date>-<card>.txt afterwards.
+#
+# Run from the repository root with the build folder carried (built here with nvcc):
+#   bash dev/gpu/check.sh
+# The GPU machine reaches no network: shared libraries the build needs and the
+# machine lacks travel in .gpu_libs/ (dev/gpu/README.md says how to collect them).
+set -uo pipefail
+OUT=${OUT:-/tmp/align_gpu_out}
+mkdir -p "$OUT"
+LOG="$OUT/check.log"
+[ -d .gpu_libs ] && export LD_LIBRARY_PATH="$PWD/.gpu_libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+declare -a rows
+step() {  # step NAME COMMAND...: runs, logs, records pass/fail and seconds
+  local name=$1; shift
+  local t0=$(date +%s.%N)
+  echo "=== $name: $*" | tee -a "$LOG"
+  "$@" 2>&1 | tee -a "$LOG"
+  local rc=${PIPESTATUS[0]}
+  local dt=$(echo "$(date +%s.%N) - $t0" | bc)
+  rows+=("$(printf '| %-28s | %-4s | %6.1f s |' "$name" "$([ "$rc" -eq 0 ] && echo ok || echo FAIL)" "$dt")")
+}
+{ date -u; nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv 2>&1; } | tee "$LOG"
+step "gpu_info" build/gpu_info
+step "nccl (1 rank)" build/nccl_check
+step "cpu suite (sanity)" ctest --test-dir build -j 16 --output-on-failure -E "dist_|demo_check"
+echo
+echo "| check                        | rc   | time     |"
+echo "|------------------------------|------|----------|"
+for r in "${rows[@]}"; do echo "$r"; done
