@@ -26,24 +26,12 @@
 #include "model/checkpoint.hpp"
 #include "model/init.hpp"
 #include "train/trainer.hpp"
+#include "test_util.hpp"
 
 namespace fs = std::filesystem;
 using namespace align;
 
 namespace {
-
-std::vector<data::PairRecord> toy_pairs(int n, uint64_t seed) {
-  Rng rng(seed);
-  std::vector<data::PairRecord> out;
-  for (int i = 0; i < n; i++) {
-    data::PairRecord p;
-    for (int k = rng.uniform_int(2, 5); k > 0; k--) p.prompt.push_back(rng.uniform_int(10, 29));
-    p.chosen.assign(rng.uniform_int(2, 4), 3);
-    p.rejected.assign(rng.uniform_int(2, 4), 4);
-    out.push_back(p);
-  }
-  return out;
-}
 
 std::vector<double> losses(const std::string& metrics) {
   std::ifstream f(metrics);
@@ -87,8 +75,8 @@ int main(int argc, char** argv) {
   if (rank == 0) {
     fs::remove_all(dir);
     fs::create_directories(dir);
-    data::write_pairs(dir + "/train.bin", data::PairsMeta{32, -1, 1}, toy_pairs(48, 1));
-    data::write_pairs(dir + "/val.bin", data::PairsMeta{32, -1, 1}, toy_pairs(12, 2));
+    data::write_pairs(dir + "/train.bin", data::PairsMeta{32, -1, 1}, test::toy_preference_pairs(48, 1));
+    data::write_pairs(dir + "/val.bin", data::PairsMeta{32, -1, 1}, test::toy_preference_pairs(12, 2));
   }
   comm->barrier();
   auto run = [&](const std::string& out, dist::Communicator* cm, long stop_after, bool resume) {

@@ -18,26 +18,12 @@
 #include "model/init.hpp"
 #include "train/schedule.hpp"
 #include "train/trainer.hpp"
+#include "test_util.hpp"
 
 namespace align::train {
 namespace {
 
 namespace fs = std::filesystem;
-
-// Toy preference: prompts are random tokens from 10..29; the chosen completion repeats token 3,
-// the rejected one token 4 (lengths vary). A model learns "prefer 3s" quickly.
-std::vector<data::PairRecord> toy_pairs(int n, uint64_t seed) {
-  Rng rng(seed);
-  std::vector<data::PairRecord> out;
-  for (int i = 0; i < n; i++) {
-    data::PairRecord p;
-    for (int k = rng.uniform_int(2, 5); k > 0; k--) p.prompt.push_back(rng.uniform_int(10, 29));
-    p.chosen.assign(rng.uniform_int(2, 4), 3);
-    p.rejected.assign(rng.uniform_int(2, 4), 4);
-    out.push_back(p);
-  }
-  return out;
-}
 
 class TrainerTest : public ::testing::Test {
  protected:
@@ -48,8 +34,8 @@ class TrainerTest : public ::testing::Test {
     config_ = ModelConfig::llama(32, 1, 2, 1, 16, 32, 16);
     params_.resize(TensorTable(config_).total_size());
     init_params(config_, params_.data(), 3);
-    data::write_pairs(path("train.bin"), data::PairsMeta{32, -1, 1}, toy_pairs(24, 1));
-    data::write_pairs(path("val.bin"), data::PairsMeta{32, -1, 1}, toy_pairs(8, 2));
+    data::write_pairs(path("train.bin"), data::PairsMeta{32, -1, 1}, test::toy_preference_pairs(24, 1));
+    data::write_pairs(path("val.bin"), data::PairsMeta{32, -1, 1}, test::toy_preference_pairs(8, 2));
   }
   void TearDown() override { fs::remove_all(dir_); }
   std::string path(const std::string& p) const { return (dir_ / p).string(); }

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "common/rng.hpp"
+#include "data/pairs_file.hpp"
 #include "model/batch.hpp"
 #include "model/config.hpp"
 #include "model/tensor_table.hpp"
@@ -93,6 +94,21 @@ inline RandomBatch random_batch(const ModelConfig& c, int N, int T, uint64_t see
     }
   }
   return b;
+}
+
+// A toy preference task with a known answer: prompts of random tokens 10..29; the chosen
+// completion repeats token 3, the rejected one token 4 (lengths 2..4). Needs vocab >= 30.
+inline std::vector<data::PairRecord> toy_preference_pairs(int n, uint64_t seed) {
+  Rng rng(seed);
+  std::vector<data::PairRecord> out;
+  for (int i = 0; i < n; i++) {
+    data::PairRecord p;
+    for (int k = rng.uniform_int(2, 5); k > 0; k--) p.prompt.push_back(rng.uniform_int(10, 29));
+    p.chosen.assign(rng.uniform_int(2, 4), 3);
+    p.rejected.assign(rng.uniform_int(2, 4), 4);
+    out.push_back(p);
+  }
+  return out;
 }
 
 }  // namespace align::test

@@ -69,9 +69,6 @@ int main(int argc, char** argv) {
     align::train::finish_training_flags(f);
     const std::unique_ptr<align::dist::Communicator> comm = align::train::start_communicator(f);
     const bool lead = comm->rank() == 0;
-    if (lead && comm->world_size() > 1)
-      std::printf("data parallel: %d %s ranks, %d pairs or examples per rank per micro-batch%s\n", comm->world_size(),
-                  comm->name(), f.opt.batch_size / std::max(1, comm->world_size()), f.opt.zero1 ? ", ZeRO-1" : "");
 
     obj.losses.clear();
     const std::vector<std::string> names = split_list(losses), ws = split_list(weights);

@@ -33,21 +33,6 @@ int run_main(const char* name, Body&& body) {
   }
 }
 
-// parse_args(app, argc, argv): parses flags; returns -1 to go on, otherwise
-// the exit code: 0 after --help, 2 after a bad flag, reported in one line.
-inline int parse_args(CLI::App& app, int argc, char** argv) {
-  try {
-    app.parse(argc, argv);
-    return -1;
-  } catch (const CLI::CallForHelp&) {
-    std::fputs(app.help().c_str(), stdout);
-    return 0;
-  } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "%s: error: %s (see --help)\n", app.get_name().c_str(), e.what());
-    return 2;
-  }
-}
-
 // The same for arguments prepared by the program (e.g. a recipe spliced in), in their natural order.
 inline int parse_args(CLI::App& app, std::vector<std::string> args) {
   std::reverse(args.begin(), args.end());  // CLI11 consumes a vector from its back
@@ -61,6 +46,12 @@ inline int parse_args(CLI::App& app, std::vector<std::string> args) {
     std::fprintf(stderr, "%s: error: %s (see --help)\n", app.get_name().c_str(), e.what());
     return 2;
   }
+}
+
+// parse_args(app, argc, argv): parses flags; returns -1 to go on, otherwise
+// the exit code: 0 after --help, 2 after a bad flag, reported in one line.
+inline int parse_args(CLI::App& app, int argc, char** argv) {
+  return parse_args(app, std::vector<std::string>(argv + 1, argv + argc));
 }
 
 }  // namespace align

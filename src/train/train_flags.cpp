@@ -3,6 +3,8 @@
 
 #include <omp.h>
 
+#include <cstdio>
+
 #include "common/error.hpp"
 #include "common/json_file.hpp"
 
@@ -75,6 +77,9 @@ std::unique_ptr<dist::Communicator> start_communicator(CommonFlags& f) {
   ALIGN_REQUIRE(f.dist_timeout > 0, "--dist-timeout must be > 0");
   std::unique_ptr<dist::Communicator> comm = dist::make_communicator(f.dist_timeout);
   f.opt.comm = comm.get();
+  if (comm->rank() == 0 && comm->world_size() > 1)
+    std::printf("data parallel: %d %s ranks, %d pairs or examples per rank per micro-batch%s\n", comm->world_size(),
+                comm->name(), f.opt.batch_size / comm->world_size(), f.opt.zero1 ? ", ZeRO-1" : "");
   return comm;
 }
 
