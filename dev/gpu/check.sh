@@ -25,8 +25,9 @@ step() {  # step NAME COMMAND...: runs, logs, records pass/fail and seconds
 }
 { date -u; nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv 2>&1; } | tee "$LOG"
 step "gpu_info" build/gpu_info
+step "gpu kernel suite" build/align_gpu_tests
 step "nccl (1 rank)" build/nccl_check
-step "cpu suite (sanity)" ctest --test-dir build -j 16 --output-on-failure -E "dist_|demo_check"
+step "cpu suite (sanity)" ctest --test-dir build -j 16 --output-on-failure -E "dist_|demo_check|CudaKernels"
 echo
 echo "| check                        | rc   | time     |"
 echo "|------------------------------|------|----------|"

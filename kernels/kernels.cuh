@@ -1,0 +1,53 @@
+// kernels.cuh: the CUDA kernels of align.cu, declared in one place with the
+// CPU reference's argument order (outputs, inputs, sizes) and gradient
+// convention (parameter gradients +=, activation gradients =; see
+// src/cpu/ops.hpp, their specification). Each kernels/*.cu file explains its
+// math and how the work is split over blocks and threads. float32 for now
+// (the fp32 mode the tests use); bf16 storage comes with the backend.
+// All launches go to `stream` and are checked with CUDA_CHECK_LAUNCH.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+namespace align::kernels {
+
+// embedding.cu: out (M,C) = tok (Vp,C)[tokens] (+ pos (T,C)[m % T]); tokens < 0 read row 0.
+void embedding_forward(float* out, const int32_t* tokens, const float* tok, const float* pos, int M, int T, int C,
+                       cudaStream_t stream);
+// dtok/dpos += dout rows of the real positions (lengths (N)), deterministic: one thread per channel.
+void embedding_backward(float* dtok, float* dpos, const float* dout, const int32_t* tokens, const int32_t* lengths,
+                        int M, int T, int C, cudaStream_t stream);
+
+// norms.cu: LayerNorm (w, b) and RMSNorm (w), forward and backward; dinp accumulates when `accumulate`.
+void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* w, const float* b, int M,
+                       int C, float eps, cudaStream_t stream);
+void layernorm_backward(float* dinp, float* dw, float* db, const float* dout, const float* inp, const float* w,
+                        const float* mean, const float* rstd, int M, int C, bool accumulate, cudaStream_t stream);
+void rmsnorm_forward(float* out, float* rstd, const float* inp, const float* w, int M, int C, float eps,
+                     cudaStream_t stream);
+void rmsnorm_backward(float* dinp, float* dw, const float* dout, const float* inp, const float* w, const float* rstd,
+                      int M, int C, bool accumulate, cudaStream_t stream);
+
+// activations.cu: tanh-GELU and SwiGLU ([gate | up] rows), forward and backward (overwrite).
+void gelu_forward(float* out, const float* inp, int64_t n, cudaStream_t stream);
+void gelu_backward(float* dinp, const float* inp, const float* dout, int64_t n, cudaStream_t stream);
+void swiglu_forward(float* out, const float* inp, int M, int F, cudaStream_t stream);
+void swiglu_backward(float* dinp, const float* inp, const float* dout, int M, int F, cudaStream_t stream);
+
+// logprob.cu: logp and lse of the target per row over V of Vp columns; backward in place to dlogits.
+void logprob_forward(float* logp, float* lse, const float* logits, const int32_t* targets, int M, int V, int Vp,
+                     cudaStream_t stream);
+void logprob_backward(float* logits_to_dlogits, const float* dlogp, const float* lse, const int32_t* targets, int M,
+                      int V, int Vp, cudaStream_t stream);
+
+// optimizer.cu: AdamW over n elements (decay mask per element), and the global gradient norm
+// (partial sums per block, then one block, in a fixed order: deterministic).
+void adamw_step(float* params, float* m, float* v, const float* grads, const uint8_t* decay, size_t n, float lr,
+                float beta1, float beta2, float eps, float weight_decay, float bias_correction1,
+                float bias_correction2, cudaStream_t stream);
+// sum of squares of g (n) into *out (device), using scratch (>= 1024 floats).
+void sum_of_squares(float* out, float* scratch, const float* g, size_t n, cudaStream_t stream);
+
+}  // namespace align::kernels
