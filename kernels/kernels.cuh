@@ -36,6 +36,16 @@ void gelu_backward(float* dinp, const float* inp, const float* dout, int64_t n, 
 void swiglu_forward(float* out, const float* inp, int M, int F, cudaStream_t stream);
 void swiglu_backward(float* dinp, const float* inp, const float* dout, int M, int F, cudaStream_t stream);
 
+// attention.cu: RoPE (sign +1 forward, −1 backward, in place on the q and k heads; cos_sin (T_max, HS/2, 2)),
+// causal GQA attention over right-padded rows (lengths (N), device); att (N,NH,T,T) keeps the softmax;
+// backward needs a scratch `ds` of att's size and overwrites dqkv.
+void rope_apply(float* qkv, const float* cos_sin, int N, int T, int NH, int NKV, int HS, float sign,
+                cudaStream_t stream);
+void attention_forward(float* out, float* att, const float* qkv, const int32_t* lengths, int N, int T, int NH, int NKV,
+                       int HS, cudaStream_t stream);
+void attention_backward(float* dqkv, float* ds, const float* dout, const float* qkv, const float* att,
+                        const int32_t* lengths, int N, int T, int NH, int NKV, int HS, cudaStream_t stream);
+
 // logprob.cu: logp and lse of the target per row over V of Vp columns; backward in place to dlogits.
 void logprob_forward(float* logp, float* lse, const float* logits, const int32_t* targets, int M, int V, int Vp,
                      cudaStream_t stream);

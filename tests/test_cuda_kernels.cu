@@ -140,6 +140,50 @@ TEST_F(CudaKernels, Activations) {
   expect_close(sdin.download(), rsd, 1e-6, "swiglu backward");
 }
 
+TEST_F(CudaKernels, RopeAndAttention) {
+  struct Shape {
+    int N, T, NH, NKV, HS;
+  };
+  for (const Shape sh : {Shape{2, 7, 4, 2, 8}, Shape{3, 40, 6, 1, 64}, Shape{1, 33, 2, 2, 16}}) {
+    const int QKV = (sh.NH + 2 * sh.NKV) * sh.HS, M = sh.N * sh.T;
+    std::vector<int32_t> lengths(sh.N);
+    for (int n = 0; n < sh.N; n++) lengths[n] = n == 0 ? sh.T : 1 + (5 * n) % sh.T;
+    std::vector<float> qkv = randn((size_t)M * QKV, 50 + sh.T), dout = randn((size_t)M * sh.NH * sh.HS, 51);
+    std::vector<float> table((size_t)sh.T * sh.HS);  // (T, HS/2, 2) cos, sin
+    for (int t = 0; t < sh.T; t++)
+      for (int i = 0; i < sh.HS / 2; i++) {
+        const double ang = t * std::pow(10000.0, -2.0 * i / sh.HS);
+        table[((size_t)t * sh.HS / 2 + i) * 2] = (float)std::cos(ang);
+        table[((size_t)t * sh.HS / 2 + i) * 2 + 1] = (float)std::sin(ang);
+      }
+    DeviceBuffer<float> dq(qkv), dtab(table), dy(dout), out((size_t)M * sh.NH * sh.HS),
+        att((size_t)sh.N * sh.NH * sh.T * sh.T), ds(att.size()), dqkv(qkv.size());
+    DeviceBuffer<int32_t> dl(lengths);
+    rope_apply(dq.data(), dtab.data(), sh.N, sh.T, sh.NH, sh.NKV, sh.HS, 1.f, 0);
+    cpu::rope_forward(qkv.data(), table.data(), sh.N, sh.T, sh.NH, sh.NKV, sh.HS);
+    expect_close(dq.download(), qkv, 1e-6, "rope");
+    out.poison(), att.poison(), ds.poison(), dqkv.poison();
+    attention_forward(out.data(), att.data(), dq.data(), dl.data(), sh.N, sh.T, sh.NH, sh.NKV, sh.HS, 0);
+    std::vector<float> rout(out.size()), ratt(att.size()), rdqkv(qkv.size());
+    cpu::attention_forward(rout.data(), ratt.data(), qkv.data(), lengths.data(), sh.N, sh.T, sh.NH, sh.NKV, sh.HS);
+    expect_close(out.download(), rout, 1e-5, "attention out");
+    expect_close(att.download(), ratt, 1e-5, "attention probabilities");
+    attention_backward(dqkv.data(), ds.data(), dy.data(), dq.data(), att.data(), dl.data(), sh.N, sh.T, sh.NH, sh.NKV,
+                       sh.HS, 0);
+    cpu::attention_backward(rdqkv.data(), dout.data(), qkv.data(), ratt.data(), lengths.data(), sh.N, sh.T, sh.NH,
+                            sh.NKV, sh.HS);
+    expect_close(dqkv.download(), rdqkv, 1e-5, "attention dqkv");
+    DeviceBuffer<float> again(qkv.size());
+    attention_backward(again.data(), ds.data(), dy.data(), dq.data(), att.data(), dl.data(), sh.N, sh.T, sh.NH, sh.NKV,
+                       sh.HS, 0);
+    EXPECT_EQ(again.download(), dqkv.download());  // deterministic
+    // The inverse rotation undoes RoPE.
+    rope_apply(dq.data(), dtab.data(), sh.N, sh.T, sh.NH, sh.NKV, sh.HS, -1.f, 0);
+    cpu::rope_backward(qkv.data(), table.data(), sh.N, sh.T, sh.NH, sh.NKV, sh.HS);
+    expect_close(dq.download(), qkv, 1e-6, "rope inverse");
+  }
+}
+
 TEST_F(CudaKernels, LogProb) {
   for (int V : {97, 50257}) {
     const int M = 19, Vp = (V + 127) / 128 * 128;
