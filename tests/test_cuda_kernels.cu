@@ -15,6 +15,7 @@
 #include "common/rng.hpp"
 #include "cpu/ops.hpp"
 #include "cuda/device_buffer.cuh"
+#include "cuda/matmul.cuh"
 #include "kernels/kernels.cuh"
 
 namespace align::kernels {
@@ -203,6 +204,36 @@ TEST_F(CudaKernels, LogProb) {
     logprob_backward(dz.data(), dd.data(), lse.data(), dt.data(), M, V, Vp, 0);
     cpu::logprob_backward(z.data(), dlogp.data(), rlse.data(), targets.data(), M, V, Vp);
     expect_close(dz.download(), z, 1e-5, "dlogits");
+  }
+}
+
+// cuBLASLt against the CPU's plain float64 loops (the BLAS path has its own test). K up to 1000
+// products of O(1) values in fp32: ~1e-6·√K relative; 1e-5 of the largest magnitude.
+TEST_F(CudaKernels, Matmul) {
+  cuda::Matmul mm;
+  struct Shape {
+    int M, K, N;
+  };
+  for (const Shape sh : {Shape{37, 67, 29}, Shape{128, 256, 768}, Shape{5, 1000, 3}}) {
+    const std::vector<float> inp = randn((size_t)sh.M * sh.K, 60), w = randn((size_t)sh.N * sh.K, 61),
+                             b = randn(sh.N, 62), dout = randn((size_t)sh.M * sh.N, 63);
+    auto to_d = [](const std::vector<float>& v) { return std::vector<double>(v.begin(), v.end()); };
+    std::vector<double> rout((size_t)sh.M * sh.N), rdin((size_t)sh.M * sh.K), rdw((size_t)sh.N * sh.K, 0.0),
+        rdb(sh.N, 0.0);
+    const std::vector<double> inp_d = to_d(inp), w_d = to_d(w), b_d = to_d(b), dout_d = to_d(dout);
+    cpu::matmul_forward(rout.data(), inp_d.data(), w_d.data(), b_d.data(), sh.M, sh.K, sh.N);
+    cpu::matmul_backward(rdin.data(), rdw.data(), rdb.data(), dout_d.data(), inp_d.data(), w_d.data(), sh.M, sh.K,
+                         sh.N, cpu::GradMode::Overwrite);
+    auto to_f = [](const std::vector<double>& v) { return std::vector<float>(v.begin(), v.end()); };
+    DeviceBuffer<float> di(inp), dwt(w), dbias(b), dy(dout), out(rout.size()), din(rdin.size()),
+        dw(std::vector<float>(rdw.size(), 0.f)), db(std::vector<float>(sh.N, 0.f));
+    out.poison(), din.poison();
+    mm.forward(out.data(), di.data(), dwt.data(), dbias.data(), sh.M, sh.K, sh.N, 0);
+    mm.backward(din.data(), dw.data(), db.data(), dy.data(), di.data(), dwt.data(), sh.M, sh.K, sh.N, false, 0);
+    expect_close(out.download(), to_f(rout), 1e-5, "matmul out");
+    expect_close(din.download(), to_f(rdin), 1e-5, "matmul dinp");
+    expect_close(dw.download(), to_f(rdw), 1e-5, "matmul dw");
+    expect_close(db.download(), to_f(rdb), 1e-5, "matmul dbias");
   }
 }
 

@@ -1,0 +1,96 @@
+// matmul.cu: cuBLASLt linear layer with cached plans, and the bias kernels (matmul.cuh).
+#include "cuda/matmul.cuh"
+
+#include "kernels/reduce.cuh"
+
+namespace align::cuda {
+
+namespace {
+constexpr size_t kWorkspace = 32u << 20;  // cuBLASLt's recommendation for Hopper
+
+void lt_ok(cublasStatus_t s, const char* what) {
+  ALIGN_ASSERT(s == CUBLAS_STATUS_SUCCESS, what, " failed with cuBLAS status ", (int)s);
+}
+
+// out[m, n] += bias[n]
+__global__ void add_bias_kernel(float* out, const float* bias, int M, int N) {
+  const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < (int64_t)M * N) out[i] += bias[i % N];
+}
+
+// dbias[n] += Σ_m dout[m, n], one thread per column summing rows in order (deterministic).
+__global__ void bias_grad_kernel(float* dbias, const float* dout, int M, int N) {
+  const int n = blockIdx.x * blockDim.x + threadIdx.x;
+  if (n >= N) return;
+  float s = 0.f;
+  for (int m = 0; m < M; m++) s += dout[(int64_t)m * N + n];
+  dbias[n] += s;
+}
+}  // namespace
+
+Matmul::Matmul() : workspace_(kWorkspace) { lt_ok(cublasLtCreate(&handle_), "cublasLtCreate"); }
+
+Matmul::~Matmul() {
+  for (auto& [key, p] : plans_) {
+    cublasLtMatrixLayoutDestroy(p.a), cublasLtMatrixLayoutDestroy(p.b), cublasLtMatrixLayoutDestroy(p.c);
+    cublasLtMatmulDescDestroy(p.desc);
+  }
+  if (handle_) cublasLtDestroy(handle_);
+}
+
+const Matmul::Plan& Matmul::plan(bool ta, bool tb, int m, int n, int k, int lda, int ldb, int ldc) {
+  const auto key = std::make_tuple(ta, tb, m, n, k, lda, ldb, ldc);
+  auto it = plans_.find(key);
+  if (it != plans_.end()) return it->second;
+  Plan p;
+  lt_ok(cublasLtMatmulDescCreate(&p.desc, CUBLAS_COMPUTE_32F, CUDA_R_32F), "cublasLtMatmulDescCreate");
+  const cublasOperation_t opa = ta ? CUBLAS_OP_T : CUBLAS_OP_N, opb = tb ? CUBLAS_OP_T : CUBLAS_OP_N;
+  lt_ok(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSA, &opa, sizeof(opa)), "TRANSA");
+  lt_ok(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSB, &opb, sizeof(opb)), "TRANSB");
+  // Stored shapes (column-major): A is m×k, or k×m when transposed; B is k×n, or n×k.
+  lt_ok(cublasLtMatrixLayoutCreate(&p.a, CUDA_R_32F, ta ? k : m, ta ? m : k, lda), "layout A");
+  lt_ok(cublasLtMatrixLayoutCreate(&p.b, CUDA_R_32F, tb ? n : k, tb ? k : n, ldb), "layout B");
+  lt_ok(cublasLtMatrixLayoutCreate(&p.c, CUDA_R_32F, m, n, ldc), "layout C");
+  cublasLtMatmulPreference_t pref = nullptr;
+  lt_ok(cublasLtMatmulPreferenceCreate(&pref), "preference");
+  const size_t ws = kWorkspace;
+  lt_ok(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws)),
+        "workspace preference");
+  cublasLtMatmulHeuristicResult_t result{};
+  int found = 0;
+  lt_ok(cublasLtMatmulAlgoGetHeuristic(handle_, p.desc, p.a, p.b, p.c, p.c, pref, 1, &result, &found), "heuristic");
+  cublasLtMatmulPreferenceDestroy(pref);
+  ALIGN_ASSERT(found > 0, "cuBLASLt has no algorithm for ", m, "x", n, "x", k);
+  p.algo = result.algo;
+  return plans_.emplace(key, p).first->second;
+}
+
+void Matmul::gemm(bool ta, bool tb, int m, int n, int k, const float* A, int lda, const float* B, int ldb, float* C,
+                  int ldc, float beta, cudaStream_t s) {
+  const Plan& p = plan(ta, tb, m, n, k, lda, ldb, ldc);
+  const float alpha = 1.f;
+  lt_ok(cublasLtMatmul(handle_, p.desc, &alpha, A, p.a, B, p.b, &beta, C, p.c, C, p.c, &p.algo, workspace_.data(),
+                       kWorkspace, s),
+        "cublasLtMatmul");
+}
+
+void Matmul::forward(float* out, const float* inp, const float* w, const float* bias, int M, int K, int N,
+                     cudaStream_t s) {
+  gemm(true, false, N, M, K, w, K, inp, K, out, N, 0.f, s);
+  if (bias) {
+    add_bias_kernel<<<(unsigned)(((int64_t)M * N + 255) / 256), 256, 0, s>>>(out, bias, M, N);
+    CUDA_CHECK_LAUNCH();
+  }
+}
+
+void Matmul::backward(float* dinp, float* dw, float* dbias, const float* dout, const float* inp, const float* w, int M,
+                      int K, int N, bool accumulate_dinp, cudaStream_t s) {
+  if (dinp) gemm(false, false, K, M, N, w, K, dout, N, dinp, K, accumulate_dinp ? 1.f : 0.f, s);
+  gemm(false, true, K, N, M, inp, K, dout, N, dw, K, 1.f, s);
+  if (dbias) {
+    bias_grad_kernel<<<(N + 127) / 128, 128, 0, s>>>(dbias, dout, M, N);
+    CUDA_CHECK_LAUNCH();
+  }
+}
+
+}  // namespace align::cuda
