@@ -96,7 +96,8 @@ struct Report {
 // Mean true reward of sampled reviews, and KL(policy ‖ ref) estimated on the same samples.
 Report measure(const std::string& name, const align::LoadedModel& policy, const align::LoadedModel& ref, int samples,
                uint64_t seed) {
-  Report r{name};
+  Report r;
+  r.name = name;
   align::Rng rng(seed);
   for (int s = 0; s < samples; s++) {
     const int item = s % 8;

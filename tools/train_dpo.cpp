@@ -114,7 +114,7 @@ int main(int argc, char** argv) {
             if (lead) std::printf("%s: reusing the stored reference log-probs of %s\n", path.c_str(), rp.c_str());
             continue;
           }
-          if (!ref_backend) ref_backend = align::train::make_cpu_backend(r.info.config, r.params);
+          if (!ref_backend) ref_backend = align::train::make_backend(f.device, r.info.config, r.params);
           const size_t n = align::train::precompute_reference(path, *ref_backend, obj, tag, f.opt.batch_size, comm.get());
           if (lead) std::printf("%s: stored reference log-probs of %zu pairs from %s\n", path.c_str(), n, rp.c_str());
         }
@@ -123,13 +123,13 @@ int main(int argc, char** argv) {
         if (val_pairs) val_pairs = std::make_shared<align::data::PairsFile>(f.val);
         stored = true;
       } else {
-        reference = align::train::make_cpu_backend(r.info.config, r.params);
+        reference = align::train::make_backend(f.device, r.info.config, r.params);
       }
     } else {
       ALIGN_REQUIRE(ref_path.empty() && !precompute, "this objective uses no reference model; drop --ref / --precompute-ref");
     }
 
-    std::unique_ptr<align::train::Backend> policy = align::train::make_cpu_backend(c, start.params);
+    std::unique_ptr<align::train::Backend> policy = align::train::make_backend(f.device, c, start.params);
     align::train::DpoTask task(train_pairs, val_pairs, obj, reference.get(), stored, c.max_seq_len);
     align::train::install_stop_handlers();
     const align::train::TrainSummary s = align::train::train(*policy, task, f.opt);

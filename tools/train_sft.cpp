@@ -34,7 +34,7 @@ int main(int argc, char** argv) {
     if (!f.val.empty()) val = std::make_shared<align::data::SftFile>(f.val);
     if (lead) std::printf("model %s: %s\ntraining on %s: %zu examples\n", f.model.c_str(), c.summary().c_str(), input.c_str(),
                 train_data->size());
-    std::unique_ptr<align::train::Backend> policy = align::train::make_cpu_backend(c, start.params);
+    std::unique_ptr<align::train::Backend> policy = align::train::make_backend(f.device, c, start.params);
     align::train::SftTask task(train_data, val, c.max_seq_len);
     align::train::install_stop_handlers();
     const align::train::TrainSummary s = align::train::train(*policy, task, f.opt);

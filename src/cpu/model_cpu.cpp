@@ -80,28 +80,11 @@ void CpuModel<T>::norm_backward(T* dinp, T* dw, T* db, const T* dout, const T* i
 template <typename T>
 void CpuModel<T>::forward(const Batch& batch, T* logp, TokenStats* stats) {
   const ModelConfig& c = config_;
-  ALIGN_REQUIRE(batch.N >= 1 && batch.T >= 1, "batch: ", batch.N, " rows of ", batch.T, " positions, expected >= 1 of each");
-  ALIGN_REQUIRE(batch.T <= c.max_seq_len, "batch: ", batch.T, " positions, the model has ", c.max_seq_len);
+  PreparedBatch pb = prepare_batch(batch, c.vocab_size, c.max_seq_len);
   const int N = batch.N, Tn = batch.T, M = N * Tn, C = c.n_embd;
-  tokens_.assign(batch.tokens, batch.tokens + M);
-  targets_.assign(batch.targets, batch.targets + M);
-  lengths_.assign(batch.lengths, batch.lengths + N);
-  for (int n = 0; n < N; n++) {
-    ALIGN_REQUIRE(lengths_[n] >= 0 && lengths_[n] <= Tn, "batch: row ", n, " length ", lengths_[n], ", expected 0..", Tn);
-    for (int t = 0; t < Tn; t++) {
-      int32_t& tok = tokens_[(size_t)n * Tn + t];
-      int32_t& tgt = targets_[(size_t)n * Tn + t];
-      if (t >= lengths_[n]) {  // padding: never read, never predicted
-        tok = 0;
-        tgt = -1;
-        continue;
-      }
-      ALIGN_REQUIRE(tok >= 0 && tok < c.vocab_size, "batch: row ", n, " position ", t, " token ", tok,
-                    ", expected 0..", c.vocab_size - 1);
-      ALIGN_REQUIRE(tgt < c.vocab_size, "batch: row ", n, " position ", t, " target ", tgt, ", expected < ",
-                    c.vocab_size);
-    }
-  }
+  tokens_ = std::move(pb.tokens);
+  targets_ = std::move(pb.targets);
+  lengths_ = std::move(pb.lengths);
   ensure_activations(N, Tn);
 
   // Embeddings: x[n,t] = tok_embed[token] (+ pos_embed[t] for gpt2).

@@ -22,6 +22,15 @@ struct Batch {
   const int32_t* lengths = nullptr; // (N), 0 <= lengths[n] <= T
 };
 
+// A batch checked against a model and normalised for the kernels: padding
+// tokens become 0 (never read), padding and out-of-row targets become -1.
+// InputError names the row and position of the first bad id or length.
+struct PreparedBatch {
+  int N = 0, T = 0;
+  std::vector<int32_t> tokens, targets, lengths;  // (N,T), (N,T), (N)
+};
+PreparedBatch prepare_batch(const Batch& batch, int vocab_size, int max_seq_len);
+
 // Per-position statistics of the model's next-token distribution p = softmax(z)
 // over the V real tokens, as TRL's fused LM head reports them (for metrics and
 // WPO). Positions with nothing to predict hold zeros.

@@ -11,6 +11,7 @@
 
 #include <memory>
 #include <span>
+#include <string>
 
 #include "model/batch.hpp"
 #include "model/config.hpp"
@@ -33,5 +34,11 @@ class Backend {
 
 // The CPU reference (float32, BLAS matmuls) as a backend.
 std::unique_ptr<Backend> make_cpu_backend(const ModelConfig& config, std::span<const float> params);
+
+// --device: "cpu", "cuda" (CUDA builds) or "auto" (cuda when a GPU is present). Defined in
+// align_backends (src/train/make_backend.cpp), which the command-line tools link.
+std::unique_ptr<Backend> make_backend(const std::string& device, const ModelConfig& config,
+                                      std::span<const float> params);
+bool cuda_device_present();
 
 }  // namespace align::train

@@ -41,6 +41,7 @@ void add_training_flags(CLI::App& app, CommonFlags& f) {
   app.add_option("--stop-after-step", o.stop_after_step,
                  "write a checkpoint and stop after this step, as SIGINT would (continue with --resume)");
   app.add_option("--threads", f.threads, "CPU threads per rank (default: all)");
+  app.add_option("--device", f.device, "cpu, cuda or auto (cuda when a GPU is present)")->capture_default_str();
   app.add_flag("--zero1", o.zero1, "data parallel: shard the AdamW state over the ranks (ZeRO-1)");
   app.add_option("--dist-timeout", f.dist_timeout, "data parallel: seconds a rank waits for the others before the "
                  "job ends with an error")->capture_default_str();

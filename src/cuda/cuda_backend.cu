@@ -1,0 +1,228 @@
+// cuda_backend.cu: the GPU forward and backward pass, kernel for kernel the
+// sequence of the CPU reference (src/cpu/model_cpu.cpp), which specifies it.
+#include "cuda/cuda_backend.hpp"
+
+#include <algorithm>
+
+#include "cpu/ops.hpp"
+#include "cuda/device_buffer.cuh"
+#include "cuda/matmul.cuh"
+#include "kernels/kernels.cuh"
+#include "model/model_view.hpp"
+#include "model/rope.hpp"
+
+namespace align::cuda {
+
+namespace {
+
+__global__ void add_kernel(float* out, const float* a, const float* b, int64_t n) {  // out = a + b
+  const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < n) out[i] = a[i] + b[i];
+}
+
+void add(float* out, const float* a, const float* b, int64_t n, cudaStream_t s) {
+  add_kernel<<<(unsigned)((n + 255) / 256), 256, 0, s>>>(out, a, b, n);
+  CUDA_CHECK_LAUNCH();
+}
+
+class CudaBackend final : public train::Backend {
+ public:
+  CudaBackend(const ModelConfig& c, std::span<const float> p)
+      : c_(c), table_(c), params_(table_.total_size()), grads_(table_.total_size()), host_params_(p.begin(), p.end()),
+        host_grads_(table_.total_size(), 0.f) {
+    c_.validate();
+    ALIGN_ASSERT(p.size() == table_.total_size(), "parameters of size ", p.size());
+    CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+    params_.upload(host_params_);
+    CUDA_CHECK(cudaMemset(grads_.data(), 0, grads_.size() * sizeof(float)));
+    w_ = make_model_view(table_, params_.data(), c_);
+    g_ = make_model_view(table_, grads_.data(), c_);
+    if (c_.arch == Arch::Llama) rope_ = DeviceBuffer<float>(rope_cos_sin_table<float>(c_));
+  }
+  ~CudaBackend() override {
+    if (stream_) cudaStreamDestroy(stream_);
+  }
+  const ModelConfig& config() const override { return c_; }
+  const TensorTable& table() const override { return table_; }
+
+  std::span<float> params() override {
+    sync_params_to_host();
+    params_on_host_may_change_ = true;  // the caller (optimizer, resume) may write them
+    return host_params_;
+  }
+  std::span<float> grads() override {
+    if (!grads_on_host_) {
+      CUDA_CHECK(cudaStreamSynchronize(stream_));
+      host_grads_ = grads_.download();
+      grads_on_host_ = true;
+    }
+    return host_grads_;
+  }
+  void zero_grad() override {
+    CUDA_CHECK(cudaMemsetAsync(grads_.data(), 0, grads_.size() * sizeof(float), stream_));
+    std::fill(host_grads_.begin(), host_grads_.end(), 0.f);
+    grads_on_host_ = false;
+  }
+
+  void forward(const Batch& batch, float* logp, TokenStats* stats) override {
+    push_params();
+    PreparedBatch b = prepare_batch(batch, c_.vocab_size, c_.max_seq_len);
+    N_ = b.N, T_ = b.T;
+    const int M = N_ * T_, C = c_.n_embd, L = c_.n_layer;
+    ensure(M);
+    tokens_.upload(b.tokens), targets_.upload(b.targets), lengths_.upload(b.lengths);
+    host_targets_ = std::move(b.targets);
+    const cudaStream_t s = stream_;
+    kernels::embedding_forward(act_resid_[0].data(), tokens_.data(), w_.tok_embed, w_.pos_embed, M, T_, C, s);
+    for (int l = 0; l < L; l++) {
+      Layer& a = layers_[l];
+      const LayerView<float>& w = w_.layers[l];
+      norm_forward(a.norm1.data(), a.mean1.data(), a.rstd1.data(), act_resid_[l].data(), w.attn_norm_w, w.attn_norm_b, M);
+      mm_.forward(a.qkv.data(), a.norm1.data(), w.qkv_w, w.qkv_b, M, C, c_.qkv_dim(), s);
+      if (c_.arch == Arch::Llama)
+        kernels::rope_apply(a.qkv.data(), rope_.data(), N_, T_, c_.n_head, c_.n_kv_head, c_.head_dim, 1.f, s);
+      kernels::attention_forward(a.atty.data(), a.att.data(), a.qkv.data(), lengths_.data(), N_, T_, c_.n_head,
+                                 c_.n_kv_head, c_.head_dim, s);
+      mm_.forward(proj_.data(), a.atty.data(), w.attn_out_w, w.attn_out_b, M, c_.q_dim(), C, s);
+      add(a.mid.data(), act_resid_[l].data(), proj_.data(), (int64_t)M * C, s);
+      norm_forward(a.norm2.data(), a.mean2.data(), a.rstd2.data(), a.mid.data(), w.mlp_norm_w, w.mlp_norm_b, M);
+      mm_.forward(a.mlp_pre.data(), a.norm2.data(), w.mlp_in_w, w.mlp_in_b, M, C, c_.mlp_in_dim(), s);
+      if (c_.arch == Arch::GPT2) kernels::gelu_forward(a.mlp_act.data(), a.mlp_pre.data(), (int64_t)M * c_.ffn_dim, s);
+      else kernels::swiglu_forward(a.mlp_act.data(), a.mlp_pre.data(), M, c_.ffn_dim, s);
+      mm_.forward(proj_.data(), a.mlp_act.data(), w.mlp_out_w, w.mlp_out_b, M, c_.ffn_dim, C, s);
+      add(act_resid_[l + 1].data(), a.mid.data(), proj_.data(), (int64_t)M * C, s);
+    }
+    norm_forward(normf_.data(), meanf_.data(), rstdf_.data(), act_resid_[L].data(), w_.final_norm_w, w_.final_norm_b, M);
+    mm_.forward(logits_.data(), normf_.data(), w_.lm_head, nullptr, M, C, c_.padded_vocab_size, s);
+    kernels::logprob_forward(logp_.data(), lse_.data(), logits_.data(), targets_.data(), M, c_.vocab_size,
+                             c_.padded_vocab_size, s);
+    CUDA_CHECK(cudaMemcpyAsync(logp, logp_.data(), sizeof(float) * M, cudaMemcpyDeviceToHost, s));
+    if (stats) {  // from the logits on the host, with the CPU reference's function
+      const std::vector<float> logits = logits_.download(), lse = lse_.download();
+      stats->entropy.resize(M), stats->mean_logit.resize(M), stats->log_sum_sq_probs.resize(M), stats->is_top1.resize(M);
+      cpu::token_stats(stats->entropy.data(), stats->mean_logit.data(), stats->log_sum_sq_probs.data(),
+                       stats->is_top1.data(), logits.data(), lse.data(), host_targets_.data(), M, c_.vocab_size,
+                       c_.padded_vocab_size);
+    }
+    CUDA_CHECK(cudaStreamSynchronize(s));
+    have_forward_ = true;
+  }
+
+  void backward(const float* dlogp) override {
+    ALIGN_ASSERT(have_forward_, "backward() needs a forward() first");
+    have_forward_ = false;
+    const int M = N_ * T_, C = c_.n_embd, L = c_.n_layer;
+    const cudaStream_t s = stream_;
+    CUDA_CHECK(cudaMemcpyAsync(logp_.data(), dlogp, sizeof(float) * M, cudaMemcpyHostToDevice, s));
+    kernels::logprob_backward(logits_.data(), logp_.data(), lse_.data(), targets_.data(), M, c_.vocab_size,
+                              c_.padded_vocab_size, s);
+    mm_.backward(dnorm_.data(), g_.lm_head, nullptr, logits_.data(), normf_.data(), w_.lm_head, M, C,
+                 c_.padded_vocab_size, false, s);
+    CUDA_CHECK(cudaMemsetAsync(dx_.data(), 0, sizeof(float) * M * C, s));
+    norm_backward(dx_.data(), g_.final_norm_w, g_.final_norm_b, dnorm_.data(), act_resid_[L].data(), w_.final_norm_w,
+                  meanf_.data(), rstdf_.data(), M);
+    for (int l = L - 1; l >= 0; l--) {
+      Layer& a = layers_[l];
+      const LayerView<float>& w = w_.layers[l];
+      const LayerView<float>& g = g_.layers[l];
+      mm_.backward(dact_.data(), g.mlp_out_w, g.mlp_out_b, dx_.data(), a.mlp_act.data(), w.mlp_out_w, M, c_.ffn_dim, C,
+                   false, s);
+      if (c_.arch == Arch::GPT2)
+        kernels::gelu_backward(dpre_.data(), a.mlp_pre.data(), dact_.data(), (int64_t)M * c_.ffn_dim, s);
+      else kernels::swiglu_backward(dpre_.data(), a.mlp_pre.data(), dact_.data(), M, c_.ffn_dim, s);
+      mm_.backward(dnorm_.data(), g.mlp_in_w, g.mlp_in_b, dpre_.data(), a.norm2.data(), w.mlp_in_w, M, C, c_.mlp_in_dim(),
+                   false, s);
+      norm_backward(dx_.data(), g.mlp_norm_w, g.mlp_norm_b, dnorm_.data(), a.mid.data(), w.mlp_norm_w, a.mean2.data(),
+                    a.rstd2.data(), M);
+      mm_.backward(datty_.data(), g.attn_out_w, g.attn_out_b, dx_.data(), a.atty.data(), w.attn_out_w, M, c_.q_dim(), C,
+                   false, s);
+      kernels::attention_backward(dqkv_.data(), ds_.data(), datty_.data(), a.qkv.data(), a.att.data(), lengths_.data(),
+                                  N_, T_, c_.n_head, c_.n_kv_head, c_.head_dim, s);
+      if (c_.arch == Arch::Llama)
+        kernels::rope_apply(dqkv_.data(), rope_.data(), N_, T_, c_.n_head, c_.n_kv_head, c_.head_dim, -1.f, s);
+      mm_.backward(dnorm_.data(), g.qkv_w, g.qkv_b, dqkv_.data(), a.norm1.data(), w.qkv_w, M, C, c_.qkv_dim(), false, s);
+      norm_backward(dx_.data(), g.attn_norm_w, g.attn_norm_b, dnorm_.data(), act_resid_[l].data(), w.attn_norm_w,
+                    a.mean1.data(), a.rstd1.data(), M);
+    }
+    kernels::embedding_backward(g_.tok_embed, g_.pos_embed, dx_.data(), tokens_.data(), lengths_.data(), M, T_, C, s);
+    CUDA_CHECK(cudaStreamSynchronize(s));
+    grads_on_host_ = false;
+  }
+
+ private:
+  struct Layer {
+    DeviceBuffer<float> norm1, mean1, rstd1, qkv, att, atty, mid, norm2, mean2, rstd2, mlp_pre, mlp_act;
+  };
+
+  void norm_forward(float* out, float* mean, float* rstd, const float* inp, const float* w, const float* b, int M) {
+    if (c_.arch == Arch::GPT2) kernels::layernorm_forward(out, mean, rstd, inp, w, b, M, c_.n_embd, c_.norm_eps, stream_);
+    else kernels::rmsnorm_forward(out, rstd, inp, w, M, c_.n_embd, c_.norm_eps, stream_);
+  }
+  // The residual gradient accumulates (dinp += ...), as in the CPU reference.
+  void norm_backward(float* dinp, float* dw, float* db, const float* dout, const float* inp, const float* w,
+                     const float* mean, const float* rstd, int M) {
+    if (c_.arch == Arch::GPT2)
+      kernels::layernorm_backward(dinp, dw, db, dout, inp, w, mean, rstd, M, c_.n_embd, true, stream_);
+    else kernels::rmsnorm_backward(dinp, dw, dout, inp, w, rstd, M, c_.n_embd, true, stream_);
+  }
+
+  // Activations for M = N·T positions, reallocated when the batch shape grows.
+  void ensure(int M) {
+    if (M <= capacity_M_ && N_ * T_ * T_ <= capacity_NTT_) return;
+    const size_t m = M, C = c_.n_embd, att = (size_t)N_ * c_.n_head * T_ * T_;
+    capacity_M_ = M, capacity_NTT_ = N_ * T_ * T_;
+    act_resid_.clear();
+    for (int l = 0; l <= c_.n_layer; l++) act_resid_.emplace_back(m * C);
+    layers_.clear();
+    for (int l = 0; l < c_.n_layer; l++)
+      layers_.push_back(Layer{DeviceBuffer<float>(m * C), DeviceBuffer<float>(m), DeviceBuffer<float>(m),
+                              DeviceBuffer<float>(m * c_.qkv_dim()), DeviceBuffer<float>(att),
+                              DeviceBuffer<float>(m * c_.q_dim()), DeviceBuffer<float>(m * C), DeviceBuffer<float>(m * C),
+                              DeviceBuffer<float>(m), DeviceBuffer<float>(m), DeviceBuffer<float>(m * c_.mlp_in_dim()),
+                              DeviceBuffer<float>(m * c_.ffn_dim)});
+    proj_ = DeviceBuffer<float>(m * C), normf_ = DeviceBuffer<float>(m * C);
+    meanf_ = DeviceBuffer<float>(m), rstdf_ = DeviceBuffer<float>(m);
+    logits_ = DeviceBuffer<float>(m * c_.padded_vocab_size), lse_ = DeviceBuffer<float>(m), logp_ = DeviceBuffer<float>(m);
+    dx_ = DeviceBuffer<float>(m * C), dnorm_ = DeviceBuffer<float>(m * C), dact_ = DeviceBuffer<float>(m * c_.ffn_dim);
+    dpre_ = DeviceBuffer<float>(m * c_.mlp_in_dim()), datty_ = DeviceBuffer<float>(m * c_.q_dim());
+    dqkv_ = DeviceBuffer<float>(m * c_.qkv_dim()), ds_ = DeviceBuffer<float>(att);
+    tokens_ = DeviceBuffer<int32_t>(m), targets_ = DeviceBuffer<int32_t>(m), lengths_ = DeviceBuffer<int32_t>(N_);
+  }
+  void sync_params_to_host() {
+    if (params_on_host_may_change_) return;  // the host copy is the newest
+    CUDA_CHECK(cudaStreamSynchronize(stream_));
+    host_params_ = params_.download();
+  }
+  void push_params() {
+    if (!params_on_host_may_change_) return;
+    params_.upload(host_params_);
+    params_on_host_may_change_ = false;
+  }
+
+  ModelConfig c_;
+  TensorTable table_;
+  Matmul mm_;
+  cudaStream_t stream_ = nullptr;
+  DeviceBuffer<float> params_, grads_, rope_;
+  std::vector<float> host_params_, host_grads_;
+  bool params_on_host_may_change_ = false, grads_on_host_ = false, have_forward_ = false;
+  ModelView<float> w_, g_;
+  int N_ = 0, T_ = 0, capacity_M_ = 0, capacity_NTT_ = 0;
+  std::vector<DeviceBuffer<float>> act_resid_;  // L+1 buffers (M, C): layer inputs, then the final residual
+  std::vector<Layer> layers_;
+  DeviceBuffer<float> proj_, normf_, meanf_, rstdf_, logits_, lse_, logp_, dx_, dnorm_, dact_, dpre_, datty_, dqkv_, ds_;
+  DeviceBuffer<int32_t> tokens_, targets_, lengths_;
+  std::vector<int32_t> host_targets_;
+};
+
+}  // namespace
+
+std::unique_ptr<train::Backend> make_cuda_backend(const ModelConfig& config, std::span<const float> params) {
+  int n = 0;
+  const cudaError_t e = cudaGetDeviceCount(&n);
+  ALIGN_REQUIRE(e == cudaSuccess && n > 0, "--device cuda: no usable CUDA device (",
+                e == cudaSuccess ? "none found" : cudaGetErrorString(e), ")");
+  return std::make_unique<CudaBackend>(config, params);
+}
+
+}  // namespace align::cuda

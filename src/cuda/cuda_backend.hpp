@@ -1,0 +1,19 @@
+// cuda_backend.hpp: the CUDA backend (CUDA builds): the same Backend contract
+// as the CPU reference (src/train/backend.hpp), computed on the GPU, float32
+// (the test mode; bf16 comes next). Parameters, gradients and activations
+// live in device buffers carved by the tensor table; handles and the stream
+// live in the backend object (no global state). params()/grads() hand out host
+// mirrors, synchronised on access, so the trainer, optimizer and checkpoints
+// work unchanged (the device optimizer replaces this round trip later).
+#pragma once
+
+#include <memory>
+#include <span>
+
+#include "train/backend.hpp"
+
+namespace align::cuda {
+
+std::unique_ptr<train::Backend> make_cuda_backend(const ModelConfig& config, std::span<const float> params);
+
+}  // namespace align::cuda
