@@ -14,6 +14,7 @@
 
 #include "common/cli.hpp"
 #include "common/error.hpp"
+#include "common/file_io.hpp"
 #include "data/jsonl_runner.hpp"
 #include "data/prepare_sft.hpp"
 
@@ -22,12 +23,7 @@ namespace {
 // Plain text split into documents at blank lines (paragraph breaks inside a document stay).
 std::vector<std::string> documents(const std::string& path) {
   std::ifstream file;
-  std::istream* in = &std::cin;
-  if (path != "-") {
-    file.open(path);
-    ALIGN_REQUIRE(file.is_open(), path, ": cannot open");
-    in = &file;
-  }
+  std::istream* in = &align::open_input(path, file);
   std::vector<std::string> docs;
   std::string cur;
   for (std::string line; std::getline(*in, line);) {

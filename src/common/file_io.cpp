@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <iostream>
 
 #include "common/error.hpp"
 
@@ -26,6 +27,13 @@ std::vector<uint8_t> read_file_bytes(const std::string& path) {
   std::fclose(fp);
   ALIGN_REQUIRE(got == bytes.size(), path, ": read ", got, " of ", bytes.size(), " bytes");
   return bytes;
+}
+
+std::istream& open_input(const std::string& path, std::ifstream& file) {
+  if (path == "-") return std::cin;
+  file.open(path);
+  ALIGN_REQUIRE(file.is_open(), path, ": cannot open: ", std::strerror(errno));
+  return file;
 }
 
 void write_all(std::FILE* fp, const void* data, size_t bytes, const std::string& path) {

@@ -6,7 +6,9 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <fstream>
 #include <functional>
+#include <istream>
 #include <string>
 #include <vector>
 
@@ -17,5 +19,7 @@ uint64_t file_size(const std::string& path);                     // throws Input
 // write(fp) must write the whole content; any exception or write error removes the temporary file.
 void write_file_atomic(const std::string& path, const std::function<void(std::FILE*)>& write);
 void write_all(std::FILE* fp, const void* data, size_t bytes, const std::string& path);
+// "-" means standard input; otherwise `file` is opened on path (InputError naming it) and returned.
+std::istream& open_input(const std::string& path, std::ifstream& file);
 
 }  // namespace align

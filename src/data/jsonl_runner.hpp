@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "common/error.hpp"
+#include "common/file_io.hpp"
 
 namespace align::data {
 
@@ -32,12 +33,7 @@ JsonlCounts run_jsonl(const std::string& path, bool skip_invalid,
                       const std::function<std::optional<Record>(const nlohmann::json&, size_t, int)>& convert,
                       const std::function<void(size_t, Record&&)>& emit) {
   std::ifstream file;
-  std::istream* in = &std::cin;
-  if (path != "-") {
-    file.open(path);
-    ALIGN_REQUIRE(file.is_open(), path, ": cannot open");
-    in = &file;
-  }
+  std::istream* in = &open_input(path, file);
   JsonlCounts counts;
   const auto t0 = std::chrono::steady_clock::now();
   std::vector<std::string> lines;

@@ -11,6 +11,7 @@
 #include <limits>
 
 #include "common/binary_fields.hpp"
+#include "data/data_header.hpp"
 #include "common/error.hpp"
 #include "common/file_io.hpp"
 #include "common/mapped_file.hpp"
@@ -19,9 +20,8 @@
 namespace align::data {
 
 namespace {
-constexpr size_t kOffVersion = 8, kOffHeaderBytes = 12, kOffVocab = 16, kOffEos = 20, kOffTokFp = 24,
-                 kOffNumPairs = 32, kOffNumTokens = 40, kOffIndex = 48, kOffData = 56, kOffRef = 64, kOffRefFp = 72,
-                 kOffReserved = 80;
+const HeaderFormat kFormat{kPairsMagic, kPairsVersion, kPairsHeaderBytes, 80, "a pairs"};
+constexpr size_t kOffNumPairs = 32, kOffNumTokens = 40, kOffIndex = 48, kOffData = 56, kOffRef = 64, kOffRefFp = 72;
 }  // namespace
 
 void write_pairs(const std::string& path, const PairsMeta& meta, const std::vector<PairRecord>& pairs) {
@@ -36,13 +36,8 @@ void write_pairs(const std::string& path, const PairsMeta& meta, const std::vect
     index[i + 1] = index[i] + 12 + 4 * ids;
     tokens += ids;
   }
-  uint8_t h[kPairsHeaderBytes] = {};
-  std::memcpy(h, kPairsMagic, 8);
-  put_field<uint32_t>(h, kOffVersion, kPairsVersion);
-  put_field<uint32_t>(h, kOffHeaderBytes, kPairsHeaderBytes);
-  put_field<uint32_t>(h, kOffVocab, meta.vocab_size);
-  put_field<int32_t>(h, kOffEos, meta.eos_id);
-  put_field<uint64_t>(h, kOffTokFp, meta.tokenizer_fingerprint);
+  uint8_t h[kPairsHeaderBytes];
+  write_data_header(h, kFormat, DataHeader{meta.vocab_size, meta.eos_id, meta.tokenizer_fingerprint});
   put_field<uint64_t>(h, kOffNumPairs, n);
   put_field<uint64_t>(h, kOffNumTokens, tokens);
   const uint64_t index_off = kPairsHeaderBytes, data_off = index_off + 8 * (n + 1), ref_off = data_off + index[n];
@@ -68,24 +63,9 @@ PairsFile::PairsFile(const std::string& path) : file_(std::make_unique<MappedFil
   map_ = file_->data();
   size_ = file_->size();
   {
-    ALIGN_REQUIRE(size_ >= kPairsHeaderBytes, path, ": file is ", size_, " bytes, shorter than the ", kPairsHeaderBytes,
-                  "-byte header (truncated, or not a pairs file)");
     const uint8_t* h = map_;
-    ALIGN_REQUIRE(std::memcmp(h, kPairsMagic, 8) == 0, path, ": magic is '", std::string((const char*)h, 8),
-                  "', expected 'ALIGNPRS' (not an align.cu pairs file)");
-    const uint32_t version = read_field<uint32_t>(h, kOffVersion);
-    ALIGN_REQUIRE(version == kPairsVersion, path, ": format version ", version, ", this build reads version ", kPairsVersion);
-    ALIGN_REQUIRE(read_field<uint32_t>(h, kOffHeaderBytes) == kPairsHeaderBytes, path, ": field header_bytes = ",
-                  read_field<uint32_t>(h, kOffHeaderBytes), ", expected ", kPairsHeaderBytes);
-    for (size_t i = kOffReserved; i < kPairsHeaderBytes; i++)
-      ALIGN_REQUIRE(h[i] == 0, path, ": reserved header byte ", i, " = ", (int)h[i], ", expected 0");
-    meta_.vocab_size = read_field<uint32_t>(h, kOffVocab);
-    meta_.eos_id = read_field<int32_t>(h, kOffEos);
-    meta_.tokenizer_fingerprint = read_field<uint64_t>(h, kOffTokFp);
-    ALIGN_REQUIRE(meta_.vocab_size >= 1 && meta_.vocab_size <= (1u << 24), path, ": field vocab_size = ",
-                  meta_.vocab_size, ", expected 1..16777216");
-    ALIGN_REQUIRE(meta_.eos_id >= -1 && meta_.eos_id < (int64_t)meta_.vocab_size, path, ": field eos_id = ",
-                  meta_.eos_id, ", expected -1..", meta_.vocab_size - 1);
+    const DataHeader d = read_data_header(h, size_, kFormat, path);
+    meta_ = PairsMeta{d.vocab_size, d.eos_id, d.tokenizer_fingerprint};
     num_pairs_ = read_field<uint64_t>(h, kOffNumPairs);
     num_tokens_ = read_field<uint64_t>(h, kOffNumTokens);
     ref_fingerprint_ = read_field<uint64_t>(h, kOffRefFp);

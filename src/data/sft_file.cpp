@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "common/binary_fields.hpp"
+#include "data/data_header.hpp"
 #include "common/error.hpp"
 #include "common/file_io.hpp"
 #include "common/mapped_file.hpp"
@@ -12,8 +13,8 @@
 namespace align::data {
 
 namespace {
-constexpr size_t kOffVersion = 8, kOffHeaderBytes = 12, kOffVocab = 16, kOffEos = 20, kOffTokFp = 24, kOffKind = 32,
-                 kOffNum = 40, kOffTokens = 48, kOffIndex = 56, kOffData = 64, kOffReserved = 72;
+const HeaderFormat kFormat{kSftMagic, kSftVersion, kSftHeaderBytes, 72, "an SFT"};
+constexpr size_t kOffKind = 32, kOffNum = 40, kOffTokens = 48, kOffIndex = 56, kOffData = 64;
 uint64_t record_bytes(uint64_t n) { return 4 + 4 * n + (n + 3) / 4 * 4; }
 }  // namespace
 
@@ -27,13 +28,8 @@ void write_sft(const std::string& path, const SftMeta& meta, const std::vector<S
     index[i + 1] = index[i] + record_bytes(records[i].ids.size());
     tokens += records[i].ids.size();
   }
-  uint8_t h[kSftHeaderBytes] = {};
-  std::memcpy(h, kSftMagic, 8);
-  put_field<uint32_t>(h, kOffVersion, kSftVersion);
-  put_field<uint32_t>(h, kOffHeaderBytes, kSftHeaderBytes);
-  put_field<uint32_t>(h, kOffVocab, meta.vocab_size);
-  put_field<int32_t>(h, kOffEos, meta.eos_id);
-  put_field<uint64_t>(h, kOffTokFp, meta.tokenizer_fingerprint);
+  uint8_t h[kSftHeaderBytes];
+  write_data_header(h, kFormat, DataHeader{meta.vocab_size, meta.eos_id, meta.tokenizer_fingerprint});
   put_field<uint32_t>(h, kOffKind, static_cast<uint32_t>(meta.kind));
   put_field<uint64_t>(h, kOffNum, n);
   put_field<uint64_t>(h, kOffTokens, tokens);
@@ -57,27 +53,12 @@ SftFile::SftFile(const std::string& path) : file_(std::make_unique<MappedFile>(p
   map_ = file_->data();
   size_ = file_->size();
   {
-    ALIGN_REQUIRE(size_ >= kSftHeaderBytes, path, ": file is ", size_, " bytes, shorter than the ", kSftHeaderBytes,
-                  "-byte header (truncated, or not an SFT file)");
     const uint8_t* h = map_;
-    ALIGN_REQUIRE(std::memcmp(h, kSftMagic, 8) == 0, path, ": magic is '", std::string((const char*)h, 8),
-                  "', expected 'ALIGNSFT' (not an align.cu SFT file)");
-    const uint32_t version = read_field<uint32_t>(h, kOffVersion);
-    ALIGN_REQUIRE(version == kSftVersion, path, ": format version ", version, ", this build reads version ", kSftVersion);
-    ALIGN_REQUIRE(read_field<uint32_t>(h, kOffHeaderBytes) == kSftHeaderBytes, path, ": field header_bytes = ",
-                  read_field<uint32_t>(h, kOffHeaderBytes), ", expected ", kSftHeaderBytes);
-    for (size_t i = kOffReserved; i < kSftHeaderBytes; i++)
-      ALIGN_REQUIRE(h[i] == 0, path, ": reserved header byte ", i, " = ", (int)h[i], ", expected 0");
-    meta_.vocab_size = read_field<uint32_t>(h, kOffVocab);
-    meta_.eos_id = read_field<int32_t>(h, kOffEos);
-    meta_.tokenizer_fingerprint = read_field<uint64_t>(h, kOffTokFp);
+    const DataHeader d = read_data_header(h, size_, kFormat, path);
+    meta_.vocab_size = d.vocab_size, meta_.eos_id = d.eos_id, meta_.tokenizer_fingerprint = d.tokenizer_fingerprint;
     const uint32_t kind = read_field<uint32_t>(h, kOffKind);
     ALIGN_REQUIRE(kind <= 1, path, ": field kind = ", kind, ", expected 0 (examples) or 1 (stream)");
     meta_.kind = static_cast<SftKind>(kind);
-    ALIGN_REQUIRE(meta_.vocab_size >= 1 && meta_.vocab_size <= (1u << 24), path, ": field vocab_size = ",
-                  meta_.vocab_size, ", expected 1..16777216");
-    ALIGN_REQUIRE(meta_.eos_id >= -1 && meta_.eos_id < (int64_t)meta_.vocab_size, path, ": field eos_id = ",
-                  meta_.eos_id, ", expected -1..", meta_.vocab_size - 1);
     num_records_ = read_field<uint64_t>(h, kOffNum);
     num_tokens_ = read_field<uint64_t>(h, kOffTokens);
     ALIGN_REQUIRE(num_records_ <= size_ / 12, path, ": file is ", size_, " bytes, too short for the ", num_records_,
