@@ -11,11 +11,10 @@
 #include <limits>
 
 #include "common/binary_fields.hpp"
-#include "data/data_header.hpp"
 #include "common/error.hpp"
 #include "common/file_io.hpp"
 #include "common/mapped_file.hpp"
-
+#include "data/data_header.hpp"
 
 namespace align::data {
 
@@ -32,7 +31,8 @@ void write_pairs(const std::string& path, const PairsMeta& meta, const std::vect
     const PairRecord& p = pairs[i];
     const uint64_t ids = p.prompt.size() + p.chosen.size() + p.rejected.size();
     for (const auto* v : {&p.prompt, &p.chosen, &p.rejected})
-      for (uint32_t id : *v) ALIGN_ASSERT(id < meta.vocab_size, "pair ", i, ": token id ", id, " >= vocab ", meta.vocab_size);
+      for (uint32_t id : *v)
+        ALIGN_ASSERT(id < meta.vocab_size, "pair ", i, ": token id ", id, " >= vocab ", meta.vocab_size);
     index[i + 1] = index[i] + 12 + 4 * ids;
     tokens += ids;
   }
@@ -62,53 +62,52 @@ void write_pairs(const std::string& path, const PairsMeta& meta, const std::vect
 PairsFile::PairsFile(const std::string& path) : file_(std::make_unique<MappedFile>(path)), path_(path) {
   map_ = file_->data();
   size_ = file_->size();
-  {
-    const uint8_t* h = map_;
-    const DataHeader d = read_data_header(h, size_, kFormat, path);
-    meta_ = PairsMeta{d.vocab_size, d.eos_id, d.tokenizer_fingerprint};
-    num_pairs_ = read_field<uint64_t>(h, kOffNumPairs);
-    num_tokens_ = read_field<uint64_t>(h, kOffNumTokens);
-    ref_fingerprint_ = read_field<uint64_t>(h, kOffRefFp);
-    const uint64_t index_off = read_field<uint64_t>(h, kOffIndex), data_off = read_field<uint64_t>(h, kOffData),
-                   ref_off = read_field<uint64_t>(h, kOffRef);
-    // Every size is checked against the file before it is used to address anything.
-    ALIGN_REQUIRE(num_pairs_ <= size_ / 28, path, ": file is ", size_, " bytes, too short for the ", num_pairs_,
-                  " pairs of its header (truncated)");
-    ALIGN_REQUIRE(index_off == kPairsHeaderBytes && data_off == index_off + 8 * (num_pairs_ + 1) && ref_off >= data_off &&
-                      ref_off <= size_,
-                  path, ": section offsets (index ", index_off, ", data ", data_off, ", ref ", ref_off,
-                  ") are inconsistent with ", num_pairs_, " pairs in ", size_, " bytes");
-    const uint64_t expected = ref_off + 16 * num_pairs_;
-    ALIGN_REQUIRE(size_ == expected, path, ": file is ", size_, " bytes, the header describes ", expected,
-                  size_ < expected ? " (truncated)" : " (trailing bytes)");
-    index_ = reinterpret_cast<const uint64_t*>(map_ + index_off);
-    data_ = map_ + data_off;
-    ref_ = reinterpret_cast<const double*>(map_ + ref_off);
-    const uint64_t data_bytes = ref_off - data_off;
-    ALIGN_REQUIRE(index_[0] == 0 && index_[num_pairs_] == data_bytes, path, ": index spans [", index_[0], ", ",
-                  index_[num_pairs_], "], expected [0, ", data_bytes, "]");
-    uint64_t tokens = 0;
-    for (uint64_t i = 0; i < num_pairs_; i++) {
-      const uint64_t b = index_[i], e = index_[i + 1];
-      ALIGN_REQUIRE(e >= b + 12 && e <= data_bytes, path, ": record ", i, ": offsets [", b, ", ", e, ") are not a record");
-      const uint32_t* rec = reinterpret_cast<const uint32_t*>(data_ + b);
-      const uint64_t ids = (uint64_t)rec[0] + rec[1] + rec[2];
-      ALIGN_REQUIRE(12 + 4 * ids == e - b, path, ": record ", i, ": lengths ", rec[0], "+", rec[1], "+", rec[2],
-                    " do not fill its ", e - b, " bytes");
-      ALIGN_REQUIRE(rec[1] >= 1 && rec[2] >= 1, path, ": record ", i, ": a completion is empty (chosen ", rec[1],
-                    ", rejected ", rec[2], " tokens)");
-      for (uint64_t k = 0; k < ids; k++) {
-        const uint32_t id = rec[3 + k];
-        if (id >= meta_.vocab_size) {
-          const char* part = k < rec[0] ? "prompt" : k < (uint64_t)rec[0] + rec[1] ? "chosen" : "rejected";
-          throw InputError(cat(path, ": record ", i, ": token id ", id, " in the ", part, ", expected < ",
-                               meta_.vocab_size, " (vocab_size)"));
-        }
+  const uint8_t* h = map_;
+  const DataHeader d = read_data_header(h, size_, kFormat, path);
+  meta_ = PairsMeta{d.vocab_size, d.eos_id, d.tokenizer_fingerprint};
+  num_pairs_ = read_field<uint64_t>(h, kOffNumPairs);
+  num_tokens_ = read_field<uint64_t>(h, kOffNumTokens);
+  ref_fingerprint_ = read_field<uint64_t>(h, kOffRefFp);
+  const uint64_t index_off = read_field<uint64_t>(h, kOffIndex), data_off = read_field<uint64_t>(h, kOffData),
+                 ref_off = read_field<uint64_t>(h, kOffRef);
+  // Every size is checked against the file before it is used to address anything.
+  ALIGN_REQUIRE(num_pairs_ <= size_ / 28, path, ": file is ", size_, " bytes, too short for the ", num_pairs_,
+                " pairs of its header (truncated)");
+  ALIGN_REQUIRE(index_off == kPairsHeaderBytes && data_off == index_off + 8 * (num_pairs_ + 1) && ref_off >= data_off &&
+                    ref_off <= size_,
+                path, ": section offsets (index ", index_off, ", data ", data_off, ", ref ", ref_off,
+                ") are inconsistent with ", num_pairs_, " pairs in ", size_, " bytes");
+  const uint64_t expected = ref_off + 16 * num_pairs_;
+  ALIGN_REQUIRE(size_ == expected, path, ": file is ", size_, " bytes, the header describes ", expected,
+                size_ < expected ? " (truncated)" : " (trailing bytes)");
+  index_ = reinterpret_cast<const uint64_t*>(map_ + index_off);
+  data_ = map_ + data_off;
+  ref_ = reinterpret_cast<const double*>(map_ + ref_off);
+  const uint64_t data_bytes = ref_off - data_off;
+  ALIGN_REQUIRE(index_[0] == 0 && index_[num_pairs_] == data_bytes, path, ": index spans [", index_[0], ", ",
+                index_[num_pairs_], "], expected [0, ", data_bytes, "]");
+  uint64_t tokens = 0;
+  for (uint64_t i = 0; i < num_pairs_; i++) {
+    const uint64_t b = index_[i], e = index_[i + 1];
+    ALIGN_REQUIRE(e >= b + 12 && e <= data_bytes, path, ": record ", i, ": offsets [", b, ", ", e,
+                  ") are not a record");
+    const uint32_t* rec = reinterpret_cast<const uint32_t*>(data_ + b);
+    const uint64_t ids = (uint64_t)rec[0] + rec[1] + rec[2];
+    ALIGN_REQUIRE(12 + 4 * ids == e - b, path, ": record ", i, ": lengths ", rec[0], "+", rec[1], "+", rec[2],
+                  " do not fill its ", e - b, " bytes");
+    ALIGN_REQUIRE(rec[1] >= 1 && rec[2] >= 1, path, ": record ", i, ": a completion is empty (chosen ", rec[1],
+                  ", rejected ", rec[2], " tokens)");
+    for (uint64_t k = 0; k < ids; k++) {
+      const uint32_t id = rec[3 + k];
+      if (id >= meta_.vocab_size) {
+        const char* part = k < rec[0] ? "prompt" : k < (uint64_t)rec[0] + rec[1] ? "chosen" : "rejected";
+        throw InputError(cat(path, ": record ", i, ": token id ", id, " in the ", part, ", expected < ",
+                             meta_.vocab_size, " (vocab_size)"));
       }
-      tokens += ids;
     }
-    ALIGN_REQUIRE(tokens == num_tokens_, path, ": records hold ", tokens, " tokens, header says ", num_tokens_);
+    tokens += ids;
   }
+  ALIGN_REQUIRE(tokens == num_tokens_, path, ": records hold ", tokens, " tokens, header says ", num_tokens_);
 }
 
 PairsFile::~PairsFile() = default;
@@ -144,7 +143,8 @@ void PairsFile::store_reference(const std::string& path, uint64_t model_fingerpr
   bool ok = ::pwrite(fd, &zero, 8, kOffRefFp) == 8;
   std::vector<double> flat(2 * n);
   for (uint64_t i = 0; i < n; i++) flat[2 * i] = sums[i].first, flat[2 * i + 1] = sums[i].second;
-  ok = ok && ::pwrite(fd, flat.data(), 8 * flat.size(), (off_t)ref_off) == (ssize_t)(8 * flat.size()) && ::fsync(fd) == 0;
+  ok = ok && ::pwrite(fd, flat.data(), 8 * flat.size(), (off_t)ref_off) == (ssize_t)(8 * flat.size()) &&
+       ::fsync(fd) == 0;
   ok = ok && ::pwrite(fd, &model_fingerprint, 8, kOffRefFp) == 8 && ::fsync(fd) == 0;
   ::close(fd);
   ALIGN_REQUIRE(ok, path, ": cannot store reference log-probs: ", std::strerror(errno));
