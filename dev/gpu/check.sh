@@ -27,6 +27,7 @@ step() {  # step NAME COMMAND...: runs, logs, records pass/fail and seconds
 step "gpu_info" build/gpu_info
 step "gpu kernel suite" build/align_gpu_tests
 step "nccl (1 rank)" build/nccl_check
+step "kernel workbench" build/bench_cuda_kernels
 step "cpu suite (sanity)" ctest --test-dir build -j 16 --output-on-failure -E "dist_|demo_check|CudaKernels"
 echo
 echo "| check                        | rc   | time     |"

@@ -1,0 +1,139 @@
+// cuda_kernels.cu: the CUDA workbench. For each kernel: validate against the
+// CPU reference (src/cpu/ops.hpp, included, never copied) on fresh random
+// inputs, then time it with CUDA events (median of --reps launches, inputs
+// rotated between two buffer sets so L2 does not hold the previous launch's
+// data) and print the achieved GB/s (memory-bound kernels) or TFLOP/s
+// (matmul) next to the card's ceilings measured in the same run (a device
+// copy for bandwidth, a large cuBLASLt GEMM for FLOP/s).
+// Versions: v1 of each kernel in kernels/ (the production ones); later
+// versions are added here side by side with their notes in NOTES.md.
+// Skips (exit 0) without a GPU.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <functional>
+#include <vector>
+
+#include "common/rng.hpp"
+#include "cpu/ops.hpp"
+#include "cuda/device_buffer.cuh"
+#include "cuda/matmul.cuh"
+#include "kernels/kernels.cuh"
+
+using namespace align;
+using cuda::DeviceBuffer;
+
+namespace {
+
+std::vector<float> randn(size_t n, uint64_t seed) {
+  Rng rng(seed);
+  std::vector<float> v(n);
+  for (float& x : v) x = (float)rng.normal();
+  return v;
+}
+
+// Median milliseconds of `reps` runs of f(k) (k alternates the input set).
+double time_ms(int reps, const std::function<void(int)>& f) {
+  cudaEvent_t a, b;
+  CUDA_CHECK(cudaEventCreate(&a));
+  CUDA_CHECK(cudaEventCreate(&b));
+  std::vector<float> ms;
+  for (int r = 0; r < reps + 3; r++) {
+    CUDA_CHECK(cudaEventRecord(a));
+    f(r % 2);
+    CUDA_CHECK(cudaEventRecord(b));
+    CUDA_CHECK(cudaEventSynchronize(b));
+    float t = 0;
+    CUDA_CHECK(cudaEventElapsedTime(&t, a, b));
+    if (r >= 3) ms.push_back(t);  // the first launches warm up
+  }
+  cudaEventDestroy(a), cudaEventDestroy(b);
+  std::sort(ms.begin(), ms.end());
+  return ms[ms.size() / 2];
+}
+
+double max_rel_error(const std::vector<float>& got, const std::vector<float>& ref) {
+  double d = 0, s = 0;
+  for (size_t i = 0; i < ref.size(); i++) d = std::max(d, (double)std::fabs(got[i] - ref[i])), s = std::max(s, (double)std::fabs(ref[i]));
+  return d / std::max(s, 1e-30);
+}
+
+}  // namespace
+
+int main() {
+  if (!cuda::device_available()) {
+    std::printf("bench_cuda_kernels: no CUDA device, skipped\n");
+    return 0;
+  }
+  const int reps = 50;
+  // Ceilings measured here: device-to-device copy bandwidth and a large fp32 GEMM.
+  const size_t big = 256u << 20;  // bytes
+  DeviceBuffer<char> src(big), dst(big);
+  const double copy_ms = time_ms(reps, [&](int) { CUDA_CHECK(cudaMemcpy(dst.data(), src.data(), big, cudaMemcpyDeviceToDevice)); });
+  const double copy_gbs = 2.0 * big / copy_ms / 1e6;
+  cuda::Matmul mm;
+  const int G = 4096;
+  DeviceBuffer<float> ga(randn((size_t)G * G, 1)), gb(randn((size_t)G * G, 2)), gc((size_t)G * G);
+  const double gemm_ms = time_ms(10, [&](int) { mm.forward(gc.data(), ga.data(), gb.data(), nullptr, G, G, G, 0); });
+  const double gemm_tflops = 2.0 * G * G * G / gemm_ms / 1e9;
+  std::printf("ceilings: copy %.0f GB/s, fp32 GEMM %dx%dx%d %.1f TFLOP/s\n\n", copy_gbs, G, G, G, gemm_tflops);
+  std::printf("| kernel | shape | max rel. error vs CPU | time | achieved | of ceiling |\n|---|---|---:|---:|---:|---:|\n");
+
+  {  // LayerNorm forward: reads x (M,C), w, b; writes y (M,C), mean, rstd
+    const int M = 8192, C = 768;
+    std::vector<float> x = randn((size_t)M * C, 3), w = randn(C, 4), b = randn(C, 5), ry((size_t)M * C), rm(M), rr(M);
+    cpu::layernorm_forward(ry.data(), rm.data(), rr.data(), x.data(), w.data(), b.data(), M, C, 1e-5f);
+    DeviceBuffer<float> dx0(x), dx1(x), dw(w), db(b), y((size_t)M * C), mean(M), rstd(M);
+    kernels::layernorm_forward(y.data(), mean.data(), rstd.data(), dx0.data(), dw.data(), db.data(), M, C, 1e-5f, 0);
+    const double err = max_rel_error(y.download(), ry);
+    const double t = time_ms(reps, [&](int k) {
+      kernels::layernorm_forward(y.data(), mean.data(), rstd.data(), (k ? dx1 : dx0).data(), dw.data(), db.data(), M, C,
+                                 1e-5f, 0);
+    });
+    const double gbs = 2.0 * M * C * 4 / t / 1e6;
+    std::printf("| layernorm_forward v1 | %dx%d | %.1e | %.3f ms | %.0f GB/s | %.0f%% |\n", M, C, err, t, gbs,
+                100 * gbs / copy_gbs);
+  }
+  {  // log-prob forward over a GPT-2 vocabulary: reads the logits once (max) and again (sum)
+    const int M = 2048, V = 50257, Vp = 50304;
+    std::vector<float> z = randn((size_t)M * Vp, 6), rl(M), rs(M);
+    std::vector<int32_t> t(M);
+    for (int m = 0; m < M; m++) t[m] = (m * 7919) % V;
+    cpu::logprob_forward(rl.data(), rs.data(), z.data(), t.data(), M, V, Vp);
+    DeviceBuffer<float> dz0(z), dz1(z), lp(M), lse(M);
+    DeviceBuffer<int32_t> dt(t);
+    kernels::logprob_forward(lp.data(), lse.data(), dz0.data(), dt.data(), M, V, Vp, 0);
+    const double err = max_rel_error(lp.download(), rl);
+    const double ms = time_ms(reps, [&](int k) {
+      kernels::logprob_forward(lp.data(), lse.data(), (k ? dz1 : dz0).data(), dt.data(), M, V, Vp, 0);
+    });
+    const double gbs = 2.0 * M * V * 4 / ms / 1e6;
+    std::printf("| logprob_forward v1 | %dx%d | %.1e | %.3f ms | %.0f GB/s | %.0f%% |\n", M, V, err, ms, gbs,
+                100 * gbs / copy_gbs);
+  }
+  {  // attention forward, GPT-2 small shapes with a short T (the straightforward version)
+    const int N = 4, T = 256, NH = 12, NKV = 12, HS = 64, QKV = (NH + 2 * NKV) * HS;
+    std::vector<float> qkv = randn((size_t)N * T * QKV, 7), ro((size_t)N * T * NH * HS), ra((size_t)N * NH * T * T);
+    std::vector<int32_t> len(N, T);
+    cpu::attention_forward(ro.data(), ra.data(), qkv.data(), len.data(), N, T, NH, NKV, HS);
+    DeviceBuffer<float> dq(qkv), o(ro.size()), att(ra.size());
+    DeviceBuffer<int32_t> dl(len);
+    kernels::attention_forward(o.data(), att.data(), dq.data(), dl.data(), N, T, NH, NKV, HS, 0);
+    const double err = max_rel_error(o.download(), ro);
+    const double ms = time_ms(reps, [&](int) {
+      kernels::attention_forward(o.data(), att.data(), dq.data(), dl.data(), N, T, NH, NKV, HS, 0);
+    });
+    const double tflops = 2.0 * 2 * N * NH * (double)T * T / 2 * HS / ms / 1e9;  // QKᵀ and AV, causal half
+    std::printf("| attention_forward v1 | N%d T%d NH%d HS%d | %.1e | %.3f ms | %.2f TFLOP/s | %.1f%% |\n", N, T, NH, HS, err,
+                ms, tflops, 100 * tflops / gemm_tflops);
+  }
+  {  // the LM head: logits (M, Vp) = h (M, C) · Wᵀ
+    const int M = 2048, C = 768, Vp = 50304;
+    DeviceBuffer<float> h(randn((size_t)M * C, 8)), w(randn((size_t)Vp * C, 9)), out((size_t)M * Vp);
+    const double ms = time_ms(10, [&](int) { mm.forward(out.data(), h.data(), w.data(), nullptr, M, C, Vp, 0); });
+    const double tflops = 2.0 * M * C * Vp / ms / 1e9;
+    std::printf("| matmul (LM head) | %dx%dx%d | (tested in the GPU suite) | %.3f ms | %.1f TFLOP/s | %.0f%% |\n", M, C, Vp,
+                ms, tflops, 100 * tflops / gemm_tflops);
+  }
+  return 0;
+}
