@@ -1,5 +1,6 @@
 // test_cpu_padding.cpp: right-padded rows are exact, float matches double,
-// BLAS matches the plain loops, and runs are deterministic.
+// BLAS matches the plain loops, runs are deterministic, and the chunked LM
+// head equals the full one.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -111,6 +112,46 @@ TEST_P(CpuModelTest, BadBatchIsRejected) {
   EXPECT_THROW(m.forward(long_batch.view(), lp2.data()), InputError);
 }
 
+// The chunked LM head (set_vocab_chunk, the training mode) against full logits,
+// in float64 on the same weights and batch: log-probs, all token statistics and
+// every parameter gradient. Chunk sizes 1, 6 (not dividing V = 37), 37 and 64
+// (> V). Only summation order differs, so 1e-12 relative to each array's scale.
+TEST_P(CpuModelTest, VocabChunksMatchFullLogits) {
+  const ModelConfig& c = GetParam().config;
+  cpu::CpuModel<double> model(c);
+  test::fill_random_params(c, model.params().data(), 31);
+  const test::RandomBatch b = test::random_batch(c, 3, 8, 6);
+  std::vector<double> dlogp(3 * 8);
+  for (size_t i = 0; i < dlogp.size(); i++) dlogp[i] = std::sin(1.0 + (double)i);
+  auto run = [&](int chunk, std::vector<double>& logp, TokenStats& stats) {
+    model.set_vocab_chunk(chunk);
+    model.zero_grad();
+    logp.assign(3 * 8, -7.0);  // poison
+    model.forward(b.view(), logp.data(), &stats);
+    model.backward(dlogp.data());
+    return model.grads();
+  };
+  std::vector<double> lp_full, lp_chunk;
+  TokenStats st_full, st_chunk;
+  const std::vector<double> g_full = run(0, lp_full, st_full);
+  auto near = [](const std::vector<double>& a, const std::vector<double>& want, const char* what) {
+    double scale = 0;
+    for (double x : want) scale = std::max(scale, std::abs(x));
+    for (size_t i = 0; i < want.size(); i++) ASSERT_NEAR(a[i], want[i], 1e-12 * (1 + scale)) << what << " " << i;
+  };
+  for (int chunk : {1, 6, 37, 64}) {
+    SCOPED_TRACE("chunk " + std::to_string(chunk));
+    const std::vector<double> g_chunk = run(chunk, lp_chunk, st_chunk);
+    near(lp_chunk, lp_full, "logp");
+    near(st_chunk.entropy, st_full.entropy, "entropy");
+    near(st_chunk.mean_logit, st_full.mean_logit, "mean_logit");
+    near(st_chunk.log_sum_sq_probs, st_full.log_sum_sq_probs, "log_sum_sq_probs");
+    EXPECT_EQ(st_chunk.is_top1, st_full.is_top1);
+    near(g_chunk, g_full, "grad");
+    EXPECT_THROW(model.logits(), Error) << "no logits exist in chunked mode";
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(TinyModels, CpuModelTest, ::testing::ValuesIn(test::tiny_configs()),
                          [](const auto& info) { return info.param.name; });
 
@@ -174,7 +215,7 @@ TEST(BlasInfo, DescribesTheKernels) {
 TEST(BlasInfo, AdvisesOnlyForGenericKernelsOnCapableCpusWithoutOverride) {
   EXPECT_NE(cpu::blas_advice("Prescott", true, true, false).find("OPENBLAS_CORETYPE=SKYLAKEX"), std::string::npos);
   EXPECT_NE(cpu::blas_advice("Core2", false, true, false).find("OPENBLAS_CORETYPE=HASWELL"), std::string::npos);
-  EXPECT_EQ(cpu::blas_advice("Prescott", true, true, true), "");   // the user chose
+  EXPECT_EQ(cpu::blas_advice("Prescott", true, true, true), "");     // the user chose
   EXPECT_EQ(cpu::blas_advice("Prescott", false, false, false), "");  // nothing better to offer
   EXPECT_EQ(cpu::blas_advice("SkylakeX", true, true, false), "");
   EXPECT_EQ(cpu::blas_advice("Haswell", false, true, false), "");

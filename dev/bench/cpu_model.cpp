@@ -26,7 +26,8 @@ int main(int argc, char** argv) {
   return align::run_main("bench_cpu_model", [&]() -> int {
     CLI::App app{"forward+backward tokens/s of the float32 CPU reference model", "bench_cpu_model"};
     std::string arch = "gpt2";
-    int vocab = 50257, layers = 6, heads = 4, kv_heads = 0, embd = 256, seq = 256, rows = 4, iters = 5, warmup = 1;
+    int vocab = 50257, layers = 6, heads = 4, kv_heads = 0, embd = 256, seq = 256, rows = 4, iters = 5, warmup = 1,
+        vocab_chunk = 4096;
     app.add_option("--arch", arch, "gpt2 or llama")->capture_default_str();
     app.add_option("--vocab", vocab, "vocabulary size V")->capture_default_str();
     app.add_option("--layers", layers, "layers L")->capture_default_str();
@@ -37,6 +38,8 @@ int main(int argc, char** argv) {
     app.add_option("--rows", rows, "rows N per step (2B for B pairs)")->capture_default_str();
     app.add_option("--iters", iters, "timed steps")->capture_default_str();
     app.add_option("--warmup", warmup, "untimed steps first")->capture_default_str();
+    app.add_option("--vocab-chunk", vocab_chunk, "LM-head vocabulary chunk (0: full logits); the trainers use 4096")
+        ->capture_default_str();
     if (const int rc = align::parse_args(app, argc, argv); rc >= 0) return rc;
 
     const align::ModelConfig c =
@@ -45,6 +48,7 @@ int main(int argc, char** argv) {
             : align::ModelConfig::llama(vocab, layers, heads, kv_heads > 0 ? kv_heads : heads, embd,
                                         (8 * embd / 3 + 63) / 64 * 64, seq, /*tied=*/true);
     align::cpu::CpuModel<float> model(c);
+    model.set_vocab_chunk(vocab_chunk);
     std::vector<float> init(model.params().size());
     align::init_params(c, init.data(), 1);
     std::copy(init.begin(), init.end(), model.params().begin());
@@ -57,8 +61,12 @@ int main(int argc, char** argv) {
 
     std::printf("model: %s, %zu parameters; batch %d x %d; %d OpenMP threads\n", c.summary().c_str(),
                 model.table().num_parameters(), rows, seq, omp_get_max_threads());
+    const int head_columns = vocab_chunk > 0 ? std::min(vocab_chunk, c.vocab_size) : c.padded_vocab_size;
+    std::printf("LM head: %s, logits buffer %.1f MB\n", vocab_chunk > 0 ? "vocabulary chunks" : "full logits",
+                (double)rows * seq * head_columns * sizeof(float) / 1e6);
     std::printf("blas: %s\n", align::cpu::blas_description().c_str());
-    if (const std::string w = align::cpu::blas_performance_warning(); !w.empty()) std::printf("warning: %s\n", w.c_str());
+    if (const std::string w = align::cpu::blas_performance_warning(); !w.empty())
+      std::printf("warning: %s\n", w.c_str());
     std::vector<double> ms;
     for (int i = 0; i < warmup + iters; i++) {
       const auto t0 = std::chrono::steady_clock::now();

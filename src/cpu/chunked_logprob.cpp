@@ -51,6 +51,7 @@ void chunked_logprob_forward(T* logp, T* lse, double* entropy, double* mean_logi
   chunk = std::min(chunk, V);
   std::vector<OnlineRow> rows(M);
   std::vector<T> z((size_t)M * chunk);  // (M, chunk): the only logits in memory
+  const bool want_stats = entropy || mean_logit || log_sum_sq || is_top1;
   for (int v0 = 0; v0 < V; v0 += chunk) {
     const int n = std::min(chunk, V - v0);
     chunk_logits(z.data(), h, w, M, C, v0, n);
@@ -72,12 +73,16 @@ void chunked_logprob_forward(T* logp, T* lse, double* entropy, double* mean_logi
         r.max = chunk_max;
         r.argmax = chunk_argmax;  // strictly greater: an earlier column keeps a tie
       }
-      for (int j = 0; j < n; j++) {
-        const double zj = zr[j], e = std::exp(zj - r.max);
-        r.sum += e;
-        r.pz += e * zj;
-        r.sq += e * e;
-        r.zsum += zj;
+      if (want_stats) {
+        for (int j = 0; j < n; j++) {
+          const double zj = zr[j], e = std::exp(zj - r.max);
+          r.sum += e;
+          r.pz += e * zj;
+          r.sq += e * e;
+          r.zsum += zj;
+        }
+      } else {
+        for (int j = 0; j < n; j++) r.sum += std::exp((double)zr[j] - r.max);
       }
       if (target >= v0 && target < v0 + n) r.z_target = zr[target - v0];
     }

@@ -4,7 +4,9 @@
 // Per layer l (pre-norm transformer):
 //   mid   = x + attn_out( attention( rope?( qkv( norm1(x) ) ) ) )
 //   x'    = mid + mlp_out( act( mlp_in( norm2(mid) ) ) )
-// then logits = normf(x) · headᵀ and logp = logits[target] - logsumexp(logits).
+// then logits = normf(x) · headᵀ and logp = logits[target] - logsumexp(logits),
+// either in full or over vocabulary chunks without keeping the logits
+// (chunked_logprob.hpp; set_vocab_chunk).
 // norm is LayerNorm (gpt2) or RMSNorm (llama); act is tanh-GELU or SwiGLU;
 // gpt2 adds learned position embeddings to the token embeddings, llama rotates
 // q and k. The backward pass walks the same list in reverse; the residual
@@ -15,6 +17,7 @@
 #include <cstring>
 
 #include "common/error.hpp"
+#include "cpu/chunked_logprob.hpp"
 #include "cpu/ops.hpp"
 #include "model/rope.hpp"
 
@@ -55,8 +58,25 @@ void CpuModel<T>::ensure_activations(int N, int Tn) {
   }
   resid_out_.resize(M * C);
   normf_.resize(M * C), meanf_.resize(M), rstdf_.resize(M);
-  logits_.resize(M * c.padded_vocab_size);
+  if (vocab_chunk_ == 0)
+    logits_.resize(M * c.padded_vocab_size);
+  else
+    std::vector<T>().swap(logits_);
   lse_.resize(M);
+}
+
+template <typename T>
+const T* CpuModel<T>::logits() const {
+  ALIGN_ASSERT(vocab_chunk_ == 0, "logits() needs full-logits mode (set_vocab_chunk(0))");
+  return logits_.data();
+}
+
+template <typename T>
+void CpuModel<T>::set_vocab_chunk(int columns) {
+  ALIGN_ASSERT(columns >= 0, "vocab chunk must be >= 0, got ", columns);
+  vocab_chunk_ = columns;
+  N_ = T_ = 0;  // re-size the activations at the next forward
+  have_forward_ = false;
 }
 
 template <typename T>
@@ -122,12 +142,21 @@ void CpuModel<T>::forward(const Batch& batch, T* logp, TokenStats* stats) {
     for (size_t i = 0; i < (size_t)M * C; i++) next[i] = a.mid[i] + proj[i];
   }
   norm_forward(normf_.data(), meanf_.data(), rstdf_.data(), resid_out_.data(), w_.final_norm_w, w_.final_norm_b, M);
-  matmul_forward(logits_.data(), normf_.data(), w_.lm_head, static_cast<const T*>(nullptr), M, C, c.padded_vocab_size);
-  logprob_forward(logp, lse_.data(), logits_.data(), targets_.data(), M, c.vocab_size, c.padded_vocab_size);
-  if (stats) {
+  if (stats)
     stats->entropy.resize(M), stats->mean_logit.resize(M), stats->log_sum_sq_probs.resize(M), stats->is_top1.resize(M);
-    token_stats(stats->entropy.data(), stats->mean_logit.data(), stats->log_sum_sq_probs.data(), stats->is_top1.data(),
-                logits_.data(), lse_.data(), targets_.data(), M, c.vocab_size, c.padded_vocab_size);
+  if (vocab_chunk_ > 0) {
+    chunked_logprob_forward(logp, lse_.data(), stats ? stats->entropy.data() : nullptr,
+                            stats ? stats->mean_logit.data() : nullptr,
+                            stats ? stats->log_sum_sq_probs.data() : nullptr, stats ? stats->is_top1.data() : nullptr,
+                            normf_.data(), w_.lm_head, targets_.data(), M, C, c.vocab_size, vocab_chunk_);
+  } else {
+    matmul_forward(logits_.data(), normf_.data(), w_.lm_head, static_cast<const T*>(nullptr), M, C,
+                   c.padded_vocab_size);
+    logprob_forward(logp, lse_.data(), logits_.data(), targets_.data(), M, c.vocab_size, c.padded_vocab_size);
+    if (stats)
+      token_stats(stats->entropy.data(), stats->mean_logit.data(), stats->log_sum_sq_probs.data(),
+                  stats->is_top1.data(), logits_.data(), lse_.data(), targets_.data(), M, c.vocab_size,
+                  c.padded_vocab_size);
   }
   have_forward_ = true;
 }
@@ -139,10 +168,15 @@ void CpuModel<T>::backward(const T* dlogp) {
   const ModelConfig& c = config_;
   const int N = N_, Tn = T_, M = N * Tn, C = c.n_embd;
 
-  logprob_backward(logits_.data(), dlogp, lse_.data(), targets_.data(), M, c.vocab_size, c.padded_vocab_size);
   std::vector<T> dnorm((size_t)M * C), dx((size_t)M * C, T(0));  // (M, C) each
-  matmul_backward(dnorm.data(), g_.lm_head, static_cast<T*>(nullptr), logits_.data(), normf_.data(), w_.lm_head, M, C,
-                  c.padded_vocab_size, GradMode::Overwrite);
+  if (vocab_chunk_ > 0) {
+    chunked_logprob_backward(dnorm.data(), g_.lm_head, dlogp, normf_.data(), w_.lm_head, lse_.data(), targets_.data(),
+                             M, C, c.vocab_size, vocab_chunk_, GradMode::Overwrite);
+  } else {
+    logprob_backward(logits_.data(), dlogp, lse_.data(), targets_.data(), M, c.vocab_size, c.padded_vocab_size);
+    matmul_backward(dnorm.data(), g_.lm_head, static_cast<T*>(nullptr), logits_.data(), normf_.data(), w_.lm_head, M, C,
+                    c.padded_vocab_size, GradMode::Overwrite);
+  }
   norm_backward(dx.data(), g_.final_norm_w, g_.final_norm_b, dnorm.data(), resid_out_.data(), w_.final_norm_w,
                 meanf_.data(), rstdf_.data(), M);
 
@@ -159,8 +193,8 @@ void CpuModel<T>::backward(const T* dlogp) {
       gelu_backward(dpre.data(), a.mlp_pre.data(), dact.data(), (int64_t)M * c.ffn_dim);
     else
       swiglu_backward(dpre.data(), a.mlp_pre.data(), dact.data(), M, c.ffn_dim);
-    matmul_backward(dnorm.data(), g.mlp_in_w, g.mlp_in_b, dpre.data(), a.norm2.data(), w.mlp_in_w, M, C,
-                    c.mlp_in_dim(), GradMode::Overwrite);
+    matmul_backward(dnorm.data(), g.mlp_in_w, g.mlp_in_b, dpre.data(), a.norm2.data(), w.mlp_in_w, M, C, c.mlp_in_dim(),
+                    GradMode::Overwrite);
     norm_backward(dx.data(), g.mlp_norm_w, g.mlp_norm_b, dnorm.data(), a.mid.data(), w.mlp_norm_w, a.mean2.data(),
                   a.rstd2.data(), M);
     // Attention branch: dx becomes d resid_in.

@@ -33,27 +33,34 @@ class CpuModel {
   const TensorTable& table() const { return table_; }
   std::vector<T>& params() { return params_; }  // (table().total_size())
   const std::vector<T>& params() const { return params_; }
-  std::vector<T>& grads() { return grads_; }    // (table().total_size())
+  std::vector<T>& grads() { return grads_; }  // (table().total_size())
   const ModelView<T>& weights() const { return w_; }
   void zero_grad();
 
   // stats, when given, is filled with the per-position TokenStats (costs one more pass over the logits).
   void forward(const Batch& batch, T* logp /*(N,T)*/, TokenStats* stats = nullptr);
   // Logits (N, T, Vp) of the last forward; valid until backward(), which reuses the buffer.
-  const T* logits() const { return logits_.data(); }
+  // Only in full-logits mode (vocab_chunk 0).
+  const T* logits() const;
+  // 0 (the default): the LM head writes full (N, T, Vp) logits, which logits() exposes (sampling,
+  // golden tests). > 0: the head runs over vocabulary chunks of this many columns
+  // (chunked_logprob.hpp) and no logits are kept, the training mode: at T = 1024 and V = 50257
+  // that saves 3.3 GB per 16 rows. Results agree to rounding (test_cpu_padding.cpp).
+  void set_vocab_chunk(int columns);
+  int vocab_chunk() const { return vocab_chunk_; }
   void backward(const T* dlogp /*(N,T)*/);
 
  private:
   struct LayerActs {
-    std::vector<T> resid_in;           // (M, C) input to the layer
-    std::vector<T> norm1, mean1, rstd1;// (M, C), (M), (M)
-    std::vector<T> qkv;                // (M, QKV), after RoPE
-    std::vector<T> att;                // (N, NH, T, T) softmax probabilities
-    std::vector<T> atty;               // (M, NH*HS) attention output before projection
-    std::vector<T> mid;                // (M, C) residual after attention
-    std::vector<T> norm2, mean2, rstd2;// (M, C), (M), (M)
-    std::vector<T> mlp_pre;            // (M, F or 2F)
-    std::vector<T> mlp_act;            // (M, F)
+    std::vector<T> resid_in;             // (M, C) input to the layer
+    std::vector<T> norm1, mean1, rstd1;  // (M, C), (M), (M)
+    std::vector<T> qkv;                  // (M, QKV), after RoPE
+    std::vector<T> att;                  // (N, NH, T, T) softmax probabilities
+    std::vector<T> atty;                 // (M, NH*HS) attention output before projection
+    std::vector<T> mid;                  // (M, C) residual after attention
+    std::vector<T> norm2, mean2, rstd2;  // (M, C), (M), (M)
+    std::vector<T> mlp_pre;              // (M, F or 2F)
+    std::vector<T> mlp_act;              // (M, F)
   };
   void ensure_activations(int N, int Tn);
   void norm_forward(T* out, T* mean, T* rstd, const T* inp, const T* w, const T* b, int M);
@@ -66,12 +73,13 @@ class CpuModel {
   ModelView<T> w_, g_;
   std::vector<T> rope_;  // (T_max, HS/2, 2) cos/sin, llama only
 
-  int N_ = 0, T_ = 0;                         // shape of the last forward
+  int N_ = 0, T_ = 0;                                // shape of the last forward
   std::vector<int32_t> tokens_, targets_, lengths_;  // the last forward's batch, targets masked to -1 where unused
   std::vector<LayerActs> acts_;
-  std::vector<T> resid_out_;                  // (M, C) after the last layer
-  std::vector<T> normf_, meanf_, rstdf_;      // (M, C), (M), (M)
-  std::vector<T> logits_, lse_;               // (M, Vp), (M)
+  std::vector<T> resid_out_;              // (M, C) after the last layer
+  std::vector<T> normf_, meanf_, rstdf_;  // (M, C), (M), (M)
+  std::vector<T> logits_, lse_;           // (M, Vp) (empty when chunked), (M)
+  int vocab_chunk_ = 0;
   bool have_forward_ = false;
 };
 

@@ -14,6 +14,9 @@ class CpuBackend final : public Backend {
     ALIGN_ASSERT(p.size() == model_.params().size(), "parameters of size ", p.size(), ", expected ",
                  model_.params().size());
     std::copy(p.begin(), p.end(), model_.params().begin());
+    // Training never reads the logits, so the LM head runs over vocabulary chunks and the
+    // (N, T, Vp) logits are never allocated. 4096 columns keep the chunk GEMMs wide.
+    model_.set_vocab_chunk(4096);
   }
   const ModelConfig& config() const override { return model_.config(); }
   const TensorTable& table() const override { return model_.table(); }
