@@ -126,7 +126,9 @@ TEST_P(CpuModelTest, VocabChunksMatchFullLogits) {
   auto run = [&](int chunk, std::vector<double>& logp, TokenStats& stats) {
     model.set_vocab_chunk(chunk);
     model.zero_grad();
-    logp.assign(3 * 8, -7.0);  // poison
+    logp.assign(3 * 8, -7.0);  // poison, the statistics too: each run must write every element
+    stats.entropy.assign(3 * 8, -7.0), stats.mean_logit.assign(3 * 8, -7.0);
+    stats.log_sum_sq_probs.assign(3 * 8, -7.0), stats.is_top1.assign(3 * 8, 7);
     model.forward(b.view(), logp.data(), &stats);
     model.backward(dlogp.data());
     return model.grads();

@@ -39,6 +39,7 @@ int main(int argc, char** argv) {
     app.add_option("--iters", iters, "timed steps")->capture_default_str();
     app.add_option("--warmup", warmup, "untimed steps first")->capture_default_str();
     app.add_option("--vocab-chunk", vocab_chunk, "LM-head vocabulary chunk (0: full logits); the trainers use 4096")
+        ->check(CLI::Range(0, 1 << 30))
         ->capture_default_str();
     if (const int rc = align::parse_args(app, argc, argv); rc >= 0) return rc;
 
