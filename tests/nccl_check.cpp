@@ -45,6 +45,30 @@ int main() {
     ok = true;
     for (size_t i = 0; i < out.size(); i++) ok &= out[i] == (float)(R * (R + 1) / 2) * (float)(i % 7);
     check("reduce_scatter + all_gather", ok);
+    // host memory (staged through the device): the trainer's scalars and metrics
+    std::vector<double> scalars = {1.0 * (r + 1), -2.5};
+    comm->all_reduce_sum(scalars.data(), scalars.size());
+    check("all_reduce of host doubles", scalars[0] == R * (R + 1) / 2.0 && scalars[1] == -2.5 * R);
+    std::vector<float> hbuf = host;
+    comm->all_reduce_sum(hbuf.data(), hbuf.size());
+    ok = true;
+    for (size_t i = 0; i < hbuf.size(); i++) ok &= hbuf[i] == (float)(R * (R + 1) / 2) * (float)(i % 7);
+    check("all_reduce of host floats", ok);
+    // asynchronous slices after work on another stream (the backend's overlap): a kernel-free
+    // stand-in, a copy on `compute` that the reduction must wait for
+    cudaStream_t compute = nullptr;
+    cudaStreamCreateWithFlags(&compute, cudaStreamNonBlocking);
+    cudaMemsetAsync(dev, 0, host.size() * sizeof(float), compute);
+    cudaMemcpyAsync(dev, host.data(), host.size() * sizeof(float), cudaMemcpyHostToDevice, compute);
+    comm->all_reduce_sum_async(dev, count, compute);
+    comm->all_reduce_sum_async(dev + count, host.size() - count, compute);
+    comm->wait_async();
+    cudaStreamSynchronize(compute);
+    cudaMemcpy(out.data(), dev, out.size() * sizeof(float), cudaMemcpyDeviceToHost);
+    ok = true;
+    for (size_t i = 0; i < out.size(); i++) ok &= out[i] == (float)(R * (R + 1) / 2) * (float)(i % 7);
+    check("all_reduce_sum_async in two slices", ok);
+    cudaStreamDestroy(compute);
     comm->barrier();
     cudaFree(dev);
     if (r == 0) std::printf("nccl_check: %d ranks; %d passed, %d failed\n", R, passed, failed);

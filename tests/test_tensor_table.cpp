@@ -47,6 +47,33 @@ TEST(TensorTable, OffsetsAlignedDisjointAndNamesUnique) {
   }
 }
 
+// Data parallel reduces gradients slice by slice: every element must be in exactly one
+// slice, and each tensor wholly inside the slice of its layer (or the tail / embeddings).
+TEST(TensorTable, BackwardSlicesCoverTheBufferOnceInBackwardOrder) {
+  for (const auto& nc : test::tiny_configs()) {
+    const TensorTable t(nc.config);
+    const std::vector<Slice> slices = t.backward_slices();
+    const int L = nc.config.n_layer;
+    ASSERT_EQ(slices.size(), (size_t)L + 2) << nc.name;
+    std::vector<int> covered(t.total_size(), 0);
+    for (const Slice& s : slices) {
+      EXPECT_LT(s.begin, s.end) << nc.name;
+      for (size_t i = s.begin; i < s.end; i++) covered[i]++;
+    }
+    for (size_t i = 0; i < covered.size(); i++) ASSERT_EQ(covered[i], 1) << nc.name << " element " << i;
+    auto slice_of = [&](const TensorSpec& x) -> int {  // index in backward order
+      if (x.name.rfind("layers.", 0) == 0) return L - std::stoi(x.name.substr(7));
+      if (x.name == tensor_names::kTokEmbed || x.name == tensor_names::kPosEmbed) return L + 1;
+      return 0;  // final norm, untied head
+    };
+    for (const TensorSpec& x : t.tensors()) {
+      const Slice& s = slices[slice_of(x)];
+      EXPECT_GE(x.offset, s.begin) << nc.name << " " << x.name;
+      EXPECT_LE(x.offset + x.numel, s.end) << nc.name << " " << x.name;
+    }
+  }
+}
+
 TEST(TensorTable, ViewPointsAtTheNamedTensors) {
   for (const auto& nc : test::tiny_configs()) {
     const ModelConfig& c = nc.config;

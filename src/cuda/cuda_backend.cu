@@ -1,12 +1,12 @@
 // cuda_backend.cu: the GPU forward and backward pass, kernel for kernel the
 // sequence of the CPU reference (src/cpu/model_cpu.cpp), which specifies it.
-#include "cuda/cuda_backend.hpp"
-
 #include <algorithm>
 
 #include "cpu/ops.hpp"
+#include "cuda/cuda_backend.hpp"
 #include "cuda/device_buffer.cuh"
 #include "cuda/matmul.cuh"
+#include "dist/nccl.hpp"
 #include "kernels/kernels.cuh"
 #include "model/model_view.hpp"
 #include "model/rope.hpp"
@@ -28,7 +28,11 @@ void add(float* out, const float* a, const float* b, int64_t n, cudaStream_t s) 
 class CudaBackend final : public train::Backend {
  public:
   CudaBackend(const ModelConfig& c, std::span<const float> p)
-      : c_(c), table_(c), params_(table_.total_size()), grads_(table_.total_size()), host_params_(p.begin(), p.end()),
+      : c_(c),
+        table_(c),
+        params_(table_.total_size()),
+        grads_(table_.total_size()),
+        host_params_(p.begin(), p.end()),
         host_grads_(table_.total_size(), 0.f) {
     c_.validate();
     ALIGN_ASSERT(p.size() == table_.total_size(), "parameters of size ", p.size());
@@ -38,6 +42,7 @@ class CudaBackend final : public train::Backend {
     w_ = make_model_view(table_, params_.data(), c_);
     g_ = make_model_view(table_, grads_.data(), c_);
     if (c_.arch == Arch::Llama) rope_ = DeviceBuffer<float>(rope_cos_sin_table<float>(c_));
+    slices_ = table_.backward_slices();
   }
   ~CudaBackend() override {
     if (stream_) cudaStreamDestroy(stream_);
@@ -58,6 +63,10 @@ class CudaBackend final : public train::Backend {
     }
     return host_grads_;
   }
+  void set_gradient_reduction(dist::Communicator* comm) override {
+    reduce_over_ = comm;
+    nccl_ = dynamic_cast<dist::NcclCommunicator*>(comm);
+  }
   void zero_grad() override {
     CUDA_CHECK(cudaMemsetAsync(grads_.data(), 0, grads_.size() * sizeof(float), stream_));
     std::fill(host_grads_.begin(), host_grads_.end(), 0.f);
@@ -77,7 +86,8 @@ class CudaBackend final : public train::Backend {
     for (int l = 0; l < L; l++) {
       Layer& a = layers_[l];
       const LayerView<float>& w = w_.layers[l];
-      norm_forward(a.norm1.data(), a.mean1.data(), a.rstd1.data(), act_resid_[l].data(), w.attn_norm_w, w.attn_norm_b, M);
+      norm_forward(a.norm1.data(), a.mean1.data(), a.rstd1.data(), act_resid_[l].data(), w.attn_norm_w, w.attn_norm_b,
+                   M);
       mm_.forward(a.qkv.data(), a.norm1.data(), w.qkv_w, w.qkv_b, M, C, c_.qkv_dim(), s);
       if (c_.arch == Arch::Llama)
         kernels::rope_apply(a.qkv.data(), rope_.data(), N_, T_, c_.n_head, c_.n_kv_head, c_.head_dim, 1.f, s);
@@ -87,19 +97,23 @@ class CudaBackend final : public train::Backend {
       add(a.mid.data(), act_resid_[l].data(), proj_.data(), (int64_t)M * C, s);
       norm_forward(a.norm2.data(), a.mean2.data(), a.rstd2.data(), a.mid.data(), w.mlp_norm_w, w.mlp_norm_b, M);
       mm_.forward(a.mlp_pre.data(), a.norm2.data(), w.mlp_in_w, w.mlp_in_b, M, C, c_.mlp_in_dim(), s);
-      if (c_.arch == Arch::GPT2) kernels::gelu_forward(a.mlp_act.data(), a.mlp_pre.data(), (int64_t)M * c_.ffn_dim, s);
-      else kernels::swiglu_forward(a.mlp_act.data(), a.mlp_pre.data(), M, c_.ffn_dim, s);
+      if (c_.arch == Arch::GPT2)
+        kernels::gelu_forward(a.mlp_act.data(), a.mlp_pre.data(), (int64_t)M * c_.ffn_dim, s);
+      else
+        kernels::swiglu_forward(a.mlp_act.data(), a.mlp_pre.data(), M, c_.ffn_dim, s);
       mm_.forward(proj_.data(), a.mlp_act.data(), w.mlp_out_w, w.mlp_out_b, M, c_.ffn_dim, C, s);
       add(act_resid_[l + 1].data(), a.mid.data(), proj_.data(), (int64_t)M * C, s);
     }
-    norm_forward(normf_.data(), meanf_.data(), rstdf_.data(), act_resid_[L].data(), w_.final_norm_w, w_.final_norm_b, M);
+    norm_forward(normf_.data(), meanf_.data(), rstdf_.data(), act_resid_[L].data(), w_.final_norm_w, w_.final_norm_b,
+                 M);
     mm_.forward(logits_.data(), normf_.data(), w_.lm_head, nullptr, M, C, c_.padded_vocab_size, s);
     kernels::logprob_forward(logp_.data(), lse_.data(), logits_.data(), targets_.data(), M, c_.vocab_size,
                              c_.padded_vocab_size, s);
     CUDA_CHECK(cudaMemcpyAsync(logp, logp_.data(), sizeof(float) * M, cudaMemcpyDeviceToHost, s));
     if (stats) {  // from the logits on the host, with the CPU reference's function
       const std::vector<float> logits = logits_.download(), lse = lse_.download();
-      stats->entropy.resize(M), stats->mean_logit.resize(M), stats->log_sum_sq_probs.resize(M), stats->is_top1.resize(M);
+      stats->entropy.resize(M), stats->mean_logit.resize(M), stats->log_sum_sq_probs.resize(M),
+          stats->is_top1.resize(M);
       cpu::token_stats(stats->entropy.data(), stats->mean_logit.data(), stats->log_sum_sq_probs.data(),
                        stats->is_top1.data(), logits.data(), lse.data(), host_targets_.data(), M, c_.vocab_size,
                        c_.padded_vocab_size);
@@ -121,6 +135,7 @@ class CudaBackend final : public train::Backend {
     CUDA_CHECK(cudaMemsetAsync(dx_.data(), 0, sizeof(float) * M * C, s));
     norm_backward(dx_.data(), g_.final_norm_w, g_.final_norm_b, dnorm_.data(), act_resid_[L].data(), w_.final_norm_w,
                   meanf_.data(), rstdf_.data(), M);
+    slice_done(0);  // the final norm and an untied head
     for (int l = L - 1; l >= 0; l--) {
       Layer& a = layers_[l];
       const LayerView<float>& w = w_.layers[l];
@@ -129,9 +144,10 @@ class CudaBackend final : public train::Backend {
                    false, s);
       if (c_.arch == Arch::GPT2)
         kernels::gelu_backward(dpre_.data(), a.mlp_pre.data(), dact_.data(), (int64_t)M * c_.ffn_dim, s);
-      else kernels::swiglu_backward(dpre_.data(), a.mlp_pre.data(), dact_.data(), M, c_.ffn_dim, s);
-      mm_.backward(dnorm_.data(), g.mlp_in_w, g.mlp_in_b, dpre_.data(), a.norm2.data(), w.mlp_in_w, M, C, c_.mlp_in_dim(),
-                   false, s);
+      else
+        kernels::swiglu_backward(dpre_.data(), a.mlp_pre.data(), dact_.data(), M, c_.ffn_dim, s);
+      mm_.backward(dnorm_.data(), g.mlp_in_w, g.mlp_in_b, dpre_.data(), a.norm2.data(), w.mlp_in_w, M, C,
+                   c_.mlp_in_dim(), false, s);
       norm_backward(dx_.data(), g.mlp_norm_w, g.mlp_norm_b, dnorm_.data(), a.mid.data(), w.mlp_norm_w, a.mean2.data(),
                     a.rstd2.data(), M);
       mm_.backward(datty_.data(), g.attn_out_w, g.attn_out_b, dx_.data(), a.atty.data(), w.attn_out_w, M, c_.q_dim(), C,
@@ -140,13 +156,20 @@ class CudaBackend final : public train::Backend {
                                   N_, T_, c_.n_head, c_.n_kv_head, c_.head_dim, s);
       if (c_.arch == Arch::Llama)
         kernels::rope_apply(dqkv_.data(), rope_.data(), N_, T_, c_.n_head, c_.n_kv_head, c_.head_dim, -1.f, s);
-      mm_.backward(dnorm_.data(), g.qkv_w, g.qkv_b, dqkv_.data(), a.norm1.data(), w.qkv_w, M, C, c_.qkv_dim(), false, s);
+      mm_.backward(dnorm_.data(), g.qkv_w, g.qkv_b, dqkv_.data(), a.norm1.data(), w.qkv_w, M, C, c_.qkv_dim(), false,
+                   s);
       norm_backward(dx_.data(), g.attn_norm_w, g.attn_norm_b, dnorm_.data(), act_resid_[l].data(), w.attn_norm_w,
                     a.mean1.data(), a.rstd1.data(), M);
+      slice_done(L - l);  // layer l
     }
     kernels::embedding_backward(g_.tok_embed, g_.pos_embed, dx_.data(), tokens_.data(), lengths_.data(), M, T_, C, s);
+    slice_done(L + 1);  // the embeddings (and a tied head)
     CUDA_CHECK(cudaStreamSynchronize(s));
     grads_on_host_ = false;
+    if (nccl_)
+      nccl_->wait_async();
+    else if (reduce_over_)
+      sum_on_host();
   }
 
  private:
@@ -155,15 +178,31 @@ class CudaBackend final : public train::Backend {
   };
 
   void norm_forward(float* out, float* mean, float* rstd, const float* inp, const float* w, const float* b, int M) {
-    if (c_.arch == Arch::GPT2) kernels::layernorm_forward(out, mean, rstd, inp, w, b, M, c_.n_embd, c_.norm_eps, stream_);
-    else kernels::rmsnorm_forward(out, rstd, inp, w, M, c_.n_embd, c_.norm_eps, stream_);
+    if (c_.arch == Arch::GPT2)
+      kernels::layernorm_forward(out, mean, rstd, inp, w, b, M, c_.n_embd, c_.norm_eps, stream_);
+    else
+      kernels::rmsnorm_forward(out, rstd, inp, w, M, c_.n_embd, c_.norm_eps, stream_);
   }
   // The residual gradient accumulates (dinp += ...), as in the CPU reference.
   void norm_backward(float* dinp, float* dw, float* db, const float* dout, const float* inp, const float* w,
                      const float* mean, const float* rstd, int M) {
     if (c_.arch == Arch::GPT2)
       kernels::layernorm_backward(dinp, dw, db, dout, inp, w, mean, rstd, M, c_.n_embd, true, stream_);
-    else kernels::rmsnorm_backward(dinp, dw, dout, inp, w, rstd, M, c_.n_embd, true, stream_);
+    else
+      kernels::rmsnorm_backward(dinp, dw, dout, inp, w, rstd, M, c_.n_embd, true, stream_);
+  }
+
+  // Slice k of table_.backward_slices() is final on stream_: with NCCL, its sum over the
+  // ranks starts now on the communicator's stream while stream_ goes on with the next layer.
+  void slice_done(int k) {
+    if (nccl_) nccl_->all_reduce_sum_async(grads_.data() + slices_[k].begin, slices_[k].size(), stream_);
+  }
+  // A host communicator (MPI ranks that drive GPUs): sum the host mirror slice by slice, then
+  // put the sums back on the device so both copies agree.
+  void sum_on_host() {
+    std::span<float> g = grads();
+    for (const Slice& x : slices_) reduce_over_->all_reduce_sum(g.data() + x.begin, x.size());
+    grads_.upload(host_grads_);
   }
 
   // Activations for M = N·T positions, reallocated when the batch shape grows.
@@ -177,12 +216,13 @@ class CudaBackend final : public train::Backend {
     for (int l = 0; l < c_.n_layer; l++)
       layers_.push_back(Layer{DeviceBuffer<float>(m * C), DeviceBuffer<float>(m), DeviceBuffer<float>(m),
                               DeviceBuffer<float>(m * c_.qkv_dim()), DeviceBuffer<float>(att),
-                              DeviceBuffer<float>(m * c_.q_dim()), DeviceBuffer<float>(m * C), DeviceBuffer<float>(m * C),
-                              DeviceBuffer<float>(m), DeviceBuffer<float>(m), DeviceBuffer<float>(m * c_.mlp_in_dim()),
-                              DeviceBuffer<float>(m * c_.ffn_dim)});
+                              DeviceBuffer<float>(m * c_.q_dim()), DeviceBuffer<float>(m * C),
+                              DeviceBuffer<float>(m * C), DeviceBuffer<float>(m), DeviceBuffer<float>(m),
+                              DeviceBuffer<float>(m * c_.mlp_in_dim()), DeviceBuffer<float>(m * c_.ffn_dim)});
     proj_ = DeviceBuffer<float>(m * C), normf_ = DeviceBuffer<float>(m * C);
     meanf_ = DeviceBuffer<float>(m), rstdf_ = DeviceBuffer<float>(m);
-    logits_ = DeviceBuffer<float>(m * c_.padded_vocab_size), lse_ = DeviceBuffer<float>(m), logp_ = DeviceBuffer<float>(m);
+    logits_ = DeviceBuffer<float>(m * c_.padded_vocab_size), lse_ = DeviceBuffer<float>(m),
+    logp_ = DeviceBuffer<float>(m);
     dx_ = DeviceBuffer<float>(m * C), dnorm_ = DeviceBuffer<float>(m * C), dact_ = DeviceBuffer<float>(m * c_.ffn_dim);
     dpre_ = DeviceBuffer<float>(m * c_.mlp_in_dim()), datty_ = DeviceBuffer<float>(m * c_.q_dim());
     dqkv_ = DeviceBuffer<float>(m * c_.qkv_dim()), ds_ = DeviceBuffer<float>(att);
@@ -210,9 +250,13 @@ class CudaBackend final : public train::Backend {
   int N_ = 0, T_ = 0, capacity_M_ = 0, capacity_NTT_ = 0;
   std::vector<DeviceBuffer<float>> act_resid_;  // L+1 buffers (M, C): layer inputs, then the final residual
   std::vector<Layer> layers_;
-  DeviceBuffer<float> proj_, normf_, meanf_, rstdf_, logits_, lse_, logp_, dx_, dnorm_, dact_, dpre_, datty_, dqkv_, ds_;
+  DeviceBuffer<float> proj_, normf_, meanf_, rstdf_, logits_, lse_, logp_, dx_, dnorm_, dact_, dpre_, datty_, dqkv_,
+      ds_;
   DeviceBuffer<int32_t> tokens_, targets_, lengths_;
   std::vector<int32_t> host_targets_;
+  std::vector<Slice> slices_;                  // table_.backward_slices(), in backward order
+  dist::Communicator* reduce_over_ = nullptr;  // data parallel: sum gradients in backward()
+  dist::NcclCommunicator* nccl_ = nullptr;     // the same, when it is NCCL (overlapped)
 };
 
 }  // namespace

@@ -21,9 +21,11 @@ namespace {
 void cuda_ok(cudaError_t e, const char* what) {
   ALIGN_ASSERT(e == cudaSuccess, what, ": ", cudaGetErrorString(e));
 }
-void nccl_ok(ncclResult_t r, const char* what) { ALIGN_ASSERT(r == ncclSuccess, what, ": ", ncclGetErrorString(r)); }
+void nccl_ok(ncclResult_t r, const char* what) {
+  ALIGN_ASSERT(r == ncclSuccess, what, ": ", ncclGetErrorString(r));
+}
 
-class Nccl final : public Communicator {
+class Nccl final : public NcclCommunicator {
  public:
   explicit Nccl(double timeout_s) : timeout_(timeout_s), who_(launch_info()) {
     int devices = 0;
@@ -45,40 +47,83 @@ class Nccl final : public Communicator {
     std::memcpy(&id, blob.data(), sizeof(id));
     nccl_ok(ncclCommInitRank(&comm_, who_.world_size, id, who_.rank), "ncclCommInitRank");
     cuda_ok(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
+    cuda_ok(cudaEventCreateWithFlags(&ready_, cudaEventDisableTiming), "cudaEventCreate");
   }
   ~Nccl() override {
     if (comm_) ncclCommDestroy(comm_);
+    if (ready_) cudaEventDestroy(ready_);
     if (stream_) cudaStreamDestroy(stream_);
+    if (scratch_) cudaFree(scratch_);
   }
   int rank() const override { return who_.rank; }
   int world_size() const override { return who_.world_size; }
   const char* name() const override { return "nccl"; }
   void all_reduce_sum(float* d, size_t n) override {
-    run("all_reduce", ncclAllReduce(d, d, n, ncclFloat32, ncclSum, comm_, stream_));
+    collective("all_reduce", d, n * sizeof(float),
+               [&](void* x) { return ncclAllReduce(x, x, n, ncclFloat32, ncclSum, comm_, stream_); });
   }
   void all_reduce_sum(double* d, size_t n) override {
-    run("all_reduce", ncclAllReduce(d, d, n, ncclFloat64, ncclSum, comm_, stream_));
+    collective("all_reduce", d, n * sizeof(double),
+               [&](void* x) { return ncclAllReduce(x, x, n, ncclFloat64, ncclSum, comm_, stream_); });
   }
   void reduce_scatter_sum(float* d, size_t count) override {
-    run("reduce_scatter",
-        ncclReduceScatter(d, d + (size_t)who_.rank * count, count, ncclFloat32, ncclSum, comm_, stream_));
+    collective("reduce_scatter", d, (size_t)who_.world_size * count * sizeof(float), [&](void* x) {
+      float* f = static_cast<float*>(x);
+      return ncclReduceScatter(f, f + (size_t)who_.rank * count, count, ncclFloat32, ncclSum, comm_, stream_);
+    });
   }
   void all_gather(float* d, size_t count) override {
-    run("all_gather", ncclAllGather(d + (size_t)who_.rank * count, d, count, ncclFloat32, comm_, stream_));
+    collective("all_gather", d, (size_t)who_.world_size * count * sizeof(float), [&](void* x) {
+      float* f = static_cast<float*>(x);
+      return ncclAllGather(f + (size_t)who_.rank * count, f, count, ncclFloat32, comm_, stream_);
+    });
   }
   void broadcast(void* d, size_t bytes, int root) override {
-    run("broadcast", ncclBroadcast(d, d, bytes, ncclUint8, root, comm_, stream_));
+    collective("broadcast", d, bytes,
+               [&](void* x) { return ncclBroadcast(x, x, bytes, ncclUint8, root, comm_, stream_); });
   }
   void barrier() override {
-    // NCCL has no barrier: an all-reduce of one element serves.
-    if (!scratch_) cuda_ok(cudaMalloc(&scratch_, sizeof(float)), "cudaMalloc");
-    all_reduce_sum(scratch_, 1);
+    float one = 1.f;  // NCCL has no barrier: an all-reduce of one element serves
+    all_reduce_sum(&one, 1);
   }
+  void all_reduce_sum_async(float* d, size_t n, cudaStream_t after) override {
+    cuda_ok(cudaEventRecord(ready_, after), "cudaEventRecord");
+    cuda_ok(cudaStreamWaitEvent(stream_, ready_, 0), "cudaStreamWaitEvent");
+    nccl_ok(ncclAllReduce(d, d, n, ncclFloat32, ncclSum, comm_, stream_), "all_reduce (gradients)");
+  }
+  void wait_async() override { wait("all_reduce (gradients)"); }
 
  private:
-  // Waits for the collective on the stream, at most timeout_ seconds.
-  void run(const char* op, ncclResult_t launched) {
-    nccl_ok(launched, op);
+  static bool on_device(const void* p) {
+    cudaPointerAttributes a{};
+    if (cudaPointerGetAttributes(&a, p) != cudaSuccess) {
+      (void)cudaGetLastError();  // an unregistered host pointer on older runtimes: clear the error
+      return false;
+    }
+    return a.type == cudaMemoryTypeDevice || a.type == cudaMemoryTypeManaged;
+  }
+  // Runs `launch` on device memory: `data` itself, or a device copy of host data that is
+  // copied back once the collective has completed (waited for under the timeout first, so a
+  // peer that never arrives cannot block the host inside a copy).
+  template <typename Launch>
+  void collective(const char* op, void* data, size_t bytes, Launch launch) {
+    if (on_device(data)) {
+      nccl_ok(launch(data), op);
+      wait(op);
+      return;
+    }
+    if (bytes > scratch_bytes_) {
+      if (scratch_) cuda_ok(cudaFree(scratch_), "cudaFree");
+      cuda_ok(cudaMalloc(&scratch_, bytes), "cudaMalloc");
+      scratch_bytes_ = bytes;
+    }
+    cuda_ok(cudaMemcpyAsync(scratch_, data, bytes, cudaMemcpyHostToDevice, stream_), "cudaMemcpyAsync");
+    nccl_ok(launch(scratch_), op);
+    wait(op);
+    cuda_ok(cudaMemcpy(data, scratch_, bytes, cudaMemcpyDeviceToHost), "cudaMemcpy");
+  }
+  // Waits until the stream has drained, at most timeout_ seconds.
+  void wait(const char* op) {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds((long)(timeout_ * 1000));
     while (true) {
       const cudaError_t q = cudaStreamQuery(stream_);
@@ -103,11 +148,15 @@ class Nccl final : public Communicator {
   std::unique_ptr<Communicator> mpi_;
   ncclComm_t comm_ = nullptr;
   cudaStream_t stream_ = nullptr;
-  float* scratch_ = nullptr;
+  cudaEvent_t ready_ = nullptr;  // "the gradients up to here are final" on the backend's stream
+  void* scratch_ = nullptr;      // staging for host data
+  size_t scratch_bytes_ = 0;
 };
 
 }  // namespace
 
-std::unique_ptr<Communicator> make_nccl_communicator(double timeout_s) { return std::make_unique<Nccl>(timeout_s); }
+std::unique_ptr<NcclCommunicator> make_nccl_communicator(double timeout_s) {
+  return std::make_unique<Nccl>(timeout_s);
+}
 
 }  // namespace align::dist

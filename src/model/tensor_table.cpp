@@ -5,7 +5,9 @@
 
 namespace align {
 
-std::string tensor_names::layer(int i, const char* suffix) { return cat("layers.", i, ".", suffix); }
+std::string tensor_names::layer(int i, const char* suffix) {
+  return cat("layers.", i, ".", suffix);
+}
 
 void TensorTable::add(std::string name, std::vector<int64_t> shape, bool decay) {
   TensorSpec t;
@@ -23,6 +25,7 @@ void TensorTable::add(std::string name, std::vector<int64_t> shape, bool decay) 
 TensorTable::TensorTable(const ModelConfig& c) {
   namespace n = tensor_names;
   const int64_t C = c.n_embd, Vp = c.padded_vocab_size;
+  n_layer_ = c.n_layer;
   // Weight decay: linear-layer matrices only. Embeddings, norms and biases are
   // not decayed (the usual transformer recipe; the tied head follows tok_embed).
   add(n::kTokEmbed, {Vp, C}, false);
@@ -45,6 +48,17 @@ TensorTable::TensorTable(const ModelConfig& c) {
   if (c.has_norm_bias()) add(n::kFinalNormB, {C}, false);
   if (!c.tied_head) add(n::kLmHead, {Vp, C}, true);
   total_size_ = (total_size_ + kAlign - 1) / kAlign * kAlign;
+}
+
+std::vector<Slice> TensorTable::backward_slices() const {
+  // Layer i starts at its first tensor (the attention norm); the tail at the final norm.
+  std::vector<size_t> start(n_layer_ + 1);
+  for (int i = 0; i < n_layer_; i++) start[i] = at(tensor_names::layer(i, tensor_names::kAttnNormW)).offset;
+  start[n_layer_] = at(tensor_names::kFinalNormW).offset;
+  std::vector<Slice> out{{start[n_layer_], total_size_}};
+  for (int i = n_layer_ - 1; i >= 0; i--) out.push_back({start[i], start[i + 1]});
+  out.push_back({0, start[0]});
+  return out;
 }
 
 const TensorSpec* TensorTable::find(std::string_view name) const {

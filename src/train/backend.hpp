@@ -7,6 +7,8 @@
 // Parameters and gradients are exposed as host float spans in the tensor
 // table's flat layout (a device backend mirrors them), so the optimizer,
 // checkpoints and gradient norm are written once.
+//   set_gradient_reduction(comm)   data parallel: backward() also sums the
+//                                  gradients over comm's ranks, slice by slice
 #pragma once
 
 #include <memory>
@@ -16,6 +18,10 @@
 #include "model/batch.hpp"
 #include "model/config.hpp"
 #include "model/tensor_table.hpp"
+
+namespace align::dist {
+class Communicator;
+}
 
 namespace align::train {
 
@@ -29,6 +35,14 @@ class Backend {
   virtual std::span<float> params() = 0;  // (table().total_size())
   virtual std::span<float> grads() = 0;   // (table().total_size())
   virtual void zero_grad() = 0;
+  // Data parallel. While a communicator is set, each backward() returns with the
+  // gradients (all of them, accumulated ones included) summed over its ranks. The
+  // backend sums each slice of table().backward_slices() as soon as the pass has
+  // finished it, so where it can (the CUDA backend with NCCL, which reduces on
+  // the communicator's own stream) the reduction of one layer overlaps the
+  // backward of the layers below it. nullptr (the start) turns it off; the
+  // trainer sets it for the last micro-batch of each optimizer step only.
+  virtual void set_gradient_reduction(dist::Communicator* comm) = 0;
   using Scalar = float;
 };
 

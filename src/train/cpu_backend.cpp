@@ -3,6 +3,7 @@
 
 #include "common/error.hpp"
 #include "cpu/model_cpu.hpp"
+#include "dist/communicator.hpp"
 #include "train/backend.hpp"
 
 namespace align::train {
@@ -21,13 +22,22 @@ class CpuBackend final : public Backend {
   const ModelConfig& config() const override { return model_.config(); }
   const TensorTable& table() const override { return model_.table(); }
   void forward(const Batch& b, float* logp, TokenStats* stats) override { model_.forward(b, logp, stats); }
-  void backward(const float* dlogp) override { model_.backward(dlogp); }
+  // The CPU model's backward runs whole; then the slices are summed in the order the pass
+  // finished them (MPI collectives block, so there is no overlap to gain on CPU ranks).
+  void backward(const float* dlogp) override {
+    model_.backward(dlogp);
+    if (!reduce_over_) return;
+    const std::span<float> g = model_.grads();
+    for (const Slice& s : model_.table().backward_slices()) reduce_over_->all_reduce_sum(g.data() + s.begin, s.size());
+  }
+  void set_gradient_reduction(dist::Communicator* comm) override { reduce_over_ = comm; }
   std::span<float> params() override { return model_.params(); }
   std::span<float> grads() override { return model_.grads(); }
   void zero_grad() override { model_.zero_grad(); }
 
  private:
   cpu::CpuModel<float> model_;
+  dist::Communicator* reduce_over_ = nullptr;
 };
 }  // namespace
 

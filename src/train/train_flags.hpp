@@ -27,7 +27,9 @@ void add_training_flags(CLI::App& app, CommonFlags& f);
 std::vector<std::string> args_with_recipe(int argc, char** argv);
 // Applies threads / schedule after parsing; InputError for values out of range.
 void finish_training_flags(CommonFlags& f);
-// The communicator for this process (MPI when launched by mpirun, else one process); sets f.opt.comm.
+// The communicator for this process, sets f.opt.comm: NCCL when --device resolves to cuda and
+// a launcher (mpirun, torchrun variables, Slurm) started several ranks; MPI for CPU ranks under
+// mpirun; else one process. Defined in make_backend.cpp (it needs to know the CUDA build).
 std::unique_ptr<dist::Communicator> start_communicator(CommonFlags& f);
 
 }  // namespace align::train

@@ -23,10 +23,10 @@ namespace fs = std::filesystem;
 namespace {
 
 struct Position {
-  long step = 0;          // optimizer steps done
-  uint64_t epoch = 0;     // current epoch
-  size_t micro = 0;       // micro-batches of this epoch done
-  uint64_t tokens = 0;    // attended tokens so far, all ranks (num_tokens)
+  long step = 0;        // optimizer steps done
+  uint64_t epoch = 0;   // current epoch
+  size_t micro = 0;     // micro-batches of this epoch done
+  uint64_t tokens = 0;  // attended tokens so far, all ranks (num_tokens)
 };
 
 std::string fmt_duration(double s) {
@@ -84,9 +84,15 @@ void save_checkpoint(const std::string& out, Backend& policy, const AdamW& opt, 
   if (comm.rank() == 0) {
     const std::span<float> p = policy.params();
     save_model((tmp / "model.bin").string(), policy.config(), p.data(), DType::F32);
-    const nlohmann::json state = {{"step", pos.step},          {"epoch", pos.epoch},           {"micro_batch", pos.micro},
-                                  {"num_tokens", pos.tokens},   {"seed", o.seed},              {"batch_size", o.batch_size},
-                                  {"grad_accum", o.grad_accum}, {"world_size", comm.world_size()}, {"zero1", o.zero1}};
+    const nlohmann::json state = {{"step", pos.step},
+                                  {"epoch", pos.epoch},
+                                  {"micro_batch", pos.micro},
+                                  {"num_tokens", pos.tokens},
+                                  {"seed", o.seed},
+                                  {"batch_size", o.batch_size},
+                                  {"grad_accum", o.grad_accum},
+                                  {"world_size", comm.world_size()},
+                                  {"zero1", o.zero1}};
     const std::string text = state.dump(2) + "\n";
     write_file_atomic((tmp / "state.json").string(),
                       [&](std::FILE* fp) { write_all(fp, text.data(), text.size(), "state.json"); });
@@ -188,8 +194,9 @@ TrainSummary train(Backend& policy, Task& task, const TrainOptions& o) {
   Position pos;
   if (o.resume) {
     pos = load_checkpoint(o.out_dir, policy, opt, o, comm);
-    if (talk) std::printf("resumed from %s at step %ld (epoch %llu, micro-batch %zu)\n", o.out_dir.c_str(), pos.step,
-                          (unsigned long long)pos.epoch, pos.micro);
+    if (talk)
+      std::printf("resumed from %s at step %ld (epoch %llu, micro-batch %zu)\n", o.out_dir.c_str(), pos.step,
+                  (unsigned long long)pos.epoch, pos.micro);
   } else if (lead) {
     std::ofstream(metrics_path, std::ios::trunc);  // a fresh run starts a fresh log
   }
@@ -208,8 +215,9 @@ TrainSummary train(Backend& policy, Task& task, const TrainOptions& o) {
     if (stop > 0) {
       save_checkpoint(o.out_dir, policy, opt, pos, o, comm);
       summary.interrupted = true;
-      if (talk) std::printf("stopped at step %ld; checkpoint written to %s/checkpoint (continue with --resume)\n",
-                            pos.step, o.out_dir.c_str());
+      if (talk)
+        std::printf("stopped at step %ld; checkpoint written to %s/checkpoint (continue with --resume)\n", pos.step,
+                    o.out_dir.c_str());
       break;
     }
     // One optimizer step: grad_accum micro-batches (fewer at the end of an epoch); this rank's slice of each.
@@ -219,7 +227,11 @@ TrainSummary train(Backend& policy, Task& task, const TrainOptions& o) {
     for (int k = 0; k < o.grad_accum && pos.micro < micro_per_epoch; k++, pos.micro++) {
       const size_t per_rank = o.batch_size / R, first = pos.micro * o.batch_size + rank * per_rank;
       std::vector<size_t> idx(order.begin() + first, order.begin() + first + per_rank);
+      // Without ZeRO-1 the last micro-batch's backward sums the gradients over the ranks as it goes.
+      const bool last_micro = k + 1 == o.grad_accum || pos.micro + 1 == micro_per_epoch;
+      if (R > 1 && !o.zero1 && last_micro) policy.set_gradient_reduction(&comm);
       const StepOutput out = task.run(policy, idx, false, 1.0 / (o.grad_accum * R));
+      policy.set_gradient_reduction(nullptr);
       micro_metrics.push_back(out.metrics);
       tokens += out.tokens;
     }
@@ -232,10 +244,10 @@ TrainSummary train(Backend& policy, Task& task, const TrainOptions& o) {
     pos.tokens += (uint64_t)tokens;
     tokens_this_run += (uint64_t)tokens;
 
-    // Gradients summed over ranks (each rank scaled its part by 1/R): all of them, or this rank's slice.
+    // Gradients summed over ranks (each rank scaled its part by 1/R): all of them (done in the
+    // last backward, above), or with ZeRO-1 this rank's slice.
     std::span<float> grads = policy.grads(), params = policy.params();
     std::span<float> my_grads = grads.subspan(shard.begin, shard.end - shard.begin);
-    if (R > 1 && !o.zero1) comm.all_reduce_sum(grads.data(), grads.size());
     if (R > 1 && o.zero1) {
       padded.assign((size_t)R * shard.count, 0.f);
       std::copy(grads.begin(), grads.end(), padded.begin());
@@ -284,8 +296,8 @@ TrainSummary train(Backend& policy, Task& task, const TrainOptions& o) {
         return std::string();
       };
       std::printf("step %ld/%ld | loss %.4f%s%s | lr %.2e | grad norm %.3f | %.0f tok/s | ETA %s\n", pos.step, total,
-                  loss, metric("rewards/accuracies", "acc").c_str(), metric("rewards/margins", "margin").c_str(), lr, norm,
-                  tokens_this_run / std::max(dt, 1e-9), fmt_duration(per_step * (total - pos.step)).c_str());
+                  loss, metric("rewards/accuracies", "acc").c_str(), metric("rewards/margins", "margin").c_str(), lr,
+                  norm, tokens_this_run / std::max(dt, 1e-9), fmt_duration(per_step * (total - pos.step)).c_str());
       std::fflush(stdout);
     }
     const bool last = pos.step == total;
@@ -303,7 +315,8 @@ TrainSummary train(Backend& policy, Task& task, const TrainOptions& o) {
         std::printf("\n");
       }
     }
-    if ((o.save_every > 0 && pos.step % o.save_every == 0) || last) save_checkpoint(o.out_dir, policy, opt, pos, o, comm);
+    if ((o.save_every > 0 && pos.step % o.save_every == 0) || last)
+      save_checkpoint(o.out_dir, policy, opt, pos, o, comm);
   }
   summary.steps = pos.step;
   if (!summary.interrupted && lead) {
