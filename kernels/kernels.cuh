@@ -52,11 +52,32 @@ void logprob_forward(float* logp, float* lse, const float* logits, const int32_t
 void logprob_backward(float* logits_to_dlogits, const float* dlogp, const float* lse, const int32_t* targets, int M,
                       int V, int Vp, cudaStream_t stream);
 
+// chunked_logprob.cu: the row kernels of the fused loss layer (driver: src/cuda/chunked_logprob.cuh).
+// One row's online log-sum-exp state over the vocabulary chunks seen so far: sums are relative
+// to e^max; pz = Σ e^(z-max)·z, sq = Σ e^(2(z-max)) and zsum = Σ z only when statistics are asked.
+struct LogSumExpRow {
+  double max, sum, pz, sq, zsum;
+  float z_target;
+  int argmax;  // first column of the maximum
+};
+void online_rows_reset(LogSumExpRow* rows, int M, cudaStream_t stream);
+// Folds the chunk z (M, n) of vocabulary columns [v0, v0 + n) into each row's state.
+void online_rows_update(LogSumExpRow* rows, const float* z, const int32_t* targets, int M, int n, int v0,
+                        bool with_stats, cudaStream_t stream);
+// logp, lse (M) and the token statistics (each may be null) from the states; zeros where target < 0.
+void online_rows_finish(float* logp, float* lse, double* entropy, double* mean_logit, double* log_sum_sq,
+                        uint8_t* is_top1, const LogSumExpRow* rows, const int32_t* targets, int M, int V,
+                        cudaStream_t stream);
+// dz (M, n) = dlogp·(onehot(target) − e^(z − lse)) for the chunk at v0; T float (dz may be z) or __nv_bfloat16.
+template <typename T>
+void chunk_dlogits(T* dz, const float* z, const float* dlogp, const float* lse, const int32_t* targets, int M, int n,
+                   int v0, cudaStream_t stream);
+
 // optimizer.cu: AdamW over n elements (decay mask per element), and the global gradient norm
 // (partial sums per block, then one block, in a fixed order: deterministic).
 void adamw_step(float* params, float* m, float* v, const float* grads, const uint8_t* decay, size_t n, float lr,
-                float beta1, float beta2, float eps, float weight_decay, float bias_correction1,
-                float bias_correction2, cudaStream_t stream);
+                float beta1, float beta2, float eps, float weight_decay, float bias_correction1, float bias_correction2,
+                cudaStream_t stream);
 // sum of squares of g (n) into *out (device), using scratch (>= 1024 floats).
 void sum_of_squares(float* out, float* scratch, const float* g, size_t n, cudaStream_t stream);
 

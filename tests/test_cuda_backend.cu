@@ -5,10 +5,9 @@
 //
 // Tolerances: both sides compute in float32 with different summation orders
 // (BLAS vs cuBLASLt, sequential vs warp reductions) through several layers:
-// log-probs to 1e-4 of the largest magnitude, gradients to 1e-3 of the largest
+// log-probs and token statistics to 1e-4 of the largest log-prob magnitude, gradients to 1e-3 of the largest
 // gradient (the CPU float-vs-double test's bounds), losses over 10 steps to 1e-3.
 #include <gtest/gtest.h>
-
 #include <unistd.h>
 
 #include <cmath>
@@ -42,11 +41,23 @@ TEST_P(CudaBackendTest, LogProbsAndGradientsMatchTheCpu) {
   std::vector<float> lc(M), lg(M, NAN), w(M);
   Rng rng(7);
   for (float& x : w) x = (float)rng.uniform(-1, 1);
-  cpu->forward(rb.view(), lc.data(), nullptr);
-  gpu->forward(rb.view(), lg.data(), nullptr);
+  TokenStats sc, sg;  // the fused loss layer's statistics against the CPU's
+  cpu->forward(rb.view(), lc.data(), &sc);
+  gpu->forward(rb.view(), lg.data(), &sg);
   double scale = 0;
   for (float x : lc) scale = std::max(scale, (double)std::fabs(x));
   for (int i = 0; i < M; i++) ASSERT_NEAR(lg[i], lc[i], 1e-4 * scale) << GetParam().name << " logp " << i;
+  ASSERT_EQ(sg.entropy.size(), (size_t)M);
+  ASSERT_EQ(sg.is_top1.size(), (size_t)M);
+  for (int i = 0; i < M; i++) {
+    ASSERT_NEAR(sg.entropy[i], sc.entropy[i], 1e-4 * scale) << GetParam().name << " entropy " << i;
+    ASSERT_NEAR(sg.mean_logit[i], sc.mean_logit[i], 1e-4 * scale) << GetParam().name << " mean logit " << i;
+    ASSERT_NEAR(sg.log_sum_sq_probs[i], sc.log_sum_sq_probs[i], 1e-4 * scale)
+        << GetParam().name << " log sum p^2 " << i;
+  }
+  int top1_differ = 0;  // argmax can flip only where two logits tie to within float rounding
+  for (int i = 0; i < M; i++) top1_differ += sg.is_top1[i] != sc.is_top1[i];
+  EXPECT_LE(top1_differ, M / 100) << GetParam().name;
   cpu->zero_grad(), gpu->zero_grad();
   cpu->backward(w.data());
   gpu->backward(w.data());

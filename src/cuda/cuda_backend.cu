@@ -2,7 +2,7 @@
 // sequence of the CPU reference (src/cpu/model_cpu.cpp), which specifies it.
 #include <algorithm>
 
-#include "cpu/ops.hpp"
+#include "cuda/chunked_logprob.cuh"
 #include "cuda/cuda_backend.hpp"
 #include "cuda/device_buffer.cuh"
 #include "cuda/matmul.cuh"
@@ -80,7 +80,6 @@ class CudaBackend final : public train::Backend {
     const int M = N_ * T_, C = c_.n_embd, L = c_.n_layer;
     ensure(M);
     tokens_.upload(b.tokens), targets_.upload(b.targets), lengths_.upload(b.lengths);
-    host_targets_ = std::move(b.targets);
     const cudaStream_t s = stream_;
     kernels::embedding_forward(act_resid_[0].data(), tokens_.data(), w_.tok_embed, w_.pos_embed, M, T_, C, s);
     for (int l = 0; l < L; l++) {
@@ -106,17 +105,19 @@ class CudaBackend final : public train::Backend {
     }
     norm_forward(normf_.data(), meanf_.data(), rstdf_.data(), act_resid_[L].data(), w_.final_norm_w, w_.final_norm_b,
                  M);
-    mm_.forward(logits_.data(), normf_.data(), w_.lm_head, nullptr, M, C, c_.padded_vocab_size, s);
-    kernels::logprob_forward(logp_.data(), lse_.data(), logits_.data(), targets_.data(), M, c_.vocab_size,
-                             c_.padded_vocab_size, s);
+    // The fused loss layer: LM head, log-probs and statistics over vocabulary chunks; no (M, V) logits.
+    const DeviceTokenStats dstats =
+        stats ? DeviceTokenStats{entropy_.data(), mean_logit_.data(), log_sum_sq_.data(), is_top1_.data()}
+              : DeviceTokenStats{};
+    loss_.forward(logp_.data(), lse_.data(), dstats, normf_.data(), w_.lm_head, targets_.data(), M, C, c_.vocab_size,
+                  s);
     CUDA_CHECK(cudaMemcpyAsync(logp, logp_.data(), sizeof(float) * M, cudaMemcpyDeviceToHost, s));
-    if (stats) {  // from the logits on the host, with the CPU reference's function
-      const std::vector<float> logits = logits_.download(), lse = lse_.download();
-      stats->entropy.resize(M), stats->mean_logit.resize(M), stats->log_sum_sq_probs.resize(M),
-          stats->is_top1.resize(M);
-      cpu::token_stats(stats->entropy.data(), stats->mean_logit.data(), stats->log_sum_sq_probs.data(),
-                       stats->is_top1.data(), logits.data(), lse.data(), host_targets_.data(), M, c_.vocab_size,
-                       c_.padded_vocab_size);
+    if (stats) {  // the buffers hold capacity_M_ >= M rows
+      CUDA_CHECK(cudaStreamSynchronize(s));
+      stats->entropy = entropy_.download(), stats->mean_logit = mean_logit_.download();
+      stats->log_sum_sq_probs = log_sum_sq_.download(), stats->is_top1 = is_top1_.download();
+      for (std::vector<double>* v : {&stats->entropy, &stats->mean_logit, &stats->log_sum_sq_probs}) v->resize(M);
+      stats->is_top1.resize(M);
     }
     CUDA_CHECK(cudaStreamSynchronize(s));
     have_forward_ = true;
@@ -128,10 +129,8 @@ class CudaBackend final : public train::Backend {
     const int M = N_ * T_, C = c_.n_embd, L = c_.n_layer;
     const cudaStream_t s = stream_;
     CUDA_CHECK(cudaMemcpyAsync(logp_.data(), dlogp, sizeof(float) * M, cudaMemcpyHostToDevice, s));
-    kernels::logprob_backward(logits_.data(), logp_.data(), lse_.data(), targets_.data(), M, c_.vocab_size,
-                              c_.padded_vocab_size, s);
-    mm_.backward(dnorm_.data(), g_.lm_head, nullptr, logits_.data(), normf_.data(), w_.lm_head, M, C,
-                 c_.padded_vocab_size, false, s);
+    loss_.backward(dnorm_.data(), g_.lm_head, logp_.data(), normf_.data(), w_.lm_head, lse_.data(), targets_.data(), M,
+                   C, c_.vocab_size, false, s);
     CUDA_CHECK(cudaMemsetAsync(dx_.data(), 0, sizeof(float) * M * C, s));
     norm_backward(dx_.data(), g_.final_norm_w, g_.final_norm_b, dnorm_.data(), act_resid_[L].data(), w_.final_norm_w,
                   meanf_.data(), rstdf_.data(), M);
@@ -221,8 +220,9 @@ class CudaBackend final : public train::Backend {
                               DeviceBuffer<float>(m * c_.mlp_in_dim()), DeviceBuffer<float>(m * c_.ffn_dim)});
     proj_ = DeviceBuffer<float>(m * C), normf_ = DeviceBuffer<float>(m * C);
     meanf_ = DeviceBuffer<float>(m), rstdf_ = DeviceBuffer<float>(m);
-    logits_ = DeviceBuffer<float>(m * c_.padded_vocab_size), lse_ = DeviceBuffer<float>(m),
-    logp_ = DeviceBuffer<float>(m);
+    lse_ = DeviceBuffer<float>(m), logp_ = DeviceBuffer<float>(m);
+    entropy_ = DeviceBuffer<double>(m), mean_logit_ = DeviceBuffer<double>(m), log_sum_sq_ = DeviceBuffer<double>(m);
+    is_top1_ = DeviceBuffer<uint8_t>(m);
     dx_ = DeviceBuffer<float>(m * C), dnorm_ = DeviceBuffer<float>(m * C), dact_ = DeviceBuffer<float>(m * c_.ffn_dim);
     dpre_ = DeviceBuffer<float>(m * c_.mlp_in_dim()), datty_ = DeviceBuffer<float>(m * c_.q_dim());
     dqkv_ = DeviceBuffer<float>(m * c_.qkv_dim()), ds_ = DeviceBuffer<float>(att);
@@ -242,6 +242,7 @@ class CudaBackend final : public train::Backend {
   ModelConfig c_;
   TensorTable table_;
   Matmul mm_;
+  ChunkedLogprob<float> loss_{mm_};  // after mm_, which it uses
   cudaStream_t stream_ = nullptr;
   DeviceBuffer<float> params_, grads_, rope_;
   std::vector<float> host_params_, host_grads_;
@@ -250,10 +251,10 @@ class CudaBackend final : public train::Backend {
   int N_ = 0, T_ = 0, capacity_M_ = 0, capacity_NTT_ = 0;
   std::vector<DeviceBuffer<float>> act_resid_;  // L+1 buffers (M, C): layer inputs, then the final residual
   std::vector<Layer> layers_;
-  DeviceBuffer<float> proj_, normf_, meanf_, rstdf_, logits_, lse_, logp_, dx_, dnorm_, dact_, dpre_, datty_, dqkv_,
-      ds_;
+  DeviceBuffer<float> proj_, normf_, meanf_, rstdf_, lse_, logp_, dx_, dnorm_, dact_, dpre_, datty_, dqkv_, ds_;
+  DeviceBuffer<double> entropy_, mean_logit_, log_sum_sq_;  // (M) token statistics
+  DeviceBuffer<uint8_t> is_top1_;                           // (M)
   DeviceBuffer<int32_t> tokens_, targets_, lengths_;
-  std::vector<int32_t> host_targets_;
   std::vector<Slice> slices_;                  // table_.backward_slices(), in backward order
   dist::Communicator* reduce_over_ = nullptr;  // data parallel: sum gradients in backward()
   dist::NcclCommunicator* nccl_ = nullptr;     // the same, when it is NCCL (overlapped)

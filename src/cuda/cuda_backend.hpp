@@ -2,9 +2,12 @@
 // as the CPU reference (src/train/backend.hpp), computed on the GPU, float32
 // (the test mode; bf16 comes next). Parameters, gradients and activations
 // live in device buffers carved by the tensor table; handles and the stream
-// live in the backend object (no global state). params()/grads() hand out host
-// mirrors, synchronised on access, so the trainer, optimizer and checkpoints
-// work unchanged (the device optimizer replaces this round trip later).
+// live in the backend object (no global state). The LM head and log-probs run
+// through the fused loss layer (chunked_logprob.cuh): no (M, V) logits.
+// params()/grads() hand out host mirrors, synchronised on access, so the
+// trainer, optimizer and checkpoints work unchanged (the device optimizer
+// replaces this round trip later). Data parallel: gradient slices are summed
+// over NCCL during backward() (set_gradient_reduction).
 #pragma once
 
 #include <memory>

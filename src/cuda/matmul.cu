@@ -1,6 +1,7 @@
 // matmul.cu: cuBLASLt linear layer with cached plans, and the bias kernels (matmul.cuh).
-#include "cuda/matmul.cuh"
+#include <type_traits>
 
+#include "cuda/matmul.cuh"
 #include "kernels/reduce.cuh"
 
 namespace align::cuda {
@@ -19,16 +20,27 @@ __global__ void add_bias_kernel(float* out, const float* bias, int M, int N) {
 }
 
 // dbias[n] += Σ_m dout[m, n], one thread per column summing rows in order (deterministic).
-__global__ void bias_grad_kernel(float* dbias, const float* dout, int M, int N) {
+template <typename T>
+__global__ void bias_grad_kernel(float* dbias, const T* dout, int M, int N) {
   const int n = blockIdx.x * blockDim.x + threadIdx.x;
   if (n >= N) return;
   float s = 0.f;
-  for (int m = 0; m < M; m++) s += dout[(int64_t)m * N + n];
+  for (int m = 0; m < M; m++) s += (float)dout[(int64_t)m * N + n];
   dbias[n] += s;
+}
+
+template <typename T>
+constexpr cudaDataType_t data_type() {
+  if constexpr (std::is_same_v<T, float>)
+    return CUDA_R_32F;
+  else
+    return CUDA_R_16BF;
 }
 }  // namespace
 
-Matmul::Matmul() : workspace_(kWorkspace) { lt_ok(cublasLtCreate(&handle_), "cublasLtCreate"); }
+Matmul::Matmul() : workspace_(kWorkspace) {
+  lt_ok(cublasLtCreate(&handle_), "cublasLtCreate");
+}
 
 Matmul::~Matmul() {
   for (auto& [key, p] : plans_) {
@@ -38,8 +50,8 @@ Matmul::~Matmul() {
   if (handle_) cublasLtDestroy(handle_);
 }
 
-const Matmul::Plan& Matmul::plan(bool ta, bool tb, int m, int n, int k, int lda, int ldb, int ldc) {
-  const auto key = std::make_tuple(ta, tb, m, n, k, lda, ldb, ldc);
+const Matmul::Plan& Matmul::plan(cudaDataType_t in, bool ta, bool tb, int m, int n, int k, int lda, int ldb, int ldc) {
+  const auto key = std::make_tuple((int)in, ta, tb, m, n, k, lda, ldb, ldc);
   auto it = plans_.find(key);
   if (it != plans_.end()) return it->second;
   Plan p;
@@ -48,8 +60,8 @@ const Matmul::Plan& Matmul::plan(bool ta, bool tb, int m, int n, int k, int lda,
   lt_ok(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSA, &opa, sizeof(opa)), "TRANSA");
   lt_ok(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSB, &opb, sizeof(opb)), "TRANSB");
   // Stored shapes (column-major): A is m×k, or k×m when transposed; B is k×n, or n×k.
-  lt_ok(cublasLtMatrixLayoutCreate(&p.a, CUDA_R_32F, ta ? k : m, ta ? m : k, lda), "layout A");
-  lt_ok(cublasLtMatrixLayoutCreate(&p.b, CUDA_R_32F, tb ? n : k, tb ? k : n, ldb), "layout B");
+  lt_ok(cublasLtMatrixLayoutCreate(&p.a, in, ta ? k : m, ta ? m : k, lda), "layout A");
+  lt_ok(cublasLtMatrixLayoutCreate(&p.b, in, tb ? n : k, tb ? k : n, ldb), "layout B");
   lt_ok(cublasLtMatrixLayoutCreate(&p.c, CUDA_R_32F, m, n, ldc), "layout C");
   cublasLtMatmulPreference_t pref = nullptr;
   lt_ok(cublasLtMatmulPreferenceCreate(&pref), "preference");
@@ -65,32 +77,40 @@ const Matmul::Plan& Matmul::plan(bool ta, bool tb, int m, int n, int k, int lda,
   return plans_.emplace(key, p).first->second;
 }
 
-void Matmul::gemm(bool ta, bool tb, int m, int n, int k, const float* A, int lda, const float* B, int ldb, float* C,
-                  int ldc, float beta, cudaStream_t s) {
-  const Plan& p = plan(ta, tb, m, n, k, lda, ldb, ldc);
+void Matmul::gemm(cudaDataType_t in, bool ta, bool tb, int m, int n, int k, const void* A, int lda, const void* B,
+                  int ldb, float* C, int ldc, float beta, cudaStream_t s) {
+  const Plan& p = plan(in, ta, tb, m, n, k, lda, ldb, ldc);
   const float alpha = 1.f;
   lt_ok(cublasLtMatmul(handle_, p.desc, &alpha, A, p.a, B, p.b, &beta, C, p.c, C, p.c, &p.algo, workspace_.data(),
                        kWorkspace, s),
         "cublasLtMatmul");
 }
 
-void Matmul::forward(float* out, const float* inp, const float* w, const float* bias, int M, int K, int N,
-                     cudaStream_t s) {
-  gemm(true, false, N, M, K, w, K, inp, K, out, N, 0.f, s);
+template <typename T>
+void Matmul::forward(float* out, const T* inp, const T* w, const float* bias, int M, int K, int N, cudaStream_t s) {
+  gemm(data_type<T>(), true, false, N, M, K, w, K, inp, K, out, N, 0.f, s);
   if (bias) {
     add_bias_kernel<<<(unsigned)(((int64_t)M * N + 255) / 256), 256, 0, s>>>(out, bias, M, N);
     CUDA_CHECK_LAUNCH();
   }
 }
 
-void Matmul::backward(float* dinp, float* dw, float* dbias, const float* dout, const float* inp, const float* w, int M,
-                      int K, int N, bool accumulate_dinp, cudaStream_t s) {
-  if (dinp) gemm(false, false, K, M, N, w, K, dout, N, dinp, K, accumulate_dinp ? 1.f : 0.f, s);
-  gemm(false, true, K, N, M, inp, K, dout, N, dw, K, 1.f, s);
+template <typename T>
+void Matmul::backward(float* dinp, float* dw, float* dbias, const T* dout, const T* inp, const T* w, int M, int K,
+                      int N, bool accumulate_dinp, cudaStream_t s) {
+  if (dinp) gemm(data_type<T>(), false, false, K, M, N, w, K, dout, N, dinp, K, accumulate_dinp ? 1.f : 0.f, s);
+  gemm(data_type<T>(), false, true, K, N, M, inp, K, dout, N, dw, K, 1.f, s);
   if (dbias) {
     bias_grad_kernel<<<(N + 127) / 128, 128, 0, s>>>(dbias, dout, M, N);
     CUDA_CHECK_LAUNCH();
   }
 }
+
+#define ALIGN_INSTANTIATE_MATMUL(T)                                                                            \
+  template void Matmul::forward<T>(float*, const T*, const T*, const float*, int, int, int, cudaStream_t);     \
+  template void Matmul::backward<T>(float*, float*, float*, const T*, const T*, const T*, int, int, int, bool, \
+                                    cudaStream_t);
+ALIGN_INSTANTIATE_MATMUL(float)
+ALIGN_INSTANTIATE_MATMUL(__nv_bfloat16)
 
 }  // namespace align::cuda

@@ -6,12 +6,15 @@
 //   dinp:    C(K,M) = w(K×N) · dout(N×M)                 transa = N, transb = N
 //   dw:      C(K,N) = inp(K×M) · op_T(dout as N×M)       transa = N, transb = T, beta = 1
 // Matmul descriptors, layouts and the chosen algorithm are cached per shape,
-// not rebuilt per call. fp32 with fp32 accumulation (the test mode); the bias
-// is added by a separate kernel for now. Owns its handle and workspace (RAII);
-// no global state.
+// not rebuilt per call. Inputs are float32 (the test mode) or bfloat16 (tensor
+// cores); outputs, accumulation and the scale are always float32 (cuBLASLt's
+// "BF16 in, FP32 out, COMPUTE_32F" case), so gradients accumulate in fp32.
+// The bias is added by a separate kernel for now. Owns its handle and
+// workspace (RAII); no global state.
 #pragma once
 
 #include <cublasLt.h>
+#include <cuda_bf16.h>
 
 #include <map>
 #include <tuple>
@@ -27,9 +30,14 @@ class Matmul {
   Matmul(const Matmul&) = delete;
   Matmul& operator=(const Matmul&) = delete;
 
-  void forward(float* out, const float* inp, const float* w, const float* bias, int M, int K, int N, cudaStream_t s);
-  void backward(float* dinp, float* dw, float* dbias, const float* dout, const float* inp, const float* w, int M, int K,
-                int N, bool accumulate_dinp, cudaStream_t s);
+  // T: float or __nv_bfloat16 (the inputs); out, dinp, dw, bias and dbias are float.
+  template <typename T>
+  void forward(float* out /*(M,N)*/, const T* inp /*(M,K)*/, const T* w /*(N,K)*/, const float* bias /*(N)*/, int M,
+               int K, int N, cudaStream_t s);
+  template <typename T>
+  void backward(float* dinp /*(M,K)*/, float* dw /*(N,K)*/, float* dbias /*(N)*/, const T* dout /*(M,N)*/,
+                const T* inp /*(M,K)*/, const T* w /*(N,K)*/, int M, int K, int N, bool accumulate_dinp,
+                cudaStream_t s);
 
  private:
   struct Plan {
@@ -37,13 +45,13 @@ class Matmul {
     cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
     cublasLtMatmulAlgo_t algo{};
   };
-  // C(m,n) = op(A)·op(B) column-major; lda/ldb/ldc as stored.
-  void gemm(bool ta, bool tb, int m, int n, int k, const float* A, int lda, const float* B, int ldb, float* C, int ldc,
-            float beta, cudaStream_t s);
-  const Plan& plan(bool ta, bool tb, int m, int n, int k, int lda, int ldb, int ldc);
+  // C(m,n) (float) = op(A)·op(B) column-major, A and B of type `in`; lda/ldb/ldc as stored.
+  void gemm(cudaDataType_t in, bool ta, bool tb, int m, int n, int k, const void* A, int lda, const void* B, int ldb,
+            float* C, int ldc, float beta, cudaStream_t s);
+  const Plan& plan(cudaDataType_t in, bool ta, bool tb, int m, int n, int k, int lda, int ldb, int ldc);
   cublasLtHandle_t handle_ = nullptr;
   DeviceBuffer<unsigned char> workspace_;
-  std::map<std::tuple<bool, bool, int, int, int, int, int, int>, Plan> plans_;
+  std::map<std::tuple<int, bool, bool, int, int, int, int, int, int>, Plan> plans_;
 };
 
 }  // namespace align::cuda

@@ -1,0 +1,192 @@
+// test_cuda_chunked_logprob.cu: the fused loss layer (src/cuda/chunked_logprob.cuh)
+// against its CPU reference run in double (src/cpu/chunked_logprob.cpp, itself
+// tested against the unfused objective path) on random inputs: log-probs, lse,
+// every token statistic, dh and dW, for the three vocabulary sizes of the
+// issue, single and many chunks (sizes that do not divide V), rows with nothing
+// to predict, zero weights, and logits near ±800 that overflow a naive e^z.
+// Outputs are poisoned with NaN first; dW starts from random values (it
+// accumulates) and its padding rows must stay untouched. Skips without a GPU.
+//
+// Tolerances. fp32: the tile is a float cuBLASLt product over C = 48 terms
+// (~1e-7 relative), exp and log in float, row sums in double: 1e-5 of the
+// largest magnitude (the issue's fp32 bound) covers it. bf16: h and W are
+// rounded to bf16 before both sides see them, so the forward differs only by
+// float rounding (same 1e-5); the backward rounds dz to bf16 (8-bit mantissa,
+// 2^-9 relative) before the two matmuls, so dh and dW get 1e-2 of the largest.
+#include <cuda_bf16.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "common/bf16.hpp"
+#include "common/rng.hpp"
+#include "cpu/chunked_logprob.hpp"
+#include "cuda/chunked_logprob.cuh"
+
+namespace align::cuda {
+namespace {
+
+// |gpu - ref| <= rel · scale_i, where scale_i is the magnitude the error scales with: the
+// largest |ref| of the array, or (for per-token outputs) the row's own logit scale.
+void expect_close(const std::vector<double>& gpu, const std::vector<double>& ref, double rel, const std::string& what,
+                  const std::vector<double>* row_scale = nullptr) {
+  ASSERT_EQ(gpu.size(), ref.size()) << what;
+  double scale = 1e-30;
+  for (double x : ref) scale = std::max(scale, std::fabs(x));
+  for (size_t i = 0; i < ref.size(); i++) {
+    ASSERT_FALSE(std::isnan(gpu[i])) << what << "[" << i << "] was not written";
+    ASSERT_NEAR(gpu[i], ref[i], rel * (row_scale ? (*row_scale)[i] : scale)) << what << "[" << i << "]";
+  }
+}
+template <typename F>
+std::vector<double> widen(const std::vector<F>& v) {
+  return std::vector<double>(v.begin(), v.end());
+}
+
+template <typename T>
+std::vector<T> to_storage(const std::vector<double>& v) {
+  std::vector<T> out(v.size());
+  for (size_t i = 0; i < v.size(); i++) {
+    if constexpr (std::is_same_v<T, float>)
+      out[i] = (float)v[i];
+    else {
+      __nv_bfloat16_raw r;
+      r.x = float_to_bf16((float)v[i]);
+      out[i] = __nv_bfloat16(r);
+    }
+  }
+  return out;
+}
+// The values the device sees, in double: the inputs rounded to T.
+std::vector<double> rounded(const std::vector<double>& v, bool bf16) {
+  std::vector<double> out(v.size());
+  for (size_t i = 0; i < v.size(); i++) out[i] = bf16 ? bf16_to_float(float_to_bf16((float)v[i])) : (float)v[i];
+  return out;
+}
+
+template <typename T>
+void check_layer(int V, int chunk, uint64_t seed) {
+  constexpr bool kBf16 = !std::is_same_v<T, float>;
+  const int M = 24, C = 48, Vp = (V + 127) / 128 * 128;
+  const std::string what =
+      std::string(kBf16 ? "bf16" : "fp32") + " V=" + std::to_string(V) + " chunk=" + std::to_string(chunk);
+  Rng rng(seed);
+  std::vector<double> h((size_t)M * C), w((size_t)Vp * C, 0.0), dlogp(M);
+  for (double& x : h) x = rng.normal();
+  for (size_t i = 0; i < (size_t)V * C; i++) w[i] = 0.3 * rng.normal();
+  std::vector<int32_t> targets(M);
+  for (int m = 0; m < M; m++) {
+    targets[m] = m % 6 == 5 ? -1 : rng.uniform_int(0, V - 1);  // -1: padding, nothing predicted
+    dlogp[m] = m % 4 == 2 ? 0.0 : rng.normal();                // 0: a token outside the completion
+  }
+  for (int m = 0; m < M; m += 5)  // logits near ±800: e^z overflows float without the running maximum
+    for (int k = 0; k < C; k++) h[(size_t)m * C + k] *= 120.0;
+  for (int m = 3; m < M; m += 7) {  // targets that are the argmax (is_top1 = 1)
+    if (targets[m] < 0) continue;
+    for (int k = 0; k < C; k++) w[(size_t)targets[m] * C + k] = 0.5 * h[(size_t)m * C + k];
+  }
+  const std::vector<double> hr = rounded(h, kBf16), wr = rounded(w, kBf16);
+
+  // Reference, double.
+  std::vector<double> rlogp(M), rlse(M), rent(M), rmean(M), rsq(M), rdh((size_t)M * C), rdw((size_t)Vp * C);
+  std::vector<uint8_t> rtop(M);
+  std::vector<double> dw0((size_t)Vp * C);
+  for (double& x : dw0) x = rng.normal();
+  rdw = dw0;
+  cpu::chunked_logprob_forward<double>(rlogp.data(), rlse.data(), rent.data(), rmean.data(), rsq.data(), rtop.data(),
+                                       hr.data(), wr.data(), targets.data(), M, C, V, 4096);
+  cpu::chunked_logprob_backward<double>(rdh.data(), rdw.data(), dlogp.data(), hr.data(), wr.data(), rlse.data(),
+                                        targets.data(), M, C, V, 4096, cpu::GradMode::Overwrite);
+  int top1 = 0;
+  for (uint8_t t : rtop) top1 += t;
+  ASSERT_GT(top1, 0) << what << ": the planted argmax targets must be found";
+
+  // Device.
+  Matmul mm;
+  ChunkedLogprob<T> layer(mm);
+  layer.set_fixed_chunk(chunk);
+  DeviceBuffer<T> dh_in(to_storage<T>(h)), dw_in(to_storage<T>(w));
+  DeviceBuffer<int32_t> dt(targets);
+  DeviceBuffer<float> logp(M), lse(M), dl(std::vector<float>(dlogp.begin(), dlogp.end())), dh((size_t)M * C),
+      dw(std::vector<float>(dw0.begin(), dw0.end()));
+  DeviceBuffer<double> ent(M), mean(M), sq(M);
+  DeviceBuffer<uint8_t> top(M);
+  logp.poison(), lse.poison(), ent.poison(), mean.poison(), sq.poison(), top.poison(), dh.poison();
+  const DeviceTokenStats stats{ent.data(), mean.data(), sq.data(), top.data()};
+  layer.forward(logp.data(), lse.data(), stats, dh_in.data(), dw_in.data(), dt.data(), M, C, V, 0);
+  layer.backward(dh.data(), dw.data(), dl.data(), dh_in.data(), dw_in.data(), lse.data(), dt.data(), M, C, V, false, 0);
+  CUDA_CHECK(cudaDeviceSynchronize());
+  // Per-token outputs scale with the row's logits (rows near ±800 carry 100× the rounding of
+  // the others): max(1, |lse|) bounds |z| of the row, and with it each output's rounding.
+  std::vector<double> row(M);
+  for (int m = 0; m < M; m++) row[m] = std::max(1.0, std::fabs(rlse[m]));
+  expect_close(widen(logp.download()), rlogp, 1e-5, what + " logp", &row);
+  expect_close(widen(lse.download()), rlse, 1e-5, what + " lse", &row);
+  expect_close(ent.download(), rent, 1e-5, what + " entropy", &row);
+  expect_close(mean.download(), rmean, 1e-5, what + " mean logit", &row);
+  expect_close(sq.download(), rsq, 1e-5, what + " log sum p^2", &row);
+  EXPECT_EQ(top.download(), rtop) << what << " is_top1";
+  const double tol = kBf16 ? 1e-2 : 1e-5;
+  const std::vector<float> first_dh = dh.download(), first_dw = dw.download(), first_logp = logp.download();
+  expect_close(widen(first_dh), rdh, tol, what + " dh");
+  expect_close(widen(first_dw), rdw, tol, what + " dW");
+  for (size_t i = (size_t)V * C; i < first_dw.size(); i++)
+    ASSERT_EQ(first_dw[i], (float)dw0[i]) << what << ": padding row element " << i << " of dW was written";
+
+  // Same inputs, same bits: forward and backward are deterministic.
+  dw.upload(std::vector<float>(dw0.begin(), dw0.end()));
+  layer.forward(logp.data(), lse.data(), stats, dh_in.data(), dw_in.data(), dt.data(), M, C, V, 0);
+  layer.backward(dh.data(), dw.data(), dl.data(), dh_in.data(), dw_in.data(), lse.data(), dt.data(), M, C, V, false, 0);
+  CUDA_CHECK(cudaDeviceSynchronize());
+  EXPECT_EQ(logp.download(), first_logp) << what << ": a second forward differs";
+  EXPECT_EQ(dh.download(), first_dh) << what << ": a second backward differs in dh";
+  EXPECT_EQ(dw.download(), first_dw) << what << ": a second backward differs in dW";
+  // Without statistics (the reference model's pass) the log-probs are the same to rounding,
+  // and accumulate_dh adds to dh instead of overwriting it.
+  logp.poison();
+  layer.forward(logp.data(), lse.data(), DeviceTokenStats{}, dh_in.data(), dw_in.data(), dt.data(), M, C, V, 0);
+  layer.backward(dh.data(), dw.data(), dl.data(), dh_in.data(), dw_in.data(), lse.data(), dt.data(), M, C, V, true, 0);
+  CUDA_CHECK(cudaDeviceSynchronize());
+  expect_close(widen(logp.download()), rlogp, 1e-5, what + " logp without statistics", &row);
+  std::vector<double> twice_ref(rdh.size());
+  for (size_t i = 0; i < rdh.size(); i++) twice_ref[i] = 2 * rdh[i];
+  expect_close(widen(dh.download()), twice_ref, tol, what + " accumulated dh");
+
+  // The whole footprint is one tile (and its bf16 gradient) plus the row states.
+  const int n = layer.chunk_for(M, V);
+  EXPECT_LE(layer.workspace_bytes(),
+            (size_t)M * n * (sizeof(float) + (kBf16 ? sizeof(T) : 0)) + (size_t)M * sizeof(kernels::LogSumExpRow))
+      << what;
+}
+
+class CudaChunkedLogprob : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!device_available()) GTEST_SKIP() << "no CUDA device";
+  }
+};
+
+TEST_F(CudaChunkedLogprob, Fp32MatchesTheReference) {
+  for (int V : {50257, 128256, 151936})
+    for (int chunk : {V, 4096, 1000}) check_layer<float>(V, chunk, 100 + V + chunk);
+}
+
+TEST_F(CudaChunkedLogprob, Bf16MatchesTheReferenceOnRoundedInputs) {
+  for (int V : {50257, 128256, 151936})
+    for (int chunk : {V, 4096, 1000}) check_layer<__nv_bfloat16>(V, chunk, 200 + V + chunk);
+}
+
+// The chunk follows the memory budget: many rows give narrow chunks, never a (M, V) tile.
+// (Host arithmetic: runs without a GPU.)
+TEST(ChunkedLogprobChunks, FollowTheBudget) {
+  const size_t budget = 256u << 20;
+  EXPECT_EQ(chunk_columns(16384, 50257, budget, 4), 4096);   // 256 MB / (16384 rows · 4 bytes)
+  EXPECT_EQ(chunk_columns(8, 50257, budget, 4), 50257);      // small batches: the vocabulary in one chunk
+  EXPECT_EQ(chunk_columns(16384, 50257, budget, 6), 2688);   // bf16 adds dz: 2730, down to a multiple of 128
+  EXPECT_EQ(chunk_columns(1 << 22, 50257, budget, 6), 128);  // never below one tensor-core tile
+  EXPECT_EQ(chunk_columns(1 << 22, 100, budget, 6), 100);    // nor above V
+}
+
+}  // namespace
+}  // namespace align::cuda
