@@ -17,10 +17,12 @@
 #include "common/rng.hpp"
 #include "cpu/ops.hpp"
 #include "cuda/device_buffer.cuh"
+#include "cuda_timing.cuh"
 #include "cuda/matmul.cuh"
 #include "kernels/kernels.cuh"
 
 using namespace align;
+using bench::time_ms;
 using cuda::DeviceBuffer;
 
 namespace {
@@ -30,26 +32,6 @@ std::vector<float> randn(size_t n, uint64_t seed) {
   std::vector<float> v(n);
   for (float& x : v) x = (float)rng.normal();
   return v;
-}
-
-// Median milliseconds of `reps` runs of f(k) (k alternates the input set).
-double time_ms(int reps, const std::function<void(int)>& f) {
-  cudaEvent_t a, b;
-  CUDA_CHECK(cudaEventCreate(&a));
-  CUDA_CHECK(cudaEventCreate(&b));
-  std::vector<float> ms;
-  for (int r = 0; r < reps + 3; r++) {
-    CUDA_CHECK(cudaEventRecord(a));
-    f(r % 2);
-    CUDA_CHECK(cudaEventRecord(b));
-    CUDA_CHECK(cudaEventSynchronize(b));
-    float t = 0;
-    CUDA_CHECK(cudaEventElapsedTime(&t, a, b));
-    if (r >= 3) ms.push_back(t);  // the first launches warm up
-  }
-  cudaEventDestroy(a), cudaEventDestroy(b);
-  std::sort(ms.begin(), ms.end());
-  return ms[ms.size() / 2];
 }
 
 double max_rel_error(const std::vector<float>& got, const std::vector<float>& ref) {

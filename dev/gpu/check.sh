@@ -28,6 +28,13 @@ step "gpu_info" build/gpu_info
 step "gpu kernel suite" build/align_gpu_tests
 step "nccl (1 rank)" build/nccl_check
 step "kernel workbench" build/bench_cuda_kernels
+# The fused loss layer against the unfused path and PyTorch (torch is on the lent machine);
+# without torch, align.cu's own rows only.
+if python3 -c "import torch; assert torch.cuda.is_available()" 2>/dev/null; then
+  step "loss layer vs PyTorch" python3 dev/bench/loss_layer_vs_torch.py
+else
+  step "loss layer (no torch)" build/bench_loss_layer
+fi
 step "cpu suite (sanity)" ctest --test-dir build -j 16 --output-on-failure -E "dist_|demo_check|CudaKernels"
 echo
 echo "| check                        | rc   | time     |"
