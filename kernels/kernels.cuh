@@ -7,6 +7,7 @@
 // All launches go to `stream` and are checked with CUDA_CHECK_LAUNCH.
 #pragma once
 
+#include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -72,6 +73,9 @@ void online_rows_finish(float* logp, float* lse, double* entropy, double* mean_l
 template <typename T>
 void chunk_dlogits(T* dz, const float* z, const float* dlogp, const float* lse, const int32_t* targets, int M, int n,
                    int v0, cudaStream_t stream);
+
+// convert.cu: out (n) = bf16(in), round to nearest even.
+void to_bf16(__nv_bfloat16* out, const float* in, int64_t n, cudaStream_t stream);
 
 // optimizer.cu: AdamW over n elements (decay mask per element), and the global gradient norm
 // (partial sums per block, then one block, in a fixed order: deterministic).

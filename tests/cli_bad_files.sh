@@ -132,6 +132,8 @@ check "orpo without reference" 0 "" "$train_dpo" -i "$dir/p.bin" -m "$dir/tiny.b
 check "orpo with --beta" 2 "--beta does not apply to orpo" "$train_dpo" -i "$dir/p.bin" -m "$dir/tiny.bin" -o "$dir/run4" --loss orpo --beta 0.2
 check "batch too large" 2 "--batch-size 64 is larger than the training set (16 examples)" "$train_dpo" -i "$dir/p.bin" -m "$dir/tiny.bin" -o "$dir/run5" -b 64
 check "missing pairs" 2 "nope.bin: cannot open" "$train_dpo" -i "$dir/nope.bin" -m "$dir/tiny.bin" -o "$dir/run5"
+check "bad dtype" 2 "--dtype 'fp16', expected fp32, bf16 or auto" "$train_dpo" -i "$dir/p.bin" -m "$dir/tiny.bin" -o "$dir/run5" --dtype fp16
+check "bf16 on the cpu" 2 "--dtype bf16 needs --device cuda" "$train_dpo" -i "$dir/p.bin" -m "$dir/tiny.bin" -o "$dir/run5" --device cpu --dtype bf16
 check "bad loss" 2 "loss type 'dpo' is not known" "$train_dpo" -i "$dir/p.bin" -m "$dir/tiny.bin" -o "$dir/run5" --loss dpo
 "$make_model" -o "$dir/small_vocab.bin" --arch llama --vocab 100 --layers 1 --heads 2 --embd 16 --max-seq 64 >/dev/null
 check "vocab mismatch" 2 "token ids go up to vocab_size 697, the model has 100 tokens" "$train_dpo" -i "$dir/p.bin" -m "$dir/small_vocab.bin" -o "$dir/run5"

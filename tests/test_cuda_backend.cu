@@ -76,10 +76,47 @@ TEST_P(CudaBackendTest, LogProbsAndGradientsMatchTheCpu) {
   EXPECT_TRUE(std::equal(g2.begin(), g2.end(), first.begin()));
 }
 
+// bf16 mixed precision: the matmul operands are rounded to bf16 (8-bit mantissa, 2^-9 relative
+// per rounding) and products accumulate in float, through two layers of K <= 24 sums: a few
+// 2^-9 of each value's magnitude. 3e-2 of the largest log-prob and 5e-2 of the largest gradient
+// leave a margin of ~10 and still catch a wrong or stale weight copy (errors of order 1).
+TEST_P(CudaBackendTest, Bf16TracksTheCpu) {
+  const ModelConfig& c = GetParam().config;
+  std::vector<float> p(TensorTable(c).total_size());
+  test::fill_random_params(c, p.data(), 15);
+  auto cpu = train::make_cpu_backend(c, p);
+  auto gpu = make_cuda_backend(c, p, Precision::BF16);
+  const test::RandomBatch rb = test::random_batch(c, 4, c.max_seq_len, 16);
+  const int M = 4 * c.max_seq_len;
+  std::vector<float> lc(M), lg(M, NAN), w(M);
+  Rng rng(17);
+  for (float& x : w) x = (float)rng.uniform(-1, 1);
+  for (int round = 0; round < 2; round++) {
+    if (round == 1) {  // parameters changed through the host span (as the optimizer does): the bf16 copy follows
+      for (auto* b : {cpu.get(), gpu.get()})
+        for (float& x : b->params()) x *= 0.5f;
+    }
+    cpu->forward(rb.view(), lc.data(), nullptr);
+    gpu->forward(rb.view(), lg.data(), nullptr);
+    double scale = 0;
+    for (float x : lc) scale = std::max(scale, (double)std::fabs(x));
+    for (int i = 0; i < M; i++)
+      ASSERT_NEAR(lg[i], lc[i], 3e-2 * scale) << GetParam().name << " round " << round << " logp " << i;
+    cpu->zero_grad(), gpu->zero_grad();
+    cpu->backward(w.data());
+    gpu->backward(w.data());
+    const std::span<float> gc = cpu->grads(), gg = gpu->grads();
+    double gscale = 0;
+    for (float x : gc) gscale = std::max(gscale, (double)std::fabs(x));
+    for (size_t k = 0; k < gc.size(); k++)
+      ASSERT_NEAR(gg[k], gc[k], 5e-2 * gscale) << GetParam().name << " round " << round << " grad " << k;
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(TinyModels, CudaBackendTest, ::testing::ValuesIn(test::tiny_configs()),
                          [](const auto& info) { return info.param.name; });
 
-TEST(CudaTraining, TenDpoStepsTrackTheCpuLosses) {
+TEST(CudaTraining, TenDpoStepsTrackTheCpuLossesInFp32AndBf16) {
   if (!device_available()) GTEST_SKIP() << "no CUDA device";
   namespace fs = std::filesystem;
   const fs::path dir = fs::temp_directory_path() / ("align_cuda_train_" + std::to_string(::getpid()));
@@ -88,21 +125,25 @@ TEST(CudaTraining, TenDpoStepsTrackTheCpuLosses) {
   std::vector<float> p(TensorTable(c).total_size());
   test::fill_random_params(c, p.data(), 9, 0.1);
   data::write_pairs((dir / "train.bin").string(), data::PairsMeta{32, -1, 1}, test::toy_preference_pairs(40, 1));
-  std::vector<double> losses[2];
-  for (int k = 0; k < 2; k++) {
-    auto policy = k == 0 ? train::make_cpu_backend(c, p) : make_cuda_backend(c, p);
-    auto ref = k == 0 ? train::make_cpu_backend(c, p) : make_cuda_backend(c, p);
+  // CPU, CUDA fp32, CUDA bf16 (the bf16 run tracks within bf16's rounding: 2e-2, see Bf16TracksTheCpu).
+  std::vector<double> losses[3];
+  for (int k = 0; k < 3; k++) {
+    const Precision prec = k == 2 ? Precision::BF16 : Precision::FP32;
+    auto policy = k == 0 ? train::make_cpu_backend(c, p) : make_cuda_backend(c, p, prec);
+    auto ref = k == 0 ? train::make_cpu_backend(c, p) : make_cuda_backend(c, p, prec);
     train::DpoTask task(std::make_shared<data::PairsFile>((dir / "train.bin").string()), nullptr, {}, ref.get(), false,
                         c.max_seq_len);
     train::TrainOptions o;
-    o.batch_size = 4, o.max_steps = 10, o.lr = 5e-3, o.quiet = true, o.out_dir = (dir / (k ? "gpu" : "cpu")).string();
+    o.batch_size = 4, o.max_steps = 10, o.lr = 5e-3, o.quiet = true, o.out_dir = (dir / std::to_string(k)).string();
     train::train(*policy, task, o);
     std::ifstream f(o.out_dir + "/metrics.jsonl");
     for (std::string l; std::getline(f, l);) losses[k].push_back(nlohmann::json::parse(l)["loss"].get<double>());
   }
-  ASSERT_EQ(losses[0].size(), 10u);
-  ASSERT_EQ(losses[1].size(), 10u);
-  for (int s = 0; s < 10; s++) EXPECT_NEAR(losses[1][s], losses[0][s], 1e-3) << "step " << s + 1;
+  for (int k = 0; k < 3; k++) ASSERT_EQ(losses[k].size(), 10u) << k;
+  for (int s = 0; s < 10; s++) {
+    EXPECT_NEAR(losses[1][s], losses[0][s], 1e-3) << "fp32 step " << s + 1;
+    EXPECT_NEAR(losses[2][s], losses[0][s], 2e-2) << "bf16 step " << s + 1;
+  }
   fs::remove_all(dir);
 }
 

@@ -17,8 +17,8 @@
 #include "common/rng.hpp"
 #include "cpu/ops.hpp"
 #include "cuda/device_buffer.cuh"
-#include "cuda_timing.cuh"
 #include "cuda/matmul.cuh"
+#include "cuda_timing.cuh"
 #include "kernels/kernels.cuh"
 
 using namespace align;
@@ -36,7 +36,8 @@ std::vector<float> randn(size_t n, uint64_t seed) {
 
 double max_rel_error(const std::vector<float>& got, const std::vector<float>& ref) {
   double d = 0, s = 0;
-  for (size_t i = 0; i < ref.size(); i++) d = std::max(d, (double)std::fabs(got[i] - ref[i])), s = std::max(s, (double)std::fabs(ref[i]));
+  for (size_t i = 0; i < ref.size(); i++)
+    d = std::max(d, (double)std::fabs(got[i] - ref[i])), s = std::max(s, (double)std::fabs(ref[i]));
   return d / std::max(s, 1e-30);
 }
 
@@ -51,7 +52,8 @@ int main() {
   // Ceilings measured here: device-to-device copy bandwidth and a large fp32 GEMM.
   const size_t big = 256u << 20;  // bytes
   DeviceBuffer<char> src(big), dst(big);
-  const double copy_ms = time_ms(reps, [&](int) { CUDA_CHECK(cudaMemcpy(dst.data(), src.data(), big, cudaMemcpyDeviceToDevice)); });
+  const double copy_ms =
+      time_ms(reps, [&](int) { CUDA_CHECK(cudaMemcpy(dst.data(), src.data(), big, cudaMemcpyDeviceToDevice)); });
   const double copy_gbs = 2.0 * big / copy_ms / 1e6;
   cuda::Matmul mm;
   const int G = 4096;
@@ -59,7 +61,8 @@ int main() {
   const double gemm_ms = time_ms(10, [&](int) { mm.forward(gc.data(), ga.data(), gb.data(), nullptr, G, G, G, 0); });
   const double gemm_tflops = 2.0 * G * G * G / gemm_ms / 1e9;
   std::printf("ceilings: copy %.0f GB/s, fp32 GEMM %dx%dx%d %.1f TFLOP/s\n\n", copy_gbs, G, G, G, gemm_tflops);
-  std::printf("| kernel | shape | max rel. error vs CPU | time | achieved | of ceiling |\n|---|---|---:|---:|---:|---:|\n");
+  std::printf(
+      "| kernel | shape | max rel. error vs CPU | time | achieved | of ceiling |\n|---|---|---:|---:|---:|---:|\n");
 
   {  // LayerNorm forward: reads x (M,C), w, b; writes y (M,C), mean, rstd
     const int M = 8192, C = 768;
@@ -106,16 +109,16 @@ int main() {
       kernels::attention_forward(o.data(), att.data(), dq.data(), dl.data(), N, T, NH, NKV, HS, 0);
     });
     const double tflops = 2.0 * 2 * N * NH * (double)T * T / 2 * HS / ms / 1e9;  // QKᵀ and AV, causal half
-    std::printf("| attention_forward v1 | N%d T%d NH%d HS%d | %.1e | %.3f ms | %.2f TFLOP/s | %.1f%% |\n", N, T, NH, HS, err,
-                ms, tflops, 100 * tflops / gemm_tflops);
+    std::printf("| attention_forward v1 | N%d T%d NH%d HS%d | %.1e | %.3f ms | %.2f TFLOP/s | %.1f%% |\n", N, T, NH, HS,
+                err, ms, tflops, 100 * tflops / gemm_tflops);
   }
   {  // the LM head: logits (M, Vp) = h (M, C) · Wᵀ
     const int M = 2048, C = 768, Vp = 50304;
     DeviceBuffer<float> h(randn((size_t)M * C, 8)), w(randn((size_t)Vp * C, 9)), out((size_t)M * Vp);
     const double ms = time_ms(10, [&](int) { mm.forward(out.data(), h.data(), w.data(), nullptr, M, C, Vp, 0); });
     const double tflops = 2.0 * M * C * Vp / ms / 1e9;
-    std::printf("| matmul (LM head) | %dx%dx%d | (tested in the GPU suite) | %.3f ms | %.1f TFLOP/s | %.0f%% |\n", M, C, Vp,
-                ms, tflops, 100 * tflops / gemm_tflops);
+    std::printf("| matmul (LM head) | %dx%dx%d | (tested in the GPU suite) | %.3f ms | %.1f TFLOP/s | %.0f%% |\n", M, C,
+                Vp, ms, tflops, 100 * tflops / gemm_tflops);
   }
   return 0;
 }

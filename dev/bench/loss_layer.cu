@@ -53,7 +53,8 @@ DeviceBuffer<T> random_device(size_t n, double scale, uint64_t seed) {
   std::vector<T> v(n);
   for (T& x : v) {
     const float f = (float)(scale * rng.normal());
-    if constexpr (std::is_same_v<T, float>) x = f;
+    if constexpr (std::is_same_v<T, float>)
+      x = f;
     else {
       __nv_bfloat16_raw r;
       r.x = float_to_bf16(f);
@@ -141,13 +142,20 @@ int main(int argc, char** argv) {
       }
       return x;
     };
-    if (a == "--pairs") pairs = positive(value());
-    else if (a == "--seq") T = positive(value());
-    else if (a == "--embd") C = positive(value());
-    else if (a == "--vocab") V = positive(value());
-    else if (a == "--reps") reps = positive(value());
-    else if (a == "--dtype") dtypes = value();
-    else if (a == "--json") json = true;
+    if (a == "--pairs")
+      pairs = positive(value());
+    else if (a == "--seq")
+      T = positive(value());
+    else if (a == "--embd")
+      C = positive(value());
+    else if (a == "--vocab")
+      V = positive(value());
+    else if (a == "--reps")
+      reps = positive(value());
+    else if (a == "--dtype")
+      dtypes = value();
+    else if (a == "--json")
+      json = true;
     else {
       std::fprintf(stderr,
                    "usage: bench_loss_layer [--pairs 8] [--seq 1024] [--embd 768] [--vocab 50257] [--reps 10]\n"
@@ -171,8 +179,8 @@ int main(int argc, char** argv) {
     std::printf("{\"M\": %d, \"C\": %d, \"V\": %d, \"results\": [", M, C, V);
     for (size_t i = 0; i < results.size(); i++)
       std::printf("%s{\"name\": \"%s\", \"dtype\": \"%s\", \"ms\": %.4f, \"extra_mb\": %.1f, \"tflops\": %.2f}",
-                  i ? ", " : "", results[i].name.c_str(), results[i].dtype.c_str(), results[i].ms,
-                  results[i].extra_mb, results[i].tflops);
+                  i ? ", " : "", results[i].name.c_str(), results[i].dtype.c_str(), results[i].ms, results[i].extra_mb,
+                  results[i].tflops);
     std::printf("]}\n");
     return 0;
   }

@@ -27,8 +27,9 @@ void add(float* out, const float* a, const float* b, int64_t n, cudaStream_t s) 
 
 class CudaBackend final : public train::Backend {
  public:
-  CudaBackend(const ModelConfig& c, std::span<const float> p)
+  CudaBackend(const ModelConfig& c, std::span<const float> p, Precision precision)
       : c_(c),
+        precision_(precision),
         table_(c),
         params_(table_.total_size()),
         grads_(table_.total_size()),
@@ -38,6 +39,10 @@ class CudaBackend final : public train::Backend {
     ALIGN_ASSERT(p.size() == table_.total_size(), "parameters of size ", p.size());
     CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
     params_.upload(host_params_);
+    if (precision_ == Precision::BF16) {
+      params_bf16_ = DeviceBuffer<__nv_bfloat16>(table_.total_size());
+      refresh_bf16_weights();
+    }
     CUDA_CHECK(cudaMemset(grads_.data(), 0, grads_.size() * sizeof(float)));
     w_ = make_model_view(table_, params_.data(), c_);
     g_ = make_model_view(table_, grads_.data(), c_);
@@ -87,20 +92,20 @@ class CudaBackend final : public train::Backend {
       const LayerView<float>& w = w_.layers[l];
       norm_forward(a.norm1.data(), a.mean1.data(), a.rstd1.data(), act_resid_[l].data(), w.attn_norm_w, w.attn_norm_b,
                    M);
-      mm_.forward(a.qkv.data(), a.norm1.data(), w.qkv_w, w.qkv_b, M, C, c_.qkv_dim(), s);
+      linear_forward(a.qkv.data(), a.norm1.data(), w.qkv_w, w.qkv_b, M, C, c_.qkv_dim(), s);
       if (c_.arch == Arch::Llama)
         kernels::rope_apply(a.qkv.data(), rope_.data(), N_, T_, c_.n_head, c_.n_kv_head, c_.head_dim, 1.f, s);
       kernels::attention_forward(a.atty.data(), a.att.data(), a.qkv.data(), lengths_.data(), N_, T_, c_.n_head,
                                  c_.n_kv_head, c_.head_dim, s);
-      mm_.forward(proj_.data(), a.atty.data(), w.attn_out_w, w.attn_out_b, M, c_.q_dim(), C, s);
+      linear_forward(proj_.data(), a.atty.data(), w.attn_out_w, w.attn_out_b, M, c_.q_dim(), C, s);
       add(a.mid.data(), act_resid_[l].data(), proj_.data(), (int64_t)M * C, s);
       norm_forward(a.norm2.data(), a.mean2.data(), a.rstd2.data(), a.mid.data(), w.mlp_norm_w, w.mlp_norm_b, M);
-      mm_.forward(a.mlp_pre.data(), a.norm2.data(), w.mlp_in_w, w.mlp_in_b, M, C, c_.mlp_in_dim(), s);
+      linear_forward(a.mlp_pre.data(), a.norm2.data(), w.mlp_in_w, w.mlp_in_b, M, C, c_.mlp_in_dim(), s);
       if (c_.arch == Arch::GPT2)
         kernels::gelu_forward(a.mlp_act.data(), a.mlp_pre.data(), (int64_t)M * c_.ffn_dim, s);
       else
         kernels::swiglu_forward(a.mlp_act.data(), a.mlp_pre.data(), M, c_.ffn_dim, s);
-      mm_.forward(proj_.data(), a.mlp_act.data(), w.mlp_out_w, w.mlp_out_b, M, c_.ffn_dim, C, s);
+      linear_forward(proj_.data(), a.mlp_act.data(), w.mlp_out_w, w.mlp_out_b, M, c_.ffn_dim, C, s);
       add(act_resid_[l + 1].data(), a.mid.data(), proj_.data(), (int64_t)M * C, s);
     }
     norm_forward(normf_.data(), meanf_.data(), rstdf_.data(), act_resid_[L].data(), w_.final_norm_w, w_.final_norm_b,
@@ -109,8 +114,14 @@ class CudaBackend final : public train::Backend {
     const DeviceTokenStats dstats =
         stats ? DeviceTokenStats{entropy_.data(), mean_logit_.data(), log_sum_sq_.data(), is_top1_.data()}
               : DeviceTokenStats{};
-    loss_.forward(logp_.data(), lse_.data(), dstats, normf_.data(), w_.lm_head, targets_.data(), M, C, c_.vocab_size,
-                  s);
+    if (precision_ == Precision::BF16) {
+      kernels::to_bf16(in16_.data(), normf_.data(), (int64_t)M * C, s);
+      loss16_.forward(logp_.data(), lse_.data(), dstats, in16_.data(), bf16_of(w_.lm_head), targets_.data(), M, C,
+                      c_.vocab_size, s);
+    } else {
+      loss_.forward(logp_.data(), lse_.data(), dstats, normf_.data(), w_.lm_head, targets_.data(), M, C, c_.vocab_size,
+                    s);
+    }
     CUDA_CHECK(cudaMemcpyAsync(logp, logp_.data(), sizeof(float) * M, cudaMemcpyDeviceToHost, s));
     if (stats) {  // the buffers hold capacity_M_ >= M rows
       CUDA_CHECK(cudaStreamSynchronize(s));
@@ -129,8 +140,14 @@ class CudaBackend final : public train::Backend {
     const int M = N_ * T_, C = c_.n_embd, L = c_.n_layer;
     const cudaStream_t s = stream_;
     CUDA_CHECK(cudaMemcpyAsync(logp_.data(), dlogp, sizeof(float) * M, cudaMemcpyHostToDevice, s));
-    loss_.backward(dnorm_.data(), g_.lm_head, logp_.data(), normf_.data(), w_.lm_head, lse_.data(), targets_.data(), M,
-                   C, c_.vocab_size, false, s);
+    if (precision_ == Precision::BF16) {
+      kernels::to_bf16(in16_.data(), normf_.data(), (int64_t)M * C, s);
+      loss16_.backward(dnorm_.data(), g_.lm_head, logp_.data(), in16_.data(), bf16_of(w_.lm_head), lse_.data(),
+                       targets_.data(), M, C, c_.vocab_size, false, s);
+    } else {
+      loss_.backward(dnorm_.data(), g_.lm_head, logp_.data(), normf_.data(), w_.lm_head, lse_.data(), targets_.data(),
+                     M, C, c_.vocab_size, false, s);
+    }
     CUDA_CHECK(cudaMemsetAsync(dx_.data(), 0, sizeof(float) * M * C, s));
     norm_backward(dx_.data(), g_.final_norm_w, g_.final_norm_b, dnorm_.data(), act_resid_[L].data(), w_.final_norm_w,
                   meanf_.data(), rstdf_.data(), M);
@@ -139,24 +156,24 @@ class CudaBackend final : public train::Backend {
       Layer& a = layers_[l];
       const LayerView<float>& w = w_.layers[l];
       const LayerView<float>& g = g_.layers[l];
-      mm_.backward(dact_.data(), g.mlp_out_w, g.mlp_out_b, dx_.data(), a.mlp_act.data(), w.mlp_out_w, M, c_.ffn_dim, C,
-                   false, s);
+      linear_backward(dact_.data(), g.mlp_out_w, g.mlp_out_b, dx_.data(), a.mlp_act.data(), w.mlp_out_w, M, c_.ffn_dim,
+                      C, false, s);
       if (c_.arch == Arch::GPT2)
         kernels::gelu_backward(dpre_.data(), a.mlp_pre.data(), dact_.data(), (int64_t)M * c_.ffn_dim, s);
       else
         kernels::swiglu_backward(dpre_.data(), a.mlp_pre.data(), dact_.data(), M, c_.ffn_dim, s);
-      mm_.backward(dnorm_.data(), g.mlp_in_w, g.mlp_in_b, dpre_.data(), a.norm2.data(), w.mlp_in_w, M, C,
-                   c_.mlp_in_dim(), false, s);
+      linear_backward(dnorm_.data(), g.mlp_in_w, g.mlp_in_b, dpre_.data(), a.norm2.data(), w.mlp_in_w, M, C,
+                      c_.mlp_in_dim(), false, s);
       norm_backward(dx_.data(), g.mlp_norm_w, g.mlp_norm_b, dnorm_.data(), a.mid.data(), w.mlp_norm_w, a.mean2.data(),
                     a.rstd2.data(), M);
-      mm_.backward(datty_.data(), g.attn_out_w, g.attn_out_b, dx_.data(), a.atty.data(), w.attn_out_w, M, c_.q_dim(), C,
-                   false, s);
+      linear_backward(datty_.data(), g.attn_out_w, g.attn_out_b, dx_.data(), a.atty.data(), w.attn_out_w, M, c_.q_dim(),
+                      C, false, s);
       kernels::attention_backward(dqkv_.data(), ds_.data(), datty_.data(), a.qkv.data(), a.att.data(), lengths_.data(),
                                   N_, T_, c_.n_head, c_.n_kv_head, c_.head_dim, s);
       if (c_.arch == Arch::Llama)
         kernels::rope_apply(dqkv_.data(), rope_.data(), N_, T_, c_.n_head, c_.n_kv_head, c_.head_dim, -1.f, s);
-      mm_.backward(dnorm_.data(), g.qkv_w, g.qkv_b, dqkv_.data(), a.norm1.data(), w.qkv_w, M, C, c_.qkv_dim(), false,
-                   s);
+      linear_backward(dnorm_.data(), g.qkv_w, g.qkv_b, dqkv_.data(), a.norm1.data(), w.qkv_w, M, C, c_.qkv_dim(), false,
+                      s);
       norm_backward(dx_.data(), g.attn_norm_w, g.attn_norm_b, dnorm_.data(), act_resid_[l].data(), w.attn_norm_w,
                     a.mean1.data(), a.rstd1.data(), M);
       slice_done(L - l);  // layer l
@@ -175,6 +192,30 @@ class CudaBackend final : public train::Backend {
   struct Layer {
     DeviceBuffer<float> norm1, mean1, rstd1, qkv, att, atty, mid, norm2, mean2, rstd2, mlp_pre, mlp_act;
   };
+
+  // The linear layers. fp32: cuBLASLt in float. bf16 (mixed precision, as torch.autocast):
+  // the input (and in the backward dout) is cast to bf16 into a scratch buffer, the weight is
+  // the bf16 copy of the fp32 master, and the tensor-core product accumulates and lands in
+  // float; activations, gradients and everything outside the matmuls stay float32.
+  void linear_forward(float* out, const float* inp, const float* w, const float* b, int M, int K, int N,
+                      cudaStream_t s) {
+    if (precision_ == Precision::FP32) return mm_.forward(out, inp, w, b, M, K, N, s);
+    kernels::to_bf16(in16_.data(), inp, (int64_t)M * K, s);
+    mm_.forward(out, (const __nv_bfloat16*)in16_.data(), bf16_of(w), b, M, K, N, s);
+  }
+  void linear_backward(float* dinp, float* dw, float* db, const float* dout, const float* inp, const float* w, int M,
+                       int K, int N, bool accumulate_dinp, cudaStream_t s) {
+    if (precision_ == Precision::FP32) return mm_.backward(dinp, dw, db, dout, inp, w, M, K, N, accumulate_dinp, s);
+    kernels::to_bf16(out16_.data(), dout, (int64_t)M * N, s);
+    kernels::to_bf16(in16_.data(), inp, (int64_t)M * K, s);
+    mm_.backward(dinp, dw, db, (const __nv_bfloat16*)out16_.data(), (const __nv_bfloat16*)in16_.data(), bf16_of(w), M,
+                 K, N, accumulate_dinp, s);
+  }
+  // The bf16 copy of a weight: the same offset in the bf16 buffer.
+  const __nv_bfloat16* bf16_of(const float* w) const { return params_bf16_.data() + (w - params_.data()); }
+  void refresh_bf16_weights() {
+    kernels::to_bf16(params_bf16_.data(), params_.data(), (int64_t)params_.size(), stream_);
+  }
 
   void norm_forward(float* out, float* mean, float* rstd, const float* inp, const float* w, const float* b, int M) {
     if (c_.arch == Arch::GPT2)
@@ -223,6 +264,11 @@ class CudaBackend final : public train::Backend {
     lse_ = DeviceBuffer<float>(m), logp_ = DeviceBuffer<float>(m);
     entropy_ = DeviceBuffer<double>(m), mean_logit_ = DeviceBuffer<double>(m), log_sum_sq_ = DeviceBuffer<double>(m);
     is_top1_ = DeviceBuffer<uint8_t>(m);
+    if (precision_ == Precision::BF16) {  // the widest matmul operand: inputs (M, K), douts (M, N)
+      const size_t widest =
+          std::max({C, (size_t)c_.q_dim(), (size_t)c_.ffn_dim, (size_t)c_.qkv_dim(), (size_t)c_.mlp_in_dim()});
+      in16_ = DeviceBuffer<__nv_bfloat16>(m * widest), out16_ = DeviceBuffer<__nv_bfloat16>(m * widest);
+    }
     dx_ = DeviceBuffer<float>(m * C), dnorm_ = DeviceBuffer<float>(m * C), dact_ = DeviceBuffer<float>(m * c_.ffn_dim);
     dpre_ = DeviceBuffer<float>(m * c_.mlp_in_dim()), datty_ = DeviceBuffer<float>(m * c_.q_dim());
     dqkv_ = DeviceBuffer<float>(m * c_.qkv_dim()), ds_ = DeviceBuffer<float>(att);
@@ -236,13 +282,20 @@ class CudaBackend final : public train::Backend {
   void push_params() {
     if (!params_on_host_may_change_) return;
     params_.upload(host_params_);
+    if (precision_ == Precision::BF16) {
+      params_bf16_ = DeviceBuffer<__nv_bfloat16>(table_.total_size());
+      refresh_bf16_weights();
+    }
     params_on_host_may_change_ = false;
   }
 
   ModelConfig c_;
+  Precision precision_;
   TensorTable table_;
   Matmul mm_;
-  ChunkedLogprob<float> loss_{mm_};  // after mm_, which it uses
+  ChunkedLogprob<float> loss_{mm_};                         // after mm_, which they use
+  ChunkedLogprob<__nv_bfloat16> loss16_{mm_};               // the bf16 mode's
+  DeviceBuffer<__nv_bfloat16> params_bf16_, in16_, out16_;  // bf16: weights; cast matmul operands
   cudaStream_t stream_ = nullptr;
   DeviceBuffer<float> params_, grads_, rope_;
   std::vector<float> host_params_, host_grads_;
@@ -262,12 +315,13 @@ class CudaBackend final : public train::Backend {
 
 }  // namespace
 
-std::unique_ptr<train::Backend> make_cuda_backend(const ModelConfig& config, std::span<const float> params) {
+std::unique_ptr<train::Backend> make_cuda_backend(const ModelConfig& config, std::span<const float> params,
+                                                  Precision precision) {
   int n = 0;
   const cudaError_t e = cudaGetDeviceCount(&n);
   ALIGN_REQUIRE(e == cudaSuccess && n > 0, "--device cuda: no usable CUDA device (",
                 e == cudaSuccess ? "none found" : cudaGetErrorString(e), ")");
-  return std::make_unique<CudaBackend>(config, params);
+  return std::make_unique<CudaBackend>(config, params, precision);
 }
 
 }  // namespace align::cuda

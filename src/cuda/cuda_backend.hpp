@@ -1,6 +1,8 @@
 // cuda_backend.hpp: the CUDA backend (CUDA builds): the same Backend contract
-// as the CPU reference (src/train/backend.hpp), computed on the GPU, float32
-// (the test mode; bf16 comes next). Parameters, gradients and activations
+// as the CPU reference (src/train/backend.hpp), computed on the GPU in float32
+// (the test mode) or bf16 mixed precision (matmuls on tensor cores in bf16 with
+// float accumulation, fp32 master weights, activations and gradients; the
+// attention kernels stay float32 until the cuBLAS/flash versions). Parameters, gradients and activations
 // live in device buffers carved by the tensor table; handles and the stream
 // live in the backend object (no global state). The LM head and log-probs run
 // through the fused loss layer (chunked_logprob.cuh): no (M, V) logits.
@@ -17,6 +19,9 @@
 
 namespace align::cuda {
 
-std::unique_ptr<train::Backend> make_cuda_backend(const ModelConfig& config, std::span<const float> params);
+enum class Precision { FP32, BF16 };
+
+std::unique_ptr<train::Backend> make_cuda_backend(const ModelConfig& config, std::span<const float> params,
+                                                  Precision precision = Precision::FP32);
 
 }  // namespace align::cuda

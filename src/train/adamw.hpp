@@ -6,8 +6,8 @@
 // State (m, v, t) is saved in training checkpoints for exact resumption.
 #pragma once
 
-#include <cstdint>
 #include <cstddef>
+#include <cstdint>
 #include <span>
 #include <string>
 #include <vector>

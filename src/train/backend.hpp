@@ -49,9 +49,10 @@ class Backend {
 // The CPU reference (float32, BLAS matmuls) as a backend.
 std::unique_ptr<Backend> make_cpu_backend(const ModelConfig& config, std::span<const float> params);
 
-// --device: "cpu", "cuda" (CUDA builds) or "auto" (cuda when a GPU is present). Defined in
+// --device: "cpu", "cuda" (CUDA builds) or "auto" (cuda when a GPU is present); --dtype: "fp32",
+// "bf16" (CUDA only: bf16 mixed precision) or "auto" (bf16 on cuda, fp32 on the CPU). Defined in
 // align_backends (src/train/make_backend.cpp), which the command-line tools link.
-std::unique_ptr<Backend> make_backend(const std::string& device, const ModelConfig& config,
+std::unique_ptr<Backend> make_backend(const std::string& device, const std::string& dtype, const ModelConfig& config,
                                       std::span<const float> params);
 bool cuda_device_present();
 

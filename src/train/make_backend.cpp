@@ -24,13 +24,18 @@ bool cuda_device_present() {
 #endif
 }
 
-std::unique_ptr<Backend> make_backend(const std::string& device, const ModelConfig& config,
+std::unique_ptr<Backend> make_backend(const std::string& device, const std::string& dtype, const ModelConfig& config,
                                       std::span<const float> params) {
   const std::string d = device == "auto" ? (cuda_device_present() ? "cuda" : "cpu") : device;
-  if (d == "cpu") return make_cpu_backend(config, params);
+  ALIGN_REQUIRE(dtype == "auto" || dtype == "fp32" || dtype == "bf16", "--dtype '", dtype,
+                "' is not known, expected fp32, bf16 or auto");
+  if (d == "cpu") {
+    ALIGN_REQUIRE(dtype != "bf16", "--dtype bf16 needs --device cuda; the CPU backend computes in fp32");
+    return make_cpu_backend(config, params);
+  }
   if (d == "cuda") {
 #ifdef ALIGN_WITH_CUDA
-    return cuda::make_cuda_backend(config, params);
+    return cuda::make_cuda_backend(config, params, dtype == "fp32" ? cuda::Precision::FP32 : cuda::Precision::BF16);
 #else
     throw InputError("--device cuda: this build has no CUDA support (nvcc was not found at configure time)");
 #endif

@@ -43,6 +43,10 @@ void add_training_flags(CLI::App& app, CommonFlags& f) {
                  "write a checkpoint and stop after this step, as SIGINT would (continue with --resume)");
   app.add_option("--threads", f.threads, "CPU threads per rank (default: all)");
   app.add_option("--device", f.device, "cpu, cuda or auto (cuda when a GPU is present)")->capture_default_str();
+  app.add_option("--dtype", f.dtype,
+                 "fp32, bf16 (cuda: bf16 matmuls, fp32 master weights) or auto (bf16 on cuda, "
+                 "fp32 on the cpu)")
+      ->capture_default_str();
   app.add_flag("--zero1", o.zero1, "data parallel: shard the AdamW state over the ranks (ZeRO-1)");
   app.add_option("--dist-timeout", f.dist_timeout,
                  "data parallel: seconds a rank waits for the others before the "
@@ -89,6 +93,10 @@ void finish_training_flags(CommonFlags& f) {
   ALIGN_REQUIRE(f.opt.warmup_ratio >= 0 && f.opt.warmup_ratio < 1, "--warmup-ratio ", f.opt.warmup_ratio,
                 ", expected 0 <= r < 1");
   ALIGN_REQUIRE(f.opt.max_grad_norm >= 0, "--max-grad-norm must be >= 0");
+  ALIGN_REQUIRE(f.dtype == "auto" || f.dtype == "fp32" || f.dtype == "bf16", "--dtype '", f.dtype,
+                "', expected fp32, bf16 or auto");
+  ALIGN_REQUIRE(!(f.dtype == "bf16" && f.device == "cpu"),
+                "--dtype bf16 needs --device cuda; the CPU backend computes in fp32");
 }
 
 }  // namespace align::train

@@ -14,7 +14,7 @@
 namespace align::train {
 
 struct CommonFlags {
-  std::string model, output, val, schedule = "linear", device = "auto";
+  std::string model, output, val, schedule = "linear", device = "auto", dtype = "auto";
   int threads = 0;
   double dist_timeout = 600;  // seconds a collective may wait for the other ranks
   TrainOptions opt;
