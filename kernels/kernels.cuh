@@ -77,11 +77,12 @@ void chunk_dlogits(T* dz, const float* z, const float* dlogp, const float* lse, 
 // convert.cu: out (n) = bf16(in), round to nearest even.
 void to_bf16(__nv_bfloat16* out, const float* in, int64_t n, cudaStream_t stream);
 
-// optimizer.cu: AdamW over n elements (decay mask per element), and the global gradient norm
-// (partial sums per block, then one block, in a fixed order: deterministic).
+// optimizer.cu: AdamW over n elements (decay mask per element; gradients times grad_scale first,
+// for clipping), and the global gradient norm (partial sums per block, then one block, in a
+// fixed order: deterministic).
 void adamw_step(float* params, float* m, float* v, const float* grads, const uint8_t* decay, size_t n, float lr,
                 float beta1, float beta2, float eps, float weight_decay, float bias_correction1, float bias_correction2,
-                cudaStream_t stream);
+                float grad_scale, cudaStream_t stream);
 // sum of squares of g (n) into *out (device), using scratch (>= 1024 floats).
 void sum_of_squares(float* out, float* scratch, const float* g, size_t n, cudaStream_t stream);
 

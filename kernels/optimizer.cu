@@ -12,13 +12,14 @@ namespace {
 constexpr int kPartials = 1024;  // blocks of the first pass (the scratch size)
 
 __global__ void adamw_kernel(float* p, float* m, float* v, const float* g, const uint8_t* decay, size_t n, float lr,
-                             float b1, float b2, float eps, float wd, float bc1, float bc2) {
+                             float b1, float b2, float eps, float wd, float bc1, float bc2, float scale) {
   const size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= n) return;
   float x = p[i];
   if (decay[i]) x -= lr * wd * x;
-  const float mi = b1 * m[i] + (1.f - b1) * g[i];
-  const float vi = b2 * v[i] + (1.f - b2) * g[i] * g[i];
+  const float gi = g[i] * scale;  // clipping
+  const float mi = b1 * m[i] + (1.f - b1) * gi;
+  const float vi = b2 * v[i] + (1.f - b2) * gi * gi;
   m[i] = mi, v[i] = vi;
   p[i] = x - (lr / bc1) * mi / (sqrtf(vi) * rsqrtf(bc2) + eps);
 }
@@ -40,11 +41,12 @@ __global__ void squares_final_kernel(float* out, const float* partial, int count
 }  // namespace
 
 void adamw_step(float* params, float* m, float* v, const float* grads, const uint8_t* decay, size_t n, float lr,
-                float beta1, float beta2, float eps, float weight_decay, float bias_correction1,
-                float bias_correction2, cudaStream_t stream) {
+                float beta1, float beta2, float eps, float weight_decay, float bias_correction1, float bias_correction2,
+                float grad_scale, cudaStream_t stream) {
   if (n == 0) return;
   adamw_kernel<<<(unsigned)((n + 255) / 256), 256, 0, stream>>>(params, m, v, grads, decay, n, lr, beta1, beta2, eps,
-                                                                weight_decay, bias_correction1, bias_correction2);
+                                                                weight_decay, bias_correction1, bias_correction2,
+                                                                grad_scale);
   CUDA_CHECK_LAUNCH();
 }
 

@@ -52,7 +52,8 @@ TEST_F(CudaKernels, Embedding) {
   std::vector<int32_t> tokens(M), lengths = {17, 9, 1};
   Rng rng(1);
   for (int& t : tokens) t = rng.uniform_int(0, Vp - 1);
-  const std::vector<float> tok = randn((size_t)Vp * C, 2), pos = randn((size_t)T * C, 3), dout = randn((size_t)M * C, 4);
+  const std::vector<float> tok = randn((size_t)Vp * C, 2), pos = randn((size_t)T * C, 3),
+                           dout = randn((size_t)M * C, 4);
   DeviceBuffer<int32_t> dt(tokens), dl(lengths);
   DeviceBuffer<float> dtok(tok), dpos(pos), ddout(dout), out((size_t)M * C);
   out.poison();
@@ -90,8 +91,8 @@ TEST_F(CudaKernels, LayerNormAndRmsNorm) {
     std::vector<float> gx = randn((size_t)M * C, 14), gw = randn(C, 15), gb = randn(C, 16);
     std::vector<float> rgx = gx, rgw = gw, rgb = gb;
     DeviceBuffer<float> dgx(gx), dgw(gw), dgb(gb);
-    layernorm_backward(dgx.data(), dgw.data(), dgb.data(), ddy.data(), dx.data(), dw.data(), mean.data(), rstd.data(), M,
-                       C, true, 0);
+    layernorm_backward(dgx.data(), dgw.data(), dgb.data(), ddy.data(), dx.data(), dw.data(), mean.data(), rstd.data(),
+                       M, C, true, 0);
     cpu::layernorm_backward(rgx.data(), rgw.data(), rgb.data(), dy.data(), x.data(), w.data(), rmean.data(),
                             rrstd.data(), M, C, cpu::GradMode::Accumulate);
     expect_close(dgx.download(), rgx, 1e-5, "layernorm dinp (accumulated)");
@@ -222,8 +223,8 @@ TEST_F(CudaKernels, Matmul) {
         rdb(sh.N, 0.0);
     const std::vector<double> inp_d = to_d(inp), w_d = to_d(w), b_d = to_d(b), dout_d = to_d(dout);
     cpu::matmul_forward(rout.data(), inp_d.data(), w_d.data(), b_d.data(), sh.M, sh.K, sh.N);
-    cpu::matmul_backward(rdin.data(), rdw.data(), rdb.data(), dout_d.data(), inp_d.data(), w_d.data(), sh.M, sh.K,
-                         sh.N, cpu::GradMode::Overwrite);
+    cpu::matmul_backward(rdin.data(), rdw.data(), rdb.data(), dout_d.data(), inp_d.data(), w_d.data(), sh.M, sh.K, sh.N,
+                         cpu::GradMode::Overwrite);
     auto to_f = [](const std::vector<double>& v) { return std::vector<float>(v.begin(), v.end()); };
     DeviceBuffer<float> di(inp), dwt(w), dbias(b), dy(dout), out(rout.size()), din(rdin.size()),
         dw(std::vector<float>(rdw.size(), 0.f)), db(std::vector<float>(sh.N, 0.f));
@@ -245,10 +246,11 @@ TEST_F(CudaKernels, AdamWAndGradNorm) {
   DeviceBuffer<float> dp(p), dg(g), dm(m), dv(v), out(1), scratch(1024);
   DeviceBuffer<uint8_t> ddecay(decay);
   adamw_step(dp.data(), dm.data(), dv.data(), dg.data(), ddecay.data(), n, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.1f, 0.1f,
-             0.001f, 0);
+             0.001f, 0.5f, 0);  // grad_scale 0.5: a clipped step
   for (size_t i = 0; i < n; i++) {
+    const float gi = 0.5f * g[i];
     if (decay[i]) p[i] -= 1e-3f * 0.1f * p[i];
-    m[i] = 0.1f * g[i], v[i] = 0.001f * g[i] * g[i];
+    m[i] = 0.1f * gi, v[i] = 0.001f * gi * gi;
     p[i] -= (1e-3f / 0.1f) * m[i] / (std::sqrt(v[i]) / std::sqrt(0.001f) + 1e-8f);
   }
   expect_close(dp.download(), p, 1e-6, "adamw params");

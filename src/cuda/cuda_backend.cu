@@ -1,6 +1,7 @@
 // cuda_backend.cu: the GPU forward and backward pass, kernel for kernel the
 // sequence of the CPU reference (src/cpu/model_cpu.cpp), which specifies it.
 #include <algorithm>
+#include <cmath>
 
 #include "cuda/chunked_logprob.cuh"
 #include "cuda/cuda_backend.hpp"
@@ -10,6 +11,7 @@
 #include "kernels/kernels.cuh"
 #include "model/model_view.hpp"
 #include "model/rope.hpp"
+#include "train/optimizer.hpp"
 
 namespace align::cuda {
 
@@ -67,6 +69,9 @@ class CudaBackend final : public train::Backend {
       grads_on_host_ = true;
     }
     return host_grads_;
+  }
+  std::unique_ptr<train::Optimizer> make_optimizer(const train::AdamWOptions& options) override {
+    return std::make_unique<DeviceAdamW>(*this, options);
   }
   void set_gradient_reduction(dist::Communicator* comm) override {
     reduce_over_ = comm;
@@ -189,6 +194,55 @@ class CudaBackend final : public train::Backend {
   }
 
  private:
+  // AdamW on the device over the whole flat buffer (kernels/optimizer.cu): moments in device
+  // memory, the global norm's sum of squares by a deterministic kernel, the checkpoint format
+  // of adamw.hpp (so a run resumes on either backend). Only the step's scalars cross PCIe.
+  class DeviceAdamW final : public train::Optimizer {
+   public:
+    DeviceAdamW(CudaBackend& b, const train::AdamWOptions& o)
+        : b_(b), o_(o), n_(b.table_.total_size()), m_(n_), v_(n_), sq_(1), scratch_(1024) {
+      CUDA_CHECK(cudaMemset(m_.data(), 0, n_ * sizeof(float)));
+      CUDA_CHECK(cudaMemset(v_.data(), 0, n_ * sizeof(float)));
+      std::vector<uint8_t> decay(n_, 0);
+      for (const TensorSpec& t : b.table_.tensors())
+        if (t.decay) std::fill(decay.begin() + t.offset, decay.begin() + t.offset + t.numel, 1);
+      decay_ = DeviceBuffer<uint8_t>(decay);
+    }
+    Slice slice() const override { return {0, n_}; }
+    double grad_sq_sum() override {
+      kernels::sum_of_squares(sq_.data(), scratch_.data(), b_.grads_.data(), n_, b_.stream_);
+      CUDA_CHECK(cudaStreamSynchronize(b_.stream_));
+      return sq_.download()[0];
+    }
+    void step(double lr, float grad_scale) override {
+      b_.push_params();  // parameters set on the host (a resume) reach the device first
+      t_++;
+      const double bc1 = 1.0 - std::pow(o_.beta1, (double)t_), bc2 = 1.0 - std::pow(o_.beta2, (double)t_);
+      kernels::adamw_step(b_.params_.data(), m_.data(), v_.data(), b_.grads_.data(), decay_.data(), n_, (float)lr,
+                          (float)o_.beta1, (float)o_.beta2, (float)o_.eps, (float)o_.weight_decay, (float)bc1,
+                          (float)bc2, grad_scale, b_.stream_);
+      if (b_.precision_ == Precision::BF16) b_.refresh_bf16_weights();
+      CUDA_CHECK(cudaStreamSynchronize(b_.stream_));  // params() now downloads the updated values
+    }
+    int64_t steps() const override { return t_; }
+    void save(const std::string& path) const override {
+      train::save_adamw_state(path, t_, m_.download(), v_.download());
+    }
+    void load(const std::string& path) override {
+      std::vector<float> m(n_), v(n_);
+      t_ = train::load_adamw_state(path, m, v);
+      m_.upload(m), v_.upload(v);
+    }
+
+   private:
+    CudaBackend& b_;
+    train::AdamWOptions o_;
+    size_t n_;
+    DeviceBuffer<float> m_, v_, sq_, scratch_;
+    DeviceBuffer<uint8_t> decay_;
+    int64_t t_ = 0;
+  };
+
   struct Layer {
     DeviceBuffer<float> norm1, mean1, rstd1, qkv, att, atty, mid, norm2, mean2, rstd2, mlp_pre, mlp_act;
   };

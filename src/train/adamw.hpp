@@ -25,7 +25,8 @@ class AdamW {
   // Optimizes elements [begin, end) of the flat buffer (all of it by default; a slice per rank
   // under ZeRO-1). step() takes the spans of exactly that range.
   AdamW(const TensorTable& table, const AdamWOptions& opt, size_t begin = 0, size_t end = SIZE_MAX);
-  void step(std::span<float> params, std::span<const float> grads, double lr);
+  // grad_scale multiplies each gradient first (global-norm clipping).
+  void step(std::span<float> params, std::span<const float> grads, double lr, float grad_scale = 1.f);
   size_t begin() const { return begin_; }
   size_t size() const { return m_.size(); }
   int64_t steps() const { return t_; }
@@ -42,5 +43,10 @@ class AdamW {
 
 // sqrt(Σ g²) over the whole buffer, accumulated in double in a fixed order.
 double global_grad_norm(std::span<const float> grads);
+
+// The checkpoint format of the AdamW state (m, v of n elements and the step count t), shared by
+// the host and device optimizers. load checks that the file holds n elements.
+void save_adamw_state(const std::string& path, int64_t t, std::span<const float> m, std::span<const float> v);
+int64_t load_adamw_state(const std::string& path, std::span<float> m, std::span<float> v);
 
 }  // namespace align::train

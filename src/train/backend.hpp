@@ -9,6 +9,7 @@
 // checkpoints and gradient norm are written once.
 //   set_gradient_reduction(comm)   data parallel: backward() also sums the
 //                                  gradients over comm's ranks, slice by slice
+//   make_optimizer(options)        AdamW where the parameters live
 #pragma once
 
 #include <memory>
@@ -18,6 +19,7 @@
 #include "model/batch.hpp"
 #include "model/config.hpp"
 #include "model/tensor_table.hpp"
+#include "train/optimizer.hpp"
 
 namespace align::dist {
 class Communicator;
@@ -43,6 +45,11 @@ class Backend {
   // backward of the layers below it. nullptr (the start) turns it off; the
   // trainer sets it for the last micro-batch of each optimizer step only.
   virtual void set_gradient_reduction(dist::Communicator* comm) = 0;
+  // The AdamW step over the whole buffer where the parameters live (optimizer.hpp). The
+  // default runs on the host over params()/grads(); the CUDA backend runs it on the device.
+  virtual std::unique_ptr<Optimizer> make_optimizer(const AdamWOptions& options) {
+    return make_host_adamw(*this, options, Slice{0, table().total_size()});
+  }
   using Scalar = float;
 };
 

@@ -69,7 +69,7 @@ std::string optimizer_file(const TrainOptions& o, int rank) {
 }
 
 // Rank 0 assembles checkpoint.tmp/, every ZeRO-1 rank adds its shard, rank 0 swaps it in.
-void save_checkpoint(const std::string& out, Backend& policy, const AdamW& opt, const Position& pos,
+void save_checkpoint(const std::string& out, Backend& policy, const Optimizer& opt, const Position& pos,
                      const TrainOptions& o, dist::Communicator& comm) {
   const fs::path dir = fs::path(out) / "checkpoint", tmp = fs::path(out) / "checkpoint.tmp",
                  old = fs::path(out) / "checkpoint.old";
@@ -106,7 +106,7 @@ void save_checkpoint(const std::string& out, Backend& policy, const AdamW& opt, 
   comm.barrier();
 }
 
-Position load_checkpoint(const std::string& out, Backend& policy, AdamW& opt, const TrainOptions& o,
+Position load_checkpoint(const std::string& out, Backend& policy, Optimizer& opt, const TrainOptions& o,
                          dist::Communicator& comm) {
   fs::path dir = fs::path(out) / "checkpoint";
   if (!fs::exists(dir / "state.json")) dir = fs::path(out) / "checkpoint.old";
@@ -190,7 +190,11 @@ TrainSummary train(Backend& policy, Task& task, const TrainOptions& o) {
   const size_t total_params = policy.params().size();
   const Shard shard = o.zero1 ? shard_of(total_params, rank, R) : Shard{total_params, 0, total_params};
 
-  AdamW opt(policy.table(), o.adamw, shard.begin, shard.end);
+  // ZeRO-1 exchanges shards through the host buffers, so its optimizer runs there; otherwise the
+  // backend's own (on the device for the CUDA backend: no parameter traffic per step).
+  const std::unique_ptr<Optimizer> optimizer =
+      o.zero1 ? make_host_adamw(policy, o.adamw, {shard.begin, shard.end}) : policy.make_optimizer(o.adamw);
+  Optimizer& opt = *optimizer;
   Position pos;
   if (o.resume) {
     pos = load_checkpoint(o.out_dir, policy, opt, o, comm);
@@ -245,27 +249,23 @@ TrainSummary train(Backend& policy, Task& task, const TrainOptions& o) {
     tokens_this_run += (uint64_t)tokens;
 
     // Gradients summed over ranks (each rank scaled its part by 1/R): all of them (done in the
-    // last backward, above), or with ZeRO-1 this rank's slice.
-    std::span<float> grads = policy.grads(), params = policy.params();
-    std::span<float> my_grads = grads.subspan(shard.begin, shard.end - shard.begin);
+    // last backward, above), or with ZeRO-1 this rank's slice, through the host buffers.
     if (R > 1 && o.zero1) {
+      const std::span<float> grads = policy.grads();
       padded.assign((size_t)R * shard.count, 0.f);
       std::copy(grads.begin(), grads.end(), padded.begin());
       comm.reduce_scatter_sum(padded.data(), shard.count);
-      std::copy(padded.begin() + shard.begin, padded.begin() + shard.end, my_grads.begin());
+      std::copy(padded.begin() + shard.begin, padded.begin() + shard.end, grads.begin() + shard.begin);
     }
-    double sq = 0;
-    for (float g : my_grads) sq += (double)g * g;
+    double sq = opt.grad_sq_sum();
     if (o.zero1) comm.all_reduce_sum(&sq, 1);
     const double norm = std::sqrt(sq);
     ALIGN_REQUIRE(std::isfinite(norm), "the gradient norm is not finite at step ", pos.step + 1);
-    if (o.max_grad_norm > 0 && norm > o.max_grad_norm) {
-      const float scale = (float)(o.max_grad_norm / (norm + 1e-6));
-      for (float& g : my_grads) g *= scale;
-    }
+    const float clip = o.max_grad_norm > 0 && norm > o.max_grad_norm ? (float)(o.max_grad_norm / (norm + 1e-6)) : 1.f;
     const double lr = learning_rate(o.schedule, o.lr, pos.step, warmup, total);
-    opt.step(params.subspan(shard.begin, shard.end - shard.begin), my_grads, lr);
+    opt.step(lr, clip);
     if (R > 1 && o.zero1) {  // everyone gets every slice of the updated parameters
+      const std::span<float> params = policy.params();
       padded.assign((size_t)R * shard.count, 0.f);
       std::copy(params.begin(), params.end(), padded.begin());
       comm.all_gather(padded.data(), shard.count);
