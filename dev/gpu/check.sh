@@ -35,7 +35,13 @@ if python3 -c "import torch; assert torch.cuda.is_available()" 2>/dev/null; then
 else
   step "loss layer (no torch)" build/bench_loss_layer
 fi
+# The training benchmark of issue 6: GPT-2 124M shapes, T = 1024, 8 pairs, DPO with stored reference.
+step "train step gpt2-124M bf16" build/bench_train_step --device cuda --dtype bf16
+step "train step gpt2-124M fp32" build/bench_train_step --device cuda --dtype fp32
 step "cpu suite (sanity)" ctest --test-dir build -j 16 --output-on-failure -E "dist_|demo_check|CudaKernels"
+echo
+echo "benchmarks:"
+grep -E "^(fused|unfused|cuBLASLt|PyTorch)|^GPT-2 shapes" "$LOG" | sed 's/^/  /'
 echo
 echo "| check                        | rc   | time     |"
 echo "|------------------------------|------|----------|"
