@@ -29,6 +29,17 @@ __global__ void bias_grad_kernel(float* dbias, const T* dout, int M, int N) {
   dbias[n] += s;
 }
 
+// The largest power of two up to 256 that divides the address. cuBLASLt's heuristic assumes
+// 256-byte aligned operands unless told otherwise, and an algorithm chosen under that
+// assumption may fail on a pointer that is less aligned (a bf16 weight inside the flat buffer
+// is only 128-byte aligned; a chunk of the LM head starts wherever the chunk does).
+uint32_t alignment_of(const void* p) {
+  const uintptr_t a = reinterpret_cast<uintptr_t>(p);
+  uint32_t align = 256;
+  while (align > 1 && a % align != 0) align /= 2;
+  return align;
+}
+
 template <typename T>
 constexpr cudaDataType_t data_type() {
   if constexpr (std::is_same_v<T, float>)
@@ -50,8 +61,9 @@ Matmul::~Matmul() {
   if (handle_) cublasLtDestroy(handle_);
 }
 
-const Matmul::Plan& Matmul::plan(cudaDataType_t in, bool ta, bool tb, int m, int n, int k, int lda, int ldb, int ldc) {
-  const auto key = std::make_tuple((int)in, ta, tb, m, n, k, lda, ldb, ldc);
+const Matmul::Plan& Matmul::plan(cudaDataType_t in, bool ta, bool tb, int m, int n, int k, int lda, int ldb, int ldc,
+                                 uint32_t align_a, uint32_t align_b, uint32_t align_c) {
+  const auto key = std::make_tuple((int)in, ta, tb, m, n, k, lda, ldb, ldc, align_a, align_b, align_c);
   auto it = plans_.find(key);
   if (it != plans_.end()) return it->second;
   Plan p;
@@ -68,6 +80,18 @@ const Matmul::Plan& Matmul::plan(cudaDataType_t in, bool ta, bool tb, int m, int
   const size_t ws = kWorkspace;
   lt_ok(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws)),
         "workspace preference");
+  lt_ok(
+      cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &align_a, sizeof(align_a)),
+      "alignment A");
+  lt_ok(
+      cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &align_b, sizeof(align_b)),
+      "alignment B");
+  lt_ok(
+      cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &align_c, sizeof(align_c)),
+      "alignment C");
+  lt_ok(
+      cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &align_c, sizeof(align_c)),
+      "alignment D");
   cublasLtMatmulHeuristicResult_t result{};
   int found = 0;
   lt_ok(cublasLtMatmulAlgoGetHeuristic(handle_, p.desc, p.a, p.b, p.c, p.c, pref, 1, &result, &found), "heuristic");
@@ -79,7 +103,7 @@ const Matmul::Plan& Matmul::plan(cudaDataType_t in, bool ta, bool tb, int m, int
 
 void Matmul::gemm(cudaDataType_t in, bool ta, bool tb, int m, int n, int k, const void* A, int lda, const void* B,
                   int ldb, float* C, int ldc, float beta, cudaStream_t s) {
-  const Plan& p = plan(in, ta, tb, m, n, k, lda, ldb, ldc);
+  const Plan& p = plan(in, ta, tb, m, n, k, lda, ldb, ldc, alignment_of(A), alignment_of(B), alignment_of(C));
   const float alpha = 1.f;
   lt_ok(cublasLtMatmul(handle_, p.desc, &alpha, A, p.a, B, p.b, &beta, C, p.c, C, p.c, &p.algo, workspace_.data(),
                        kWorkspace, s),

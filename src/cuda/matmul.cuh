@@ -16,6 +16,7 @@
 #include <cublasLt.h>
 #include <cuda_bf16.h>
 
+#include <cstdint>
 #include <map>
 #include <tuple>
 
@@ -48,10 +49,12 @@ class Matmul {
   // C(m,n) (float) = op(A)·op(B) column-major, A and B of type `in`; lda/ldb/ldc as stored.
   void gemm(cudaDataType_t in, bool ta, bool tb, int m, int n, int k, const void* A, int lda, const void* B, int ldb,
             float* C, int ldc, float beta, cudaStream_t s);
-  const Plan& plan(cudaDataType_t in, bool ta, bool tb, int m, int n, int k, int lda, int ldb, int ldc);
+  // Plans are cached per shape, type and operand alignment (see alignment_of in matmul.cu).
+  const Plan& plan(cudaDataType_t in, bool ta, bool tb, int m, int n, int k, int lda, int ldb, int ldc,
+                   uint32_t align_a, uint32_t align_b, uint32_t align_c);
   cublasLtHandle_t handle_ = nullptr;
   DeviceBuffer<unsigned char> workspace_;
-  std::map<std::tuple<int, bool, bool, int, int, int, int, int, int>, Plan> plans_;
+  std::map<std::tuple<int, bool, bool, int, int, int, int, int, int, uint32_t, uint32_t, uint32_t>, Plan> plans_;
 };
 
 }  // namespace align::cuda
