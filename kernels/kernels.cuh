@@ -30,6 +30,11 @@ void rmsnorm_forward(float* out, float* rstd, const float* inp, const float* w, 
                      cudaStream_t stream);
 void rmsnorm_backward(float* dinp, float* dw, const float* dout, const float* inp, const float* w, const float* rstd,
                       int M, int C, bool accumulate, cudaStream_t stream);
+// The residual add fused with the norm after it: sum (M,C) = a + b, then out = norm(sum) as above.
+void residual_layernorm_forward(float* sum, float* out, float* mean, float* rstd, const float* a, const float* b,
+                                const float* w, const float* bias, int M, int C, float eps, cudaStream_t stream);
+void residual_rmsnorm_forward(float* sum, float* out, float* rstd, const float* a, const float* b, const float* w,
+                              int M, int C, float eps, cudaStream_t stream);
 
 // activations.cu: tanh-GELU and SwiGLU ([gate | up] rows), forward and backward (overwrite).
 void gelu_forward(float* out, const float* inp, int64_t n, cudaStream_t stream);

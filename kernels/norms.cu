@@ -1,5 +1,9 @@
 // norms.cu: LayerNorm and RMSNorm, forward and backward (math in src/cpu/norms.cpp).
 //
+// The residual variants fuse the residual stream's add into the norm that
+// follows it: sum = a + b is written once and normalised from the values the
+// same lane just wrote, instead of an add kernel (read a, b, write sum) and a
+// norm (read sum again): one pass over (M, C) and one launch fewer per norm.
 // Row statistics and dinp: one warp per row (8 rows per 256-thread block);
 //   each lane strides over the channels, warp shuffles reduce. The
 //   reduction order is fixed by the lane layout: deterministic.
@@ -14,11 +18,25 @@ namespace align::kernels {
 namespace {
 constexpr int kRowsPerBlock = 8;
 
-__global__ void layernorm_forward_kernel(float* out, float* mean, float* rstd, const float* inp, const float* w,
-                                         const float* b, int M, int C, float eps) {
+// x = inp, or with kResidual x = sum = inp + inp2 (written here). Each lane reads back only the
+// channels it wrote itself, so no synchronisation is needed between the passes.
+template <bool kResidual>
+__device__ __forceinline__ const float* row_input(float* sum, const float* inp, const float* inp2, int row, int C,
+                                                  int lane) {
+  const float* x = inp + (int64_t)row * C;
+  if (!kResidual) return x;
+  const float* x2 = inp2 + (int64_t)row * C;
+  float* s = sum + (int64_t)row * C;
+  for (int c = lane; c < C; c += 32) s[c] = x[c] + x2[c];
+  return s;
+}
+
+template <bool kResidual>
+__global__ void layernorm_forward_kernel(float* out, float* mean, float* rstd, float* sum, const float* inp,
+                                         const float* inp2, const float* w, const float* b, int M, int C, float eps) {
   const int row = blockIdx.x * kRowsPerBlock + threadIdx.x / 32, lane = threadIdx.x % 32;
   if (row >= M) return;
-  const float* x = inp + (int64_t)row * C;
+  const float* x = row_input<kResidual>(sum, inp, inp2, row, C, lane);
   float s = 0.f;
   for (int c = lane; c < C; c += 32) s += x[c];
   const float mu = warp_sum(s) / C;
@@ -65,11 +83,12 @@ __global__ void layernorm_dparams_kernel(float* dw, float* db, const float* dout
   db[c] += sb;
 }
 
-__global__ void rmsnorm_forward_kernel(float* out, float* rstd, const float* inp, const float* w, int M, int C,
-                                       float eps) {
+template <bool kResidual>
+__global__ void rmsnorm_forward_kernel(float* out, float* rstd, float* sum, const float* inp, const float* inp2,
+                                       const float* w, int M, int C, float eps) {
   const int row = blockIdx.x * kRowsPerBlock + threadIdx.x / 32, lane = threadIdx.x % 32;
   if (row >= M) return;
-  const float* x = inp + (int64_t)row * C;
+  const float* x = row_input<kResidual>(sum, inp, inp2, row, C, lane);
   float s = 0.f;
   for (int c = lane; c < C; c += 32) s += x[c] * x[c];
   const float rs = rsqrtf(warp_sum(s) / C + eps);
@@ -78,8 +97,8 @@ __global__ void rmsnorm_forward_kernel(float* out, float* rstd, const float* inp
   if (lane == 0) rstd[row] = rs;
 }
 
-__global__ void rmsnorm_dinp_kernel(float* dinp, const float* dout, const float* inp, const float* w,
-                                    const float* rstd, int M, int C, bool accumulate) {
+__global__ void rmsnorm_dinp_kernel(float* dinp, const float* dout, const float* inp, const float* w, const float* rstd,
+                                    int M, int C, bool accumulate) {
   const int row = blockIdx.x * kRowsPerBlock + threadIdx.x / 32, lane = threadIdx.x % 32;
   if (row >= M) return;
   const float* x = inp + (int64_t)row * C;
@@ -103,12 +122,22 @@ __global__ void rmsnorm_dw_kernel(float* dw, const float* dout, const float* inp
   dw[c] += sw;
 }
 
-unsigned row_blocks(int M) { return (unsigned)((M + kRowsPerBlock - 1) / kRowsPerBlock); }
+unsigned row_blocks(int M) {
+  return (unsigned)((M + kRowsPerBlock - 1) / kRowsPerBlock);
+}
 }  // namespace
 
 void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* w, const float* b, int M,
                        int C, float eps, cudaStream_t stream) {
-  layernorm_forward_kernel<<<row_blocks(M), 32 * kRowsPerBlock, 0, stream>>>(out, mean, rstd, inp, w, b, M, C, eps);
+  layernorm_forward_kernel<false>
+      <<<row_blocks(M), 32 * kRowsPerBlock, 0, stream>>>(out, mean, rstd, nullptr, inp, nullptr, w, b, M, C, eps);
+  CUDA_CHECK_LAUNCH();
+}
+
+void residual_layernorm_forward(float* sum, float* out, float* mean, float* rstd, const float* a, const float* b,
+                                const float* w, const float* bias, int M, int C, float eps, cudaStream_t stream) {
+  layernorm_forward_kernel<true>
+      <<<row_blocks(M), 32 * kRowsPerBlock, 0, stream>>>(out, mean, rstd, sum, a, b, w, bias, M, C, eps);
   CUDA_CHECK_LAUNCH();
 }
 
@@ -123,7 +152,14 @@ void layernorm_backward(float* dinp, float* dw, float* db, const float* dout, co
 
 void rmsnorm_forward(float* out, float* rstd, const float* inp, const float* w, int M, int C, float eps,
                      cudaStream_t stream) {
-  rmsnorm_forward_kernel<<<row_blocks(M), 32 * kRowsPerBlock, 0, stream>>>(out, rstd, inp, w, M, C, eps);
+  rmsnorm_forward_kernel<false>
+      <<<row_blocks(M), 32 * kRowsPerBlock, 0, stream>>>(out, rstd, nullptr, inp, nullptr, w, M, C, eps);
+  CUDA_CHECK_LAUNCH();
+}
+
+void residual_rmsnorm_forward(float* sum, float* out, float* rstd, const float* a, const float* b, const float* w,
+                              int M, int C, float eps, cudaStream_t stream) {
+  rmsnorm_forward_kernel<true><<<row_blocks(M), 32 * kRowsPerBlock, 0, stream>>>(out, rstd, sum, a, b, w, M, C, eps);
   CUDA_CHECK_LAUNCH();
 }
 

@@ -76,6 +76,39 @@ TEST_P(CudaBackendTest, LogProbsAndGradientsMatchTheCpu) {
   EXPECT_TRUE(std::equal(g2.begin(), g2.end(), first.begin()));
 }
 
+// Batches change shape from step to step (rows are as long as each batch's longest; the last
+// and the evaluation batches are smaller): the backend's buffers, sized by the largest batch so
+// far, must serve smaller and larger ones alike.
+TEST_P(CudaBackendTest, BatchesOfChangingShape) {
+  const ModelConfig& c = GetParam().config;
+  std::vector<float> p(TensorTable(c).total_size());
+  test::fill_random_params(c, p.data(), 25);
+  auto cpu = train::make_cpu_backend(c, p);
+  auto gpu = make_cuda_backend(c, p);
+  const int T = c.max_seq_len;
+  const int shapes[][2] = {{4, T}, {2, T / 2}, {6, 3}, {1, 1}, {8, T}};
+  for (const auto& sh : shapes) {
+    const test::RandomBatch rb = test::random_batch(c, sh[0], sh[1], 26 + sh[0] * 100 + sh[1]);
+    const int M = sh[0] * sh[1];
+    std::vector<float> lc(M), lg(M, NAN), w(M, 0.5f);
+    cpu->forward(rb.view(), lc.data(), nullptr);
+    gpu->forward(rb.view(), lg.data(), nullptr);
+    double scale = 1e-30;
+    for (float x : lc) scale = std::max(scale, (double)std::fabs(x));
+    for (int i = 0; i < M; i++)
+      ASSERT_NEAR(lg[i], lc[i], 1e-4 * scale) << GetParam().name << " batch " << sh[0] << "x" << sh[1] << " logp " << i;
+    cpu->zero_grad(), gpu->zero_grad();
+    cpu->backward(w.data());
+    gpu->backward(w.data());
+    const std::span<float> gc = cpu->grads(), gg = gpu->grads();
+    double gscale = 1e-30;
+    for (float x : gc) gscale = std::max(gscale, (double)std::fabs(x));
+    for (size_t k = 0; k < gc.size(); k++)
+      ASSERT_NEAR(gg[k], gc[k], 1e-3 * gscale)
+          << GetParam().name << " batch " << sh[0] << "x" << sh[1] << " grad " << k;
+  }
+}
+
 // bf16 mixed precision: the matmul operands are rounded to bf16 (8-bit mantissa, 2^-9 relative
 // per rounding) and products accumulate in float, through two layers of K <= 24 sums: a few
 // 2^-9 of each value's magnitude. 3e-2 of the largest log-prob and 5e-2 of the largest gradient

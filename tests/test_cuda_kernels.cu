@@ -116,6 +116,26 @@ TEST_F(CudaKernels, LayerNormAndRmsNorm) {
     rmsnorm_backward(again.data(), dgw3.data(), ddy.data(), dx.data(), dw.data(), rstd.data(), M, C, false, 0);
     EXPECT_EQ(again.download(), over.download());
     EXPECT_EQ(dgw3.download(), dgw2.download());
+
+    // The residual variants: sum = x + r (exact in float on both sides), then the norm of sum.
+    const std::vector<float> r = randn((size_t)M * C, 17);
+    std::vector<float> rsum((size_t)M * C);
+    for (size_t i = 0; i < rsum.size(); i++) rsum[i] = x[i] + r[i];
+    DeviceBuffer<float> dr(r), sum((size_t)M * C);
+    sum.poison(), out.poison(), mean.poison(), rstd.poison();
+    residual_layernorm_forward(sum.data(), out.data(), mean.data(), rstd.data(), dx.data(), dr.data(), dw.data(),
+                               db.data(), M, C, 1e-5f, 0);
+    cpu::layernorm_forward(rout.data(), rmean.data(), rrstd.data(), rsum.data(), w.data(), b.data(), M, C, 1e-5f);
+    EXPECT_EQ(sum.download(), rsum) << "residual sum";
+    expect_close(out.download(), rout, 1e-5, "residual layernorm out");
+    expect_close(mean.download(), rmean, 1e-5, "residual layernorm mean");
+    expect_close(rstd.download(), rrstd, 1e-5, "residual layernorm rstd");
+    sum.poison(), out.poison(), rstd.poison();
+    residual_rmsnorm_forward(sum.data(), out.data(), rstd.data(), dx.data(), dr.data(), dw.data(), M, C, 1e-6f, 0);
+    cpu::rmsnorm_forward(rout.data(), rrstd.data(), rsum.data(), w.data(), M, C, 1e-6f);
+    EXPECT_EQ(sum.download(), rsum) << "residual sum (rms)";
+    expect_close(out.download(), rout, 1e-5, "residual rmsnorm out");
+    expect_close(rstd.download(), rrstd, 1e-5, "residual rmsnorm rstd");
   }
 }
 

@@ -17,16 +17,6 @@ namespace align::cuda {
 
 namespace {
 
-__global__ void add_kernel(float* out, const float* a, const float* b, int64_t n) {  // out = a + b
-  const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-  if (i < n) out[i] = a[i] + b[i];
-}
-
-void add(float* out, const float* a, const float* b, int64_t n, cudaStream_t s) {
-  add_kernel<<<(unsigned)((n + 255) / 256), 256, 0, s>>>(out, a, b, n);
-  CUDA_CHECK_LAUNCH();
-}
-
 class CudaBackend final : public train::Backend {
  public:
   CudaBackend(const ModelConfig& c, std::span<const float> p, Precision precision)
@@ -89,45 +79,49 @@ class CudaBackend final : public train::Backend {
     N_ = b.N, T_ = b.T;
     const int M = N_ * T_, C = c_.n_embd, L = c_.n_layer;
     ensure(M);
-    tokens_.upload(b.tokens), targets_.upload(b.targets), lengths_.upload(b.lengths);
+    // The buffers may be larger than this batch (an earlier one was): fill their first elements.
+    tokens_.upload_prefix(b.tokens), targets_.upload_prefix(b.targets), lengths_.upload_prefix(b.lengths);
     const cudaStream_t s = stream_;
-    kernels::embedding_forward(act_resid_[0].data(), tokens_.data(), w_.tok_embed, w_.pos_embed, M, T_, C, s);
+    kernels::embedding_forward(act_resid_[0], tokens_.data(), w_.tok_embed, w_.pos_embed, M, T_, C, s);
+    norm_forward(layers_[0].norm1, layers_[0].mean1, layers_[0].rstd1, act_resid_[0], w_.layers[0].attn_norm_w,
+                 w_.layers[0].attn_norm_b, M);
     for (int l = 0; l < L; l++) {
       Layer& a = layers_[l];
       const LayerView<float>& w = w_.layers[l];
-      norm_forward(a.norm1.data(), a.mean1.data(), a.rstd1.data(), act_resid_[l].data(), w.attn_norm_w, w.attn_norm_b,
-                   M);
-      linear_forward(a.qkv.data(), a.norm1.data(), w.qkv_w, w.qkv_b, M, C, c_.qkv_dim(), s);
+      linear_forward(a.qkv, a.norm1, w.qkv_w, w.qkv_b, M, C, c_.qkv_dim(), s);
       if (c_.arch == Arch::Llama)
-        kernels::rope_apply(a.qkv.data(), rope_.data(), N_, T_, c_.n_head, c_.n_kv_head, c_.head_dim, 1.f, s);
-      kernels::attention_forward(a.atty.data(), a.att.data(), a.qkv.data(), lengths_.data(), N_, T_, c_.n_head,
-                                 c_.n_kv_head, c_.head_dim, s);
-      linear_forward(proj_.data(), a.atty.data(), w.attn_out_w, w.attn_out_b, M, c_.q_dim(), C, s);
-      add(a.mid.data(), act_resid_[l].data(), proj_.data(), (int64_t)M * C, s);
-      norm_forward(a.norm2.data(), a.mean2.data(), a.rstd2.data(), a.mid.data(), w.mlp_norm_w, w.mlp_norm_b, M);
-      linear_forward(a.mlp_pre.data(), a.norm2.data(), w.mlp_in_w, w.mlp_in_b, M, C, c_.mlp_in_dim(), s);
+        kernels::rope_apply(a.qkv, rope_.data(), N_, T_, c_.n_head, c_.n_kv_head, c_.head_dim, 1.f, s);
+      kernels::attention_forward(a.atty, a.att, a.qkv, lengths_.data(), N_, T_, c_.n_head, c_.n_kv_head, c_.head_dim,
+                                 s);
+      linear_forward(proj_, a.atty, w.attn_out_w, w.attn_out_b, M, c_.q_dim(), C, s);
+      // mid = resid + attention, and its norm, in one kernel
+      residual_norm_forward(a.mid, a.norm2, a.mean2, a.rstd2, act_resid_[l], proj_, w.mlp_norm_w, w.mlp_norm_b, M);
+      linear_forward(a.mlp_pre, a.norm2, w.mlp_in_w, w.mlp_in_b, M, C, c_.mlp_in_dim(), s);
       if (c_.arch == Arch::GPT2)
-        kernels::gelu_forward(a.mlp_act.data(), a.mlp_pre.data(), (int64_t)M * c_.ffn_dim, s);
+        kernels::gelu_forward(a.mlp_act, a.mlp_pre, (int64_t)M * c_.ffn_dim, s);
       else
-        kernels::swiglu_forward(a.mlp_act.data(), a.mlp_pre.data(), M, c_.ffn_dim, s);
-      linear_forward(proj_.data(), a.mlp_act.data(), w.mlp_out_w, w.mlp_out_b, M, c_.ffn_dim, C, s);
-      add(act_resid_[l + 1].data(), a.mid.data(), proj_.data(), (int64_t)M * C, s);
+        kernels::swiglu_forward(a.mlp_act, a.mlp_pre, M, c_.ffn_dim, s);
+      linear_forward(proj_, a.mlp_act, w.mlp_out_w, w.mlp_out_b, M, c_.ffn_dim, C, s);
+      // the next residual = mid + MLP, with the norm that reads it: the next layer's first, or the final one
+      if (l + 1 < L) {
+        Layer& next = layers_[l + 1];
+        residual_norm_forward(act_resid_[l + 1], next.norm1, next.mean1, next.rstd1, a.mid, proj_,
+                              w_.layers[l + 1].attn_norm_w, w_.layers[l + 1].attn_norm_b, M);
+      } else {
+        residual_norm_forward(act_resid_[L], normf_, meanf_, rstdf_, a.mid, proj_, w_.final_norm_w, w_.final_norm_b, M);
+      }
     }
-    norm_forward(normf_.data(), meanf_.data(), rstdf_.data(), act_resid_[L].data(), w_.final_norm_w, w_.final_norm_b,
-                 M);
     // The fused loss layer: LM head, log-probs and statistics over vocabulary chunks; no (M, V) logits.
     const DeviceTokenStats dstats =
         stats ? DeviceTokenStats{entropy_.data(), mean_logit_.data(), log_sum_sq_.data(), is_top1_.data()}
               : DeviceTokenStats{};
     if (precision_ == Precision::BF16) {
-      kernels::to_bf16(in16_.data(), normf_.data(), (int64_t)M * C, s);
-      loss16_.forward(logp_.data(), lse_.data(), dstats, in16_.data(), bf16_of(w_.lm_head), targets_.data(), M, C,
-                      c_.vocab_size, s);
+      kernels::to_bf16(in16_.data(), normf_, (int64_t)M * C, s);
+      loss16_.forward(logp_, lse_, dstats, in16_.data(), bf16_of(w_.lm_head), targets_.data(), M, C, c_.vocab_size, s);
     } else {
-      loss_.forward(logp_.data(), lse_.data(), dstats, normf_.data(), w_.lm_head, targets_.data(), M, C, c_.vocab_size,
-                    s);
+      loss_.forward(logp_, lse_, dstats, normf_, w_.lm_head, targets_.data(), M, C, c_.vocab_size, s);
     }
-    CUDA_CHECK(cudaMemcpyAsync(logp, logp_.data(), sizeof(float) * M, cudaMemcpyDeviceToHost, s));
+    CUDA_CHECK(cudaMemcpyAsync(logp, logp_, sizeof(float) * M, cudaMemcpyDeviceToHost, s));
     if (stats) {  // the buffers hold capacity_M_ >= M rows
       CUDA_CHECK(cudaStreamSynchronize(s));
       stats->entropy = entropy_.download(), stats->mean_logit = mean_logit_.download();
@@ -144,46 +138,39 @@ class CudaBackend final : public train::Backend {
     have_forward_ = false;
     const int M = N_ * T_, C = c_.n_embd, L = c_.n_layer;
     const cudaStream_t s = stream_;
-    CUDA_CHECK(cudaMemcpyAsync(logp_.data(), dlogp, sizeof(float) * M, cudaMemcpyHostToDevice, s));
+    CUDA_CHECK(cudaMemcpyAsync(logp_, dlogp, sizeof(float) * M, cudaMemcpyHostToDevice, s));
     if (precision_ == Precision::BF16) {
-      kernels::to_bf16(in16_.data(), normf_.data(), (int64_t)M * C, s);
-      loss16_.backward(dnorm_.data(), g_.lm_head, logp_.data(), in16_.data(), bf16_of(w_.lm_head), lse_.data(),
-                       targets_.data(), M, C, c_.vocab_size, false, s);
+      kernels::to_bf16(in16_.data(), normf_, (int64_t)M * C, s);
+      loss16_.backward(dnorm_, g_.lm_head, logp_, in16_.data(), bf16_of(w_.lm_head), lse_, targets_.data(), M, C,
+                       c_.vocab_size, false, s);
     } else {
-      loss_.backward(dnorm_.data(), g_.lm_head, logp_.data(), normf_.data(), w_.lm_head, lse_.data(), targets_.data(),
-                     M, C, c_.vocab_size, false, s);
+      loss_.backward(dnorm_, g_.lm_head, logp_, normf_, w_.lm_head, lse_, targets_.data(), M, C, c_.vocab_size, false,
+                     s);
     }
-    CUDA_CHECK(cudaMemsetAsync(dx_.data(), 0, sizeof(float) * M * C, s));
-    norm_backward(dx_.data(), g_.final_norm_w, g_.final_norm_b, dnorm_.data(), act_resid_[L].data(), w_.final_norm_w,
-                  meanf_.data(), rstdf_.data(), M);
+    CUDA_CHECK(cudaMemsetAsync(dx_, 0, sizeof(float) * M * C, s));
+    norm_backward(dx_, g_.final_norm_w, g_.final_norm_b, dnorm_, act_resid_[L], w_.final_norm_w, meanf_, rstdf_, M);
     slice_done(0);  // the final norm and an untied head
     for (int l = L - 1; l >= 0; l--) {
       Layer& a = layers_[l];
       const LayerView<float>& w = w_.layers[l];
       const LayerView<float>& g = g_.layers[l];
-      linear_backward(dact_.data(), g.mlp_out_w, g.mlp_out_b, dx_.data(), a.mlp_act.data(), w.mlp_out_w, M, c_.ffn_dim,
-                      C, false, s);
+      linear_backward(dact_, g.mlp_out_w, g.mlp_out_b, dx_, a.mlp_act, w.mlp_out_w, M, c_.ffn_dim, C, false, s);
       if (c_.arch == Arch::GPT2)
-        kernels::gelu_backward(dpre_.data(), a.mlp_pre.data(), dact_.data(), (int64_t)M * c_.ffn_dim, s);
+        kernels::gelu_backward(dpre_, a.mlp_pre, dact_, (int64_t)M * c_.ffn_dim, s);
       else
-        kernels::swiglu_backward(dpre_.data(), a.mlp_pre.data(), dact_.data(), M, c_.ffn_dim, s);
-      linear_backward(dnorm_.data(), g.mlp_in_w, g.mlp_in_b, dpre_.data(), a.norm2.data(), w.mlp_in_w, M, C,
-                      c_.mlp_in_dim(), false, s);
-      norm_backward(dx_.data(), g.mlp_norm_w, g.mlp_norm_b, dnorm_.data(), a.mid.data(), w.mlp_norm_w, a.mean2.data(),
-                    a.rstd2.data(), M);
-      linear_backward(datty_.data(), g.attn_out_w, g.attn_out_b, dx_.data(), a.atty.data(), w.attn_out_w, M, c_.q_dim(),
-                      C, false, s);
-      kernels::attention_backward(dqkv_.data(), ds_.data(), datty_.data(), a.qkv.data(), a.att.data(), lengths_.data(),
-                                  N_, T_, c_.n_head, c_.n_kv_head, c_.head_dim, s);
+        kernels::swiglu_backward(dpre_, a.mlp_pre, dact_, M, c_.ffn_dim, s);
+      linear_backward(dnorm_, g.mlp_in_w, g.mlp_in_b, dpre_, a.norm2, w.mlp_in_w, M, C, c_.mlp_in_dim(), false, s);
+      norm_backward(dx_, g.mlp_norm_w, g.mlp_norm_b, dnorm_, a.mid, w.mlp_norm_w, a.mean2, a.rstd2, M);
+      linear_backward(datty_, g.attn_out_w, g.attn_out_b, dx_, a.atty, w.attn_out_w, M, c_.q_dim(), C, false, s);
+      kernels::attention_backward(dqkv_, ds_, datty_, a.qkv, a.att, lengths_.data(), N_, T_, c_.n_head, c_.n_kv_head,
+                                  c_.head_dim, s);
       if (c_.arch == Arch::Llama)
-        kernels::rope_apply(dqkv_.data(), rope_.data(), N_, T_, c_.n_head, c_.n_kv_head, c_.head_dim, -1.f, s);
-      linear_backward(dnorm_.data(), g.qkv_w, g.qkv_b, dqkv_.data(), a.norm1.data(), w.qkv_w, M, C, c_.qkv_dim(), false,
-                      s);
-      norm_backward(dx_.data(), g.attn_norm_w, g.attn_norm_b, dnorm_.data(), act_resid_[l].data(), w.attn_norm_w,
-                    a.mean1.data(), a.rstd1.data(), M);
+        kernels::rope_apply(dqkv_, rope_.data(), N_, T_, c_.n_head, c_.n_kv_head, c_.head_dim, -1.f, s);
+      linear_backward(dnorm_, g.qkv_w, g.qkv_b, dqkv_, a.norm1, w.qkv_w, M, C, c_.qkv_dim(), false, s);
+      norm_backward(dx_, g.attn_norm_w, g.attn_norm_b, dnorm_, act_resid_[l], w.attn_norm_w, a.mean1, a.rstd1, M);
       slice_done(L - l);  // layer l
     }
-    kernels::embedding_backward(g_.tok_embed, g_.pos_embed, dx_.data(), tokens_.data(), lengths_.data(), M, T_, C, s);
+    kernels::embedding_backward(g_.tok_embed, g_.pos_embed, dx_, tokens_.data(), lengths_.data(), M, T_, C, s);
     slice_done(L + 1);  // the embeddings (and a tied head)
     CUDA_CHECK(cudaStreamSynchronize(s));
     grads_on_host_ = false;
@@ -243,8 +230,12 @@ class CudaBackend final : public train::Backend {
     int64_t t_ = 0;
   };
 
-  struct Layer {
-    DeviceBuffer<float> norm1, mean1, rstd1, qkv, att, atty, mid, norm2, mean2, rstd2, mlp_pre, mlp_act;
+  struct Layer {                   // what the backward pass needs of each layer, carved from arena_
+    float *norm1, *mean1, *rstd1;  // (M,C), (M), (M): attention norm output and its statistics
+    float *qkv, *att, *atty;       // (M, qkv_dim), (N,NH,T,T), (M, q_dim)
+    float* mid;                    // (M,C) residual after attention
+    float *norm2, *mean2, *rstd2;  // (M,C), (M), (M)
+    float *mlp_pre, *mlp_act;      // (M, mlp_in_dim), (M, F)
   };
 
   // The linear layers. fp32: cuBLASLt in float. bf16 (mixed precision, as torch.autocast):
@@ -277,6 +268,14 @@ class CudaBackend final : public train::Backend {
     else
       kernels::rmsnorm_forward(out, rstd, inp, w, M, c_.n_embd, c_.norm_eps, stream_);
   }
+  // sum = a + b (the residual stream) fused with the norm of sum.
+  void residual_norm_forward(float* sum, float* out, float* mean, float* rstd, const float* a, const float* b,
+                             const float* w, const float* bias, int M) {
+    if (c_.arch == Arch::GPT2)
+      kernels::residual_layernorm_forward(sum, out, mean, rstd, a, b, w, bias, M, c_.n_embd, c_.norm_eps, stream_);
+    else
+      kernels::residual_rmsnorm_forward(sum, out, rstd, a, b, w, M, c_.n_embd, c_.norm_eps, stream_);
+  }
   // The residual gradient accumulates (dinp += ...), as in the CPU reference.
   void norm_backward(float* dinp, float* dw, float* db, const float* dout, const float* inp, const float* w,
                      const float* mean, const float* rstd, int M) {
@@ -300,22 +299,34 @@ class CudaBackend final : public train::Backend {
   }
 
   // Activations for M = N·T positions, reallocated when the batch shape grows.
+  // Activations for N·T positions, (re)carved when the batch outgrows the arena. Each piece
+  // starts on a 64-float (256-byte) boundary, the alignment cuBLASLt's fast kernels want.
   void ensure(int M) {
-    if (M <= capacity_M_ && N_ * T_ * T_ <= capacity_NTT_) return;
-    const size_t m = M, C = c_.n_embd, att = (size_t)N_ * c_.n_head * T_ * T_;
-    capacity_M_ = M, capacity_NTT_ = N_ * T_ * T_;
-    act_resid_.clear();
-    for (int l = 0; l <= c_.n_layer; l++) act_resid_.emplace_back(m * C);
-    layers_.clear();
-    for (int l = 0; l < c_.n_layer; l++)
-      layers_.push_back(Layer{DeviceBuffer<float>(m * C), DeviceBuffer<float>(m), DeviceBuffer<float>(m),
-                              DeviceBuffer<float>(m * c_.qkv_dim()), DeviceBuffer<float>(att),
-                              DeviceBuffer<float>(m * c_.q_dim()), DeviceBuffer<float>(m * C),
-                              DeviceBuffer<float>(m * C), DeviceBuffer<float>(m), DeviceBuffer<float>(m),
-                              DeviceBuffer<float>(m * c_.mlp_in_dim()), DeviceBuffer<float>(m * c_.ffn_dim)});
-    proj_ = DeviceBuffer<float>(m * C), normf_ = DeviceBuffer<float>(m * C);
-    meanf_ = DeviceBuffer<float>(m), rstdf_ = DeviceBuffer<float>(m);
-    lse_ = DeviceBuffer<float>(m), logp_ = DeviceBuffer<float>(m);
+    const size_t att = (size_t)N_ * c_.n_head * T_ * T_;
+    if ((size_t)M <= capacity_M_ && att <= capacity_att_ && (size_t)N_ <= capacity_N_) return;
+    capacity_M_ = std::max(capacity_M_, (size_t)M), capacity_att_ = std::max(capacity_att_, att);
+    capacity_N_ = std::max(capacity_N_, (size_t)N_);
+    const size_t m = capacity_M_, C = c_.n_embd, natt = capacity_att_;
+    for (int pass = 0; pass < 2; pass++) {  // 0: measure, 1: allocate and assign
+      size_t used = 0;
+      auto take = [&](size_t n) -> float* {
+        float* p = pass ? arena_.data() + used : nullptr;
+        used += (n + 63) / 64 * 64;
+        return p;
+      };
+      act_resid_.assign(c_.n_layer + 1, nullptr);
+      for (float*& r : act_resid_) r = take(m * C);
+      layers_.assign(c_.n_layer, Layer{});
+      for (Layer& a : layers_) {
+        a.norm1 = take(m * C), a.mean1 = take(m), a.rstd1 = take(m), a.qkv = take(m * c_.qkv_dim());
+        a.att = take(natt), a.atty = take(m * c_.q_dim()), a.mid = take(m * C), a.norm2 = take(m * C);
+        a.mean2 = take(m), a.rstd2 = take(m), a.mlp_pre = take(m * c_.mlp_in_dim()), a.mlp_act = take(m * c_.ffn_dim);
+      }
+      proj_ = take(m * C), normf_ = take(m * C), meanf_ = take(m), rstdf_ = take(m), lse_ = take(m), logp_ = take(m);
+      dx_ = take(m * C), dnorm_ = take(m * C), dact_ = take(m * c_.ffn_dim), dpre_ = take(m * c_.mlp_in_dim());
+      datty_ = take(m * c_.q_dim()), dqkv_ = take(m * c_.qkv_dim()), ds_ = take(natt);
+      if (pass == 0) arena_ = DeviceBuffer<float>(used);
+    }
     entropy_ = DeviceBuffer<double>(m), mean_logit_ = DeviceBuffer<double>(m), log_sum_sq_ = DeviceBuffer<double>(m);
     is_top1_ = DeviceBuffer<uint8_t>(m);
     if (precision_ == Precision::BF16) {  // the widest matmul operand: inputs (M, K), douts (M, N)
@@ -323,10 +334,8 @@ class CudaBackend final : public train::Backend {
           std::max({C, (size_t)c_.q_dim(), (size_t)c_.ffn_dim, (size_t)c_.qkv_dim(), (size_t)c_.mlp_in_dim()});
       in16_ = DeviceBuffer<__nv_bfloat16>(m * widest), out16_ = DeviceBuffer<__nv_bfloat16>(m * widest);
     }
-    dx_ = DeviceBuffer<float>(m * C), dnorm_ = DeviceBuffer<float>(m * C), dact_ = DeviceBuffer<float>(m * c_.ffn_dim);
-    dpre_ = DeviceBuffer<float>(m * c_.mlp_in_dim()), datty_ = DeviceBuffer<float>(m * c_.q_dim());
-    dqkv_ = DeviceBuffer<float>(m * c_.qkv_dim()), ds_ = DeviceBuffer<float>(att);
-    tokens_ = DeviceBuffer<int32_t>(m), targets_ = DeviceBuffer<int32_t>(m), lengths_ = DeviceBuffer<int32_t>(N_);
+    tokens_ = DeviceBuffer<int32_t>(m), targets_ = DeviceBuffer<int32_t>(m),
+    lengths_ = DeviceBuffer<int32_t>(capacity_N_);
   }
   void sync_params_to_host() {
     if (params_on_host_may_change_) return;  // the host copy is the newest
@@ -355,12 +364,20 @@ class CudaBackend final : public train::Backend {
   std::vector<float> host_params_, host_grads_;
   bool params_on_host_may_change_ = false, grads_on_host_ = false, have_forward_ = false;
   ModelView<float> w_, g_;
-  int N_ = 0, T_ = 0, capacity_M_ = 0, capacity_NTT_ = 0;
-  std::vector<DeviceBuffer<float>> act_resid_;  // L+1 buffers (M, C): layer inputs, then the final residual
+  int N_ = 0, T_ = 0;
+  size_t capacity_M_ = 0, capacity_att_ = 0, capacity_N_ = 0;  // what the arena holds
+  // Every float activation and activation gradient lives in one allocation, carved in ensure().
+  DeviceBuffer<float> arena_;
+  std::vector<float*> act_resid_;  // L+1 of (M, C): layer inputs, then the final residual
   std::vector<Layer> layers_;
-  DeviceBuffer<float> proj_, normf_, meanf_, rstdf_, lse_, logp_, dx_, dnorm_, dact_, dpre_, datty_, dqkv_, ds_;
-  DeviceBuffer<double> entropy_, mean_logit_, log_sum_sq_;  // (M) token statistics
-  DeviceBuffer<uint8_t> is_top1_;                           // (M)
+  float *proj_ = nullptr, *normf_ = nullptr;                  // (M, C)
+  float *meanf_ = nullptr, *rstdf_ = nullptr;                 // (M)
+  float *lse_ = nullptr, *logp_ = nullptr;                    // (M); logp_ holds dlogp in backward()
+  float *dx_ = nullptr, *dnorm_ = nullptr;                    // (M, C)
+  float *dact_ = nullptr, *dpre_ = nullptr;                   // (M, F), (M, mlp_in_dim)
+  float *datty_ = nullptr, *dqkv_ = nullptr, *ds_ = nullptr;  // (M, q_dim), (M, qkv_dim), (N,NH,T,T)
+  DeviceBuffer<double> entropy_, mean_logit_, log_sum_sq_;    // (M) token statistics
+  DeviceBuffer<uint8_t> is_top1_;                             // (M)
   DeviceBuffer<int32_t> tokens_, targets_, lengths_;
   std::vector<Slice> slices_;                  // table_.backward_slices(), in backward order
   dist::Communicator* reduce_over_ = nullptr;  // data parallel: sum gradients in backward()

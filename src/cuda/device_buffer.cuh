@@ -35,6 +35,11 @@ class DeviceBuffer {
     ALIGN_ASSERT(host.size() == n_, "upload of ", host.size(), " into ", n_);
     CUDA_CHECK(cudaMemcpy(p_, host.data(), n_ * sizeof(T), cudaMemcpyHostToDevice));
   }
+  // The first host.size() <= size() elements.
+  void upload_prefix(const std::vector<T>& host) {
+    ALIGN_ASSERT(host.size() <= n_, "upload of ", host.size(), " into ", n_);
+    if (!host.empty()) CUDA_CHECK(cudaMemcpy(p_, host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice));
+  }
   std::vector<T> download() const {
     std::vector<T> host(n_);
     CUDA_CHECK(cudaMemcpy(host.data(), p_, n_ * sizeof(T), cudaMemcpyDeviceToHost));
