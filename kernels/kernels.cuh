@@ -2,8 +2,9 @@
 // CPU reference's argument order (outputs, inputs, sizes) and gradient
 // convention (parameter gradients +=, activation gradients =; see
 // src/cpu/ops.hpp, their specification). Each kernels/*.cu file explains its
-// math and how the work is split over blocks and threads. float32 for now
-// (the fp32 mode the tests use); bf16 storage comes with the backend.
+// math and how the work is split over blocks and threads. Activations are
+// float32 in both of the backend's modes; bf16 enters as matmul operands
+// (to_bf16 casts them) and as the fused loss layer's dz.
 // All launches go to `stream` and are checked with CUDA_CHECK_LAUNCH.
 #pragma once
 

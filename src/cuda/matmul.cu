@@ -62,12 +62,18 @@ Matmul::~Matmul() {
 }
 
 const Matmul::Plan& Matmul::plan(cudaDataType_t in, bool ta, bool tb, int m, int n, int k, int lda, int ldb, int ldc,
-                                 uint32_t align_a, uint32_t align_b, uint32_t align_c) {
-  const auto key = std::make_tuple((int)in, ta, tb, m, n, k, lda, ldb, ldc, align_a, align_b, align_c);
+                                 uint32_t align_a, uint32_t align_b, uint32_t align_c, bool bias) {
+  const auto key = std::make_tuple((int)in, ta, tb, m, n, k, lda, ldb, ldc, align_a, align_b, align_c, bias);
   auto it = plans_.find(key);
   if (it != plans_.end()) return it->second;
   Plan p;
   lt_ok(cublasLtMatmulDescCreate(&p.desc, CUBLAS_COMPUTE_32F, CUDA_R_32F), "cublasLtMatmulDescCreate");
+  if (bias) {  // out = A·B + bias[row of the column-major output] in the GEMM's epilogue
+    const cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_BIAS;
+    lt_ok(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof(epilogue)),
+          "EPILOGUE");
+    p.bias_in_epilogue = true;
+  }
   const cublasOperation_t opa = ta ? CUBLAS_OP_T : CUBLAS_OP_N, opb = tb ? CUBLAS_OP_T : CUBLAS_OP_N;
   lt_ok(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSA, &opa, sizeof(opa)), "TRANSA");
   lt_ok(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSB, &opb, sizeof(opb)), "TRANSB");
@@ -95,25 +101,35 @@ const Matmul::Plan& Matmul::plan(cudaDataType_t in, bool ta, bool tb, int m, int
   cublasLtMatmulHeuristicResult_t result{};
   int found = 0;
   lt_ok(cublasLtMatmulAlgoGetHeuristic(handle_, p.desc, p.a, p.b, p.c, p.c, pref, 1, &result, &found), "heuristic");
+  if (found == 0 && p.bias_in_epilogue) {  // no algorithm with the epilogue: plain GEMM, bias by kernel
+    const cublasLtEpilogue_t none = CUBLASLT_EPILOGUE_DEFAULT;
+    lt_ok(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &none, sizeof(none)), "EPILOGUE");
+    p.bias_in_epilogue = false;
+    lt_ok(cublasLtMatmulAlgoGetHeuristic(handle_, p.desc, p.a, p.b, p.c, p.c, pref, 1, &result, &found), "heuristic");
+  }
   cublasLtMatmulPreferenceDestroy(pref);
   ALIGN_ASSERT(found > 0, "cuBLASLt has no algorithm for ", m, "x", n, "x", k);
   p.algo = result.algo;
   return plans_.emplace(key, p).first->second;
 }
 
-void Matmul::gemm(cudaDataType_t in, bool ta, bool tb, int m, int n, int k, const void* A, int lda, const void* B,
-                  int ldb, float* C, int ldc, float beta, cudaStream_t s) {
-  const Plan& p = plan(in, ta, tb, m, n, k, lda, ldb, ldc, alignment_of(A), alignment_of(B), alignment_of(C));
+bool Matmul::gemm(cudaDataType_t in, bool ta, bool tb, int m, int n, int k, const void* A, int lda, const void* B,
+                  int ldb, float* C, int ldc, float beta, cudaStream_t s, const float* bias) {
+  const Plan& p =
+      plan(in, ta, tb, m, n, k, lda, ldb, ldc, alignment_of(A), alignment_of(B), alignment_of(C), bias != nullptr);
+  if (p.bias_in_epilogue)  // the pointer is a call argument kept in the (cached) descriptor: set it each call
+    lt_ok(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)), "BIAS");
   const float alpha = 1.f;
   lt_ok(cublasLtMatmul(handle_, p.desc, &alpha, A, p.a, B, p.b, &beta, C, p.c, C, p.c, &p.algo, workspace_.data(),
                        kWorkspace, s),
         "cublasLtMatmul");
+  return p.bias_in_epilogue;
 }
 
 template <typename T>
 void Matmul::forward(float* out, const T* inp, const T* w, const float* bias, int M, int K, int N, cudaStream_t s) {
-  gemm(data_type<T>(), true, false, N, M, K, w, K, inp, K, out, N, 0.f, s);
-  if (bias) {
+  const bool bias_done = gemm(data_type<T>(), true, false, N, M, K, w, K, inp, K, out, N, 0.f, s, bias);
+  if (bias && !bias_done) {
     add_bias_kernel<<<(unsigned)(((int64_t)M * N + 255) / 256), 256, 0, s>>>(out, bias, M, N);
     CUDA_CHECK_LAUNCH();
   }

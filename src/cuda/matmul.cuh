@@ -9,7 +9,9 @@
 // not rebuilt per call. Inputs are float32 (the test mode) or bfloat16 (tensor
 // cores); outputs, accumulation and the scale are always float32 (cuBLASLt's
 // "BF16 in, FP32 out, COMPUTE_32F" case), so gradients accumulate in fp32.
-// The bias is added by a separate kernel for now. Owns its handle and
+// The forward's bias is added in cuBLASLt's epilogue (a kernel where no
+// algorithm offers it); the bias gradient stays a deterministic kernel because
+// the epilogue's (BGRADB) overwrites and parameter gradients here accumulate. Owns its handle and
 // workspace (RAII); no global state.
 #pragma once
 
@@ -45,16 +47,19 @@ class Matmul {
     cublasLtMatmulDesc_t desc = nullptr;
     cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
     cublasLtMatmulAlgo_t algo{};
+    bool bias_in_epilogue = false;  // the forward's bias is added by the GEMM (CUBLASLT_EPILOGUE_BIAS)
   };
-  // C(m,n) (float) = op(A)·op(B) column-major, A and B of type `in`; lda/ldb/ldc as stored.
-  void gemm(cudaDataType_t in, bool ta, bool tb, int m, int n, int k, const void* A, int lda, const void* B, int ldb,
-            float* C, int ldc, float beta, cudaStream_t s);
+  // C(m,n) (float) = op(A)·op(B) (+ bias (m) when given) column-major, A and B of type `in`;
+  // lda/ldb/ldc as stored. Returns whether the bias was added (by the epilogue); when no
+  // algorithm takes the epilogue for this shape, the caller adds it.
+  bool gemm(cudaDataType_t in, bool ta, bool tb, int m, int n, int k, const void* A, int lda, const void* B, int ldb,
+            float* C, int ldc, float beta, cudaStream_t s, const float* bias = nullptr);
   // Plans are cached per shape, type and operand alignment (see alignment_of in matmul.cu).
   const Plan& plan(cudaDataType_t in, bool ta, bool tb, int m, int n, int k, int lda, int ldb, int ldc,
-                   uint32_t align_a, uint32_t align_b, uint32_t align_c);
+                   uint32_t align_a, uint32_t align_b, uint32_t align_c, bool bias);
   cublasLtHandle_t handle_ = nullptr;
   DeviceBuffer<unsigned char> workspace_;
-  std::map<std::tuple<int, bool, bool, int, int, int, int, int, int, uint32_t, uint32_t, uint32_t>, Plan> plans_;
+  std::map<std::tuple<int, bool, bool, int, int, int, int, int, int, uint32_t, uint32_t, uint32_t, bool>, Plan> plans_;
 };
 
 }  // namespace align::cuda
