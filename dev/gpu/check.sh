@@ -1,18 +1,31 @@
 #!/usr/bin/env bash
 # check.sh: the one prepared script for a lent GPU machine (see dev/gpu/README.md).
-# Build check, GPU checks, then a short table printed last. Output also goes to
-# $OUT/check.log (the device tool brings $OUT back) -- copy it to
-# dev/gpu/results/<date>-<card>.txt afterwards.
+# GPU suite, NCCL, the kernel workbench, the loss-layer and training benchmarks,
+# then a short table printed last. Output also goes to $OUT/check.log (the device
+# tool brings $OUT back): save it as dev/gpu/results/<date>-<card>.txt.
 #
-# Run from the repository root with the build folder carried (built here with nvcc):
-#   bash dev/gpu/check.sh
-# The GPU machine reaches no network: shared libraries the build needs and the
-# machine lacks travel in .gpu_libs/ (dev/gpu/README.md says how to collect them).
+# Prepare here with `bash dev/gpu/pack.sh` (builds, packs the programs and the
+# libraries the image lacks into .gpu_bundle/), then run from the repository root
+# on the lent machine, carrying .gpu_bundle:   bash dev/gpu/check.sh
+# Without a bundle it uses build/ (a build made on that machine).
 set -uo pipefail
 OUT=${OUT:-/tmp/align_gpu_out}
 mkdir -p "$OUT"
 LOG="$OUT/check.log"
-[ -d .gpu_libs ] && export LD_LIBRARY_PATH="$PWD/.gpu_libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+: >"$LOG"
+BIN=build
+if [ -f .gpu_bundle/bundle.tar.xz ]; then
+  mkdir -p /tmp/align_bundle && tar -xJf .gpu_bundle/bundle.tar.xz -C /tmp/align_bundle
+  BIN=/tmp/align_bundle/bundle/bin
+  echo "bundle of commit $(cat /tmp/align_bundle/bundle/commit)" | tee -a "$LOG"
+  export LD_LIBRARY_PATH="/tmp/align_bundle/bundle/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+fi
+# CUDA's libraries: the toolkit's, then those of the Python wheels (NCCL may be there only).
+for d in /usr/local/cuda/lib64 /usr/local/cuda/lib /usr/local/cuda/targets/x86_64-linux/lib; do
+  [ -d "$d" ] && export LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$d"
+done
+wheels=$(python3 -c "import nvidia, os; print(os.path.dirname(nvidia.__path__[0]))" 2>/dev/null)/nvidia
+for d in "$wheels"/*/lib "$wheels"/cu13/lib; do [ -d "$d" ] && export LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$d"; done
 declare -a rows
 step() {  # step NAME COMMAND...: runs, logs, records pass/fail and seconds
   local name=$1; shift
@@ -23,22 +36,23 @@ step() {  # step NAME COMMAND...: runs, logs, records pass/fail and seconds
   local dt=$(echo "$(date +%s.%N) - $t0" | bc)
   rows+=("$(printf '| %-28s | %-4s | %6.1f s |' "$name" "$([ "$rc" -eq 0 ] && echo ok || echo FAIL)" "$dt")")
 }
-{ date -u; nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv 2>&1; } | tee "$LOG"
-step "gpu_info" build/gpu_info
-step "gpu kernel suite" build/align_gpu_tests
-step "nccl (1 rank)" build/nccl_check
-step "kernel workbench" build/bench_cuda_kernels
+{ date -u; nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv 2>&1; } | tee -a "$LOG"
+missing=$(ldd "$BIN"/* 2>/dev/null | grep "not found" | sort -u)
+[ -n "$missing" ] && echo "missing libraries: $missing" | tee -a "$LOG"
+step "gpu_info" "$BIN/gpu_info"
+step "gpu suite" "$BIN/align_gpu_tests"
+step "nccl (1 rank)" "$BIN/nccl_check"
+step "kernel workbench" "$BIN/bench_cuda_kernels"
 # The fused loss layer against the unfused path and PyTorch (torch is on the lent machine);
 # without torch, align.cu's own rows only.
 if python3 -c "import torch; assert torch.cuda.is_available()" 2>/dev/null; then
-  step "loss layer vs PyTorch" python3 dev/bench/loss_layer_vs_torch.py
+  step "loss layer vs PyTorch" python3 dev/bench/loss_layer_vs_torch.py --bench "$BIN/bench_loss_layer"
 else
-  step "loss layer (no torch)" build/bench_loss_layer
+  step "loss layer (no torch)" "$BIN/bench_loss_layer"
 fi
 # The training benchmark of issue 6: GPT-2 124M shapes, T = 1024, 8 pairs, DPO with stored reference.
-step "train step gpt2-124M bf16" build/bench_train_step --device cuda --dtype bf16
-step "train step gpt2-124M fp32" build/bench_train_step --device cuda --dtype fp32
-step "cpu suite (sanity)" ctest --test-dir build -j 16 --output-on-failure -E "dist_|demo_check|CudaKernels"
+step "train step gpt2-124M bf16" "$BIN/bench_train_step" --device cuda --dtype bf16
+step "train step gpt2-124M fp32" "$BIN/bench_train_step" --device cuda --dtype fp32
 echo
 echo "benchmarks:"
 grep -E "^(fused|unfused|cuBLASLt|PyTorch)|^GPT-2 shapes" "$LOG" | sed 's/^/  /'

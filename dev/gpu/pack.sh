@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# pack.sh: build here (nvcc compiles and links here; nothing CUDA runs) and pack
+# what dev/gpu/check.sh runs into .gpu_bundle/bundle.tar.xz: the GPU programs and
+# the non-CUDA shared libraries they load (OpenBLAS, ICU, PCRE2, OpenMPI, ...),
+# which the lent machine's image lacks. The CUDA libraries (cudart, cuBLASLt,
+# NCCL) are not packed: the machine's own match its driver, and libcublasLt
+# alone is over 500 MB while the device tool carries at most 64 MiB.
+# Then: run `bash dev/gpu/check.sh` with the device tool, carrying .gpu_bundle.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+make -j "$(nproc)" >/dev/null
+bins="align_gpu_tests nccl_check gpu_info bench_cuda_kernels bench_loss_layer bench_train_step"
+stage=$(mktemp -d)
+trap 'rm -rf "$stage"' EXIT
+mkdir -p "$stage/bundle/bin" "$stage/bundle/lib" .gpu_bundle
+for b in $bins; do cp "build/$b" "$stage/bundle/bin/"; done
+# Everything ldd resolves except the C library, the compiler's runtime (the image's own is
+# newer) and CUDA's libraries (the image's own match its driver).
+for b in $bins; do ldd "build/$b"; done | awk '/=> \// {print $3}' | sort -u |
+  grep -v -E '/(libc|libm|libpthread|libdl|librt|ld-linux[^/]*|libstdc\+\+|libgcc_s)\.so' |
+  grep -v -E '/lib(cuda|cudart|cublas|cublasLt|nccl)\.so' |
+  while read -r lib; do cp -L "$lib" "$stage/bundle/lib/"; done
+git rev-parse HEAD >"$stage/bundle/commit"
+tar -cJf .gpu_bundle/bundle.tar.xz.tmp -C "$stage" bundle
+mv .gpu_bundle/bundle.tar.xz.tmp .gpu_bundle/bundle.tar.xz
+echo "packed $(du -h .gpu_bundle/bundle.tar.xz | cut -f1) for commit $(git rev-parse --short HEAD): $bins"
