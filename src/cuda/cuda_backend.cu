@@ -29,7 +29,10 @@ class CudaBackend final : public train::Backend {
         host_grads_(table_.total_size(), 0.f) {
     c_.validate();
     ALIGN_ASSERT(p.size() == table_.total_size(), "parameters of size ", p.size());
-    CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+    // A blocking stream on purpose: the uploads (DeviceBuffer::upload, cudaMemcpy on the legacy
+    // stream) of pageable host memory may return before their DMA has landed, and only a
+    // blocking stream is ordered after them. NCCL's stream is the one that runs beside it.
+    CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamDefault));
     params_.upload(host_params_);
     if (precision_ == Precision::BF16) {
       params_bf16_ = DeviceBuffer<__nv_bfloat16>(table_.total_size());
@@ -183,7 +186,7 @@ class CudaBackend final : public train::Backend {
  private:
   // AdamW on the device over the whole flat buffer (kernels/optimizer.cu): moments in device
   // memory, the global norm's sum of squares by a deterministic kernel, the checkpoint format
-  // of adamw.hpp (so a run resumes on either backend). Only the step's scalars cross PCIe.
+  // of adamw.hpp (one writer for both optimizers). Only the step's scalars cross PCIe.
   class DeviceAdamW final : public train::Optimizer {
    public:
     DeviceAdamW(CudaBackend& b, const train::AdamWOptions& o)
