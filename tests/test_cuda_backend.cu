@@ -28,51 +28,81 @@ class CudaBackendTest : public ::testing::TestWithParam<test::NamedConfig> {
   void SetUp() override {
     if (!device_available()) GTEST_SKIP() << "no CUDA device";
   }
+  // The CPU reference and the CUDA backend of this model, with the same random weights.
+  struct Pair {
+    std::unique_ptr<train::Backend> cpu, gpu;
+  };
+  Pair backends(uint64_t seed, Precision precision = Precision::FP32) const {
+    const ModelConfig& c = GetParam().config;
+    std::vector<float> p(TensorTable(c).total_size());
+    test::fill_random_params(c, p.data(), seed);
+    return {train::make_cpu_backend(c, p), make_cuda_backend(c, p, precision)};
+  }
+  // Forward on both, logp within rel_logp of the largest |logp|; then backward of the weights w
+  // on both, every gradient within rel_grad of the largest. Returns the GPU's logp.
+  std::vector<float> compare(Pair& b, const test::RandomBatch& rb, const std::vector<float>& w, double rel_logp,
+                             double rel_grad, const std::string& what) {
+    const size_t M = w.size();
+    std::vector<float> lc(M), lg(M, NAN);
+    b.cpu->forward(rb.view(), lc.data(), nullptr);
+    b.gpu->forward(rb.view(), lg.data(), nullptr);
+    expect_near_scaled(lg, lc, rel_logp, what + " logp");
+    b.cpu->zero_grad(), b.gpu->zero_grad();
+    b.cpu->backward(w.data());
+    b.gpu->backward(w.data());
+    expect_near_scaled(b.gpu->grads(), b.cpu->grads(), rel_grad, what + " grad");
+    return lg;
+  }
+  static void expect_near_scaled(std::span<const float> got, std::span<const float> ref, double rel,
+                                 const std::string& what) {
+    ASSERT_EQ(got.size(), ref.size()) << what;
+    double scale = 1e-30;
+    for (float x : ref) scale = std::max(scale, (double)std::fabs(x));
+    for (size_t i = 0; i < ref.size(); i++) ASSERT_NEAR(got[i], ref[i], rel * scale) << what << " " << i;
+  }
+  std::string name() const { return GetParam().name; }
 };
+
+std::vector<float> random_weights(size_t n, uint64_t seed) {
+  Rng rng(seed);
+  std::vector<float> w(n);
+  for (float& x : w) x = (float)rng.uniform(-1, 1);
+  return w;
+}
 
 TEST_P(CudaBackendTest, LogProbsAndGradientsMatchTheCpu) {
   const ModelConfig& c = GetParam().config;
-  std::vector<float> p(TensorTable(c).total_size());
-  test::fill_random_params(c, p.data(), 5);
-  auto cpu = train::make_cpu_backend(c, p);
-  auto gpu = make_cuda_backend(c, p);
+  Pair b = backends(5);
   const test::RandomBatch rb = test::random_batch(c, 4, c.max_seq_len, 6);
   const int M = 4 * c.max_seq_len;
-  std::vector<float> lc(M), lg(M, NAN), w(M);
-  Rng rng(7);
-  for (float& x : w) x = (float)rng.uniform(-1, 1);
-  TokenStats sc, sg;  // the fused loss layer's statistics against the CPU's
-  cpu->forward(rb.view(), lc.data(), &sc);
-  gpu->forward(rb.view(), lg.data(), &sg);
-  double scale = 0;
-  for (float x : lc) scale = std::max(scale, (double)std::fabs(x));
-  for (int i = 0; i < M; i++) ASSERT_NEAR(lg[i], lc[i], 1e-4 * scale) << GetParam().name << " logp " << i;
+  const std::vector<float> w = random_weights(M, 7);
+  const std::vector<float> lg = compare(b, rb, w, 1e-4, 1e-3, name());
+  // The fused loss layer's statistics against the CPU's.
+  TokenStats sc, sg;
+  std::vector<float> scratch(M);
+  b.cpu->forward(rb.view(), scratch.data(), &sc);
+  b.gpu->forward(rb.view(), scratch.data(), &sg);
   ASSERT_EQ(sg.entropy.size(), (size_t)M);
   ASSERT_EQ(sg.is_top1.size(), (size_t)M);
+  double scale = 0;
+  for (float x : lg) scale = std::max(scale, (double)std::fabs(x));
   for (int i = 0; i < M; i++) {
-    ASSERT_NEAR(sg.entropy[i], sc.entropy[i], 1e-4 * scale) << GetParam().name << " entropy " << i;
-    ASSERT_NEAR(sg.mean_logit[i], sc.mean_logit[i], 1e-4 * scale) << GetParam().name << " mean logit " << i;
-    ASSERT_NEAR(sg.log_sum_sq_probs[i], sc.log_sum_sq_probs[i], 1e-4 * scale)
-        << GetParam().name << " log sum p^2 " << i;
+    ASSERT_NEAR(sg.entropy[i], sc.entropy[i], 1e-4 * scale) << name() << " entropy " << i;
+    ASSERT_NEAR(sg.mean_logit[i], sc.mean_logit[i], 1e-4 * scale) << name() << " mean logit " << i;
+    ASSERT_NEAR(sg.log_sum_sq_probs[i], sc.log_sum_sq_probs[i], 1e-4 * scale) << name() << " log sum p^2 " << i;
   }
   int top1_differ = 0;  // argmax can flip only where two logits tie to within float rounding
   for (int i = 0; i < M; i++) top1_differ += sg.is_top1[i] != sc.is_top1[i];
-  EXPECT_LE(top1_differ, M / 100) << GetParam().name;
-  cpu->zero_grad(), gpu->zero_grad();
-  cpu->backward(w.data());
-  gpu->backward(w.data());
-  const std::span<float> gc = cpu->grads(), gg = gpu->grads();
-  double gscale = 0;
-  for (float x : gc) gscale = std::max(gscale, (double)std::fabs(x));
-  for (size_t k = 0; k < gc.size(); k++) ASSERT_NEAR(gg[k], gc[k], 1e-3 * gscale) << GetParam().name << " grad " << k;
+  EXPECT_LE(top1_differ, M / 100) << name();
   // Deterministic: the same batch again gives the same bits.
-  const std::vector<float> first(gg.begin(), gg.end());
+  const std::span<float> g1 = b.gpu->grads();
+  const std::vector<float> first(g1.begin(), g1.end());
   std::vector<float> again(M);
-  gpu->zero_grad();
-  gpu->forward(rb.view(), again.data(), nullptr);
-  gpu->backward(w.data());
+  b.gpu->zero_grad();
+  b.gpu->forward(rb.view(), again.data(), nullptr);
+  b.gpu->backward(w.data());
   EXPECT_EQ(again, lg);
-  const std::span<float> g2 = gpu->grads();
+  const std::span<float> g2 = b.gpu->grads();
   EXPECT_TRUE(std::equal(g2.begin(), g2.end(), first.begin()));
 }
 
@@ -81,31 +111,13 @@ TEST_P(CudaBackendTest, LogProbsAndGradientsMatchTheCpu) {
 // far, must serve smaller and larger ones alike.
 TEST_P(CudaBackendTest, BatchesOfChangingShape) {
   const ModelConfig& c = GetParam().config;
-  std::vector<float> p(TensorTable(c).total_size());
-  test::fill_random_params(c, p.data(), 25);
-  auto cpu = train::make_cpu_backend(c, p);
-  auto gpu = make_cuda_backend(c, p);
+  Pair b = backends(25);
   const int T = c.max_seq_len;
   const int shapes[][2] = {{4, T}, {2, T / 2}, {6, 3}, {1, 1}, {8, T}};
   for (const auto& sh : shapes) {
     const test::RandomBatch rb = test::random_batch(c, sh[0], sh[1], 26 + sh[0] * 100 + sh[1]);
-    const int M = sh[0] * sh[1];
-    std::vector<float> lc(M), lg(M, NAN), w(M, 0.5f);
-    cpu->forward(rb.view(), lc.data(), nullptr);
-    gpu->forward(rb.view(), lg.data(), nullptr);
-    double scale = 1e-30;
-    for (float x : lc) scale = std::max(scale, (double)std::fabs(x));
-    for (int i = 0; i < M; i++)
-      ASSERT_NEAR(lg[i], lc[i], 1e-4 * scale) << GetParam().name << " batch " << sh[0] << "x" << sh[1] << " logp " << i;
-    cpu->zero_grad(), gpu->zero_grad();
-    cpu->backward(w.data());
-    gpu->backward(w.data());
-    const std::span<float> gc = cpu->grads(), gg = gpu->grads();
-    double gscale = 1e-30;
-    for (float x : gc) gscale = std::max(gscale, (double)std::fabs(x));
-    for (size_t k = 0; k < gc.size(); k++)
-      ASSERT_NEAR(gg[k], gc[k], 1e-3 * gscale)
-          << GetParam().name << " batch " << sh[0] << "x" << sh[1] << " grad " << k;
+    compare(b, rb, random_weights((size_t)sh[0] * sh[1], 27), 1e-4, 1e-3,
+            name() + " batch " + std::to_string(sh[0]) + "x" + std::to_string(sh[1]));
   }
 }
 
@@ -115,69 +127,72 @@ TEST_P(CudaBackendTest, BatchesOfChangingShape) {
 // leave a margin of ~10 and still catch a wrong or stale weight copy (errors of order 1).
 TEST_P(CudaBackendTest, Bf16TracksTheCpu) {
   const ModelConfig& c = GetParam().config;
-  std::vector<float> p(TensorTable(c).total_size());
-  test::fill_random_params(c, p.data(), 15);
-  auto cpu = train::make_cpu_backend(c, p);
-  auto gpu = make_cuda_backend(c, p, Precision::BF16);
+  Pair b = backends(15, Precision::BF16);
   const test::RandomBatch rb = test::random_batch(c, 4, c.max_seq_len, 16);
-  const int M = 4 * c.max_seq_len;
-  std::vector<float> lc(M), lg(M, NAN), w(M);
-  Rng rng(17);
-  for (float& x : w) x = (float)rng.uniform(-1, 1);
-  for (int round = 0; round < 2; round++) {
-    if (round == 1) {  // parameters changed through the host span (as the optimizer does): the bf16 copy follows
-      for (auto* b : {cpu.get(), gpu.get()})
-        for (float& x : b->params()) x *= 0.5f;
-    }
-    cpu->forward(rb.view(), lc.data(), nullptr);
-    gpu->forward(rb.view(), lg.data(), nullptr);
-    double scale = 0;
-    for (float x : lc) scale = std::max(scale, (double)std::fabs(x));
-    for (int i = 0; i < M; i++)
-      ASSERT_NEAR(lg[i], lc[i], 3e-2 * scale) << GetParam().name << " round " << round << " logp " << i;
-    cpu->zero_grad(), gpu->zero_grad();
-    cpu->backward(w.data());
-    gpu->backward(w.data());
-    const std::span<float> gc = cpu->grads(), gg = gpu->grads();
-    double gscale = 0;
-    for (float x : gc) gscale = std::max(gscale, (double)std::fabs(x));
-    for (size_t k = 0; k < gc.size(); k++)
-      ASSERT_NEAR(gg[k], gc[k], 5e-2 * gscale) << GetParam().name << " round " << round << " grad " << k;
-  }
+  const std::vector<float> w = random_weights((size_t)4 * c.max_seq_len, 17);
+  compare(b, rb, w, 3e-2, 5e-2, name() + " bf16");
+  // Parameters changed through the host span (as a resume does): the bf16 copy must follow.
+  for (train::Backend* x : {b.cpu.get(), b.gpu.get()})
+    for (float& v : x->params()) v *= 0.5f;
+  compare(b, rb, w, 3e-2, 5e-2, name() + " bf16 after a parameter change");
 }
 
 INSTANTIATE_TEST_SUITE_P(TinyModels, CudaBackendTest, ::testing::ValuesIn(test::tiny_configs()),
                          [](const auto& info) { return info.param.name; });
 
+// A tiny Llama with random weights and 40 toy preference pairs in a temporary directory.
+// run() trains DPO (live reference) on the CPU or CUDA backend into dir/out and returns the
+// per-step losses of its metrics.jsonl.
+class TinyDpo {
+ public:
+  TinyDpo(const std::string& name, uint64_t seed)
+      : dir_(std::filesystem::temp_directory_path() / (name + "_" + std::to_string(::getpid()))),
+        c_(ModelConfig::llama(32, 1, 2, 1, 16, 32, 16)),
+        p_(TensorTable(c_).total_size()) {
+    std::filesystem::create_directories(dir_);
+    test::fill_random_params(c_, p_.data(), seed, 0.1);
+    data::write_pairs((dir_ / "train.bin").string(), data::PairsMeta{32, -1, 1}, test::toy_preference_pairs(40, seed));
+  }
+  ~TinyDpo() { std::filesystem::remove_all(dir_); }
+  std::vector<double> run(const std::string& out, bool cpu, Precision prec, train::TrainOptions o) {
+    auto policy = cpu ? train::make_cpu_backend(c_, p_) : make_cuda_backend(c_, p_, prec);
+    auto ref = cpu ? train::make_cpu_backend(c_, p_) : make_cuda_backend(c_, p_, prec);
+    train::DpoTask task(std::make_shared<data::PairsFile>((dir_ / "train.bin").string()), nullptr, {}, ref.get(), false,
+                        c_.max_seq_len);
+    o.quiet = true, o.out_dir = (dir_ / out).string();
+    train::train(*policy, task, o);
+    std::vector<double> losses;
+    std::ifstream f(o.out_dir + "/metrics.jsonl");
+    for (std::string l; std::getline(f, l);) losses.push_back(nlohmann::json::parse(l)["loss"].get<double>());
+    return losses;
+  }
+  std::vector<char> model_bytes(const std::string& out) const {
+    std::ifstream f(dir_ / out / "model.bin", std::ios::binary);
+    return std::vector<char>(std::istreambuf_iterator<char>(f), {});
+  }
+
+ private:
+  std::filesystem::path dir_;
+  ModelConfig c_;
+  std::vector<float> p_;
+};
+
+// CPU, CUDA fp32 and CUDA bf16 over 10 steps (bf16 within its rounding: 2e-2, see Bf16TracksTheCpu).
 TEST(CudaTraining, TenDpoStepsTrackTheCpuLossesInFp32AndBf16) {
   if (!device_available()) GTEST_SKIP() << "no CUDA device";
-  namespace fs = std::filesystem;
-  const fs::path dir = fs::temp_directory_path() / ("align_cuda_train_" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  const ModelConfig c = ModelConfig::llama(32, 1, 2, 1, 16, 32, 16);
-  std::vector<float> p(TensorTable(c).total_size());
-  test::fill_random_params(c, p.data(), 9, 0.1);
-  data::write_pairs((dir / "train.bin").string(), data::PairsMeta{32, -1, 1}, test::toy_preference_pairs(40, 1));
-  // CPU, CUDA fp32, CUDA bf16 (the bf16 run tracks within bf16's rounding: 2e-2, see Bf16TracksTheCpu).
-  std::vector<double> losses[3];
-  for (int k = 0; k < 3; k++) {
-    const Precision prec = k == 2 ? Precision::BF16 : Precision::FP32;
-    auto policy = k == 0 ? train::make_cpu_backend(c, p) : make_cuda_backend(c, p, prec);
-    auto ref = k == 0 ? train::make_cpu_backend(c, p) : make_cuda_backend(c, p, prec);
-    train::DpoTask task(std::make_shared<data::PairsFile>((dir / "train.bin").string()), nullptr, {}, ref.get(), false,
-                        c.max_seq_len);
-    train::TrainOptions o;
-    o.batch_size = 4, o.max_steps = 10, o.lr = 5e-3, o.quiet = true, o.out_dir = (dir / std::to_string(k)).string();
-    train::train(*policy, task, o);
-    std::ifstream f(o.out_dir + "/metrics.jsonl");
-    for (std::string l; std::getline(f, l);) losses[k].push_back(nlohmann::json::parse(l)["loss"].get<double>());
-  }
-  for (int k = 0; k < 3; k++) ASSERT_EQ(losses[k].size(), 10u) << k;
+  TinyDpo t("align_cuda_train", 1);
+  train::TrainOptions o;
+  o.batch_size = 4, o.max_steps = 10, o.lr = 5e-3;
+  const std::vector<double> cpu = t.run("cpu", true, Precision::FP32, o),
+                            fp32 = t.run("fp32", false, Precision::FP32, o),
+                            bf16 = t.run("bf16", false, Precision::BF16, o);
+  ASSERT_EQ(cpu.size(), 10u);
+  ASSERT_EQ(fp32.size(), 10u);
+  ASSERT_EQ(bf16.size(), 10u);
   for (int s = 0; s < 10; s++) {
-    EXPECT_NEAR(losses[1][s], losses[0][s], 1e-3) << "fp32 step " << s + 1;
-    EXPECT_NEAR(losses[2][s], losses[0][s], 2e-2) << "bf16 step " << s + 1;
+    EXPECT_NEAR(fp32[s], cpu[s], 1e-3) << "fp32 step " << s + 1;
+    EXPECT_NEAR(bf16[s], cpu[s], 2e-2) << "bf16 step " << s + 1;
   }
-  fs::remove_all(dir);
 }
 
 // The device optimizer's state survives a checkpoint: 3 steps, stop, resume for 3 more give the
@@ -185,47 +200,27 @@ TEST(CudaTraining, TenDpoStepsTrackTheCpuLossesInFp32AndBf16) {
 // precisions; and the fp32 run's clipped steps still track the CPU's (max_grad_norm small).
 TEST(CudaTraining, DeviceOptimizerResumesBitIdentically) {
   if (!device_available()) GTEST_SKIP() << "no CUDA device";
-  namespace fs = std::filesystem;
-  const fs::path dir = fs::temp_directory_path() / ("align_cuda_resume_" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  const ModelConfig c = ModelConfig::llama(32, 1, 2, 1, 16, 32, 16);
-  std::vector<float> p(TensorTable(c).total_size());
-  test::fill_random_params(c, p.data(), 19, 0.1);
-  data::write_pairs((dir / "train.bin").string(), data::PairsMeta{32, -1, 1}, test::toy_preference_pairs(40, 2));
-  auto run = [&](const std::string& out, Precision prec, bool cpu, long stop, bool resume) {
-    auto policy = cpu ? train::make_cpu_backend(c, p) : make_cuda_backend(c, p, prec);
-    auto ref = cpu ? train::make_cpu_backend(c, p) : make_cuda_backend(c, p, prec);
-    train::DpoTask task(std::make_shared<data::PairsFile>((dir / "train.bin").string()), nullptr, {}, ref.get(), false,
-                        c.max_seq_len);
-    train::TrainOptions o;
-    o.batch_size = 4, o.max_steps = 6, o.lr = 5e-3, o.max_grad_norm = 0.05, o.quiet = true;
-    o.stop_after_step = stop, o.resume = resume, o.out_dir = (dir / out).string();
-    train::train(*policy, task, o);
-  };
-  auto bytes = [&](const std::string& out) {
-    std::ifstream f(dir / out / "model.bin", std::ios::binary);
-    return std::vector<char>(std::istreambuf_iterator<char>(f), {});
-  };
+  TinyDpo t("align_cuda_resume", 2);
+  train::TrainOptions o;
+  o.batch_size = 4, o.max_steps = 6, o.lr = 5e-3, o.max_grad_norm = 0.05;
+  std::vector<double> fp32;
   for (const Precision prec : {Precision::FP32, Precision::BF16}) {
     const std::string tag = prec == Precision::FP32 ? "fp32" : "bf16";
-    run(tag + "_straight", prec, false, 0, false);
-    run(tag + "_resumed", prec, false, 3, false);
-    EXPECT_FALSE(fs::exists(dir / (tag + "_resumed") / "model.bin")) << tag;
-    run(tag + "_resumed", prec, false, 0, true);
-    const std::vector<char> a = bytes(tag + "_straight"), b = bytes(tag + "_resumed");
+    const std::vector<double> straight = t.run(tag + "_straight", false, prec, o);
+    if (prec == Precision::FP32) fp32 = straight;
+    train::TrainOptions first = o, rest = o;
+    first.stop_after_step = 3, rest.resume = true;
+    t.run(tag + "_resumed", false, prec, first);
+    EXPECT_TRUE(t.model_bytes(tag + "_resumed").empty()) << tag << ": a stopped run writes no final model";
+    t.run(tag + "_resumed", false, prec, rest);
+    const std::vector<char> a = t.model_bytes(tag + "_straight"), b = t.model_bytes(tag + "_resumed");
     ASSERT_FALSE(a.empty()) << tag;
     EXPECT_TRUE(a == b) << tag << ": the resumed run differs from the straight one";
   }
-  run("cpu", Precision::FP32, true, 0, false);
-  std::vector<double> loss[2];
-  for (int k = 0; k < 2; k++) {
-    std::ifstream f(dir / (k ? "fp32_straight" : "cpu") / "metrics.jsonl");
-    for (std::string l; std::getline(f, l);) loss[k].push_back(nlohmann::json::parse(l)["loss"].get<double>());
-  }
-  ASSERT_EQ(loss[0].size(), 6u);
-  ASSERT_EQ(loss[1].size(), 6u);
-  for (int s = 0; s < 6; s++) EXPECT_NEAR(loss[1][s], loss[0][s], 1e-3) << "clipped fp32 step " << s + 1;
-  fs::remove_all(dir);
+  const std::vector<double> cpu = t.run("cpu", true, Precision::FP32, o);
+  ASSERT_EQ(cpu.size(), 6u);
+  ASSERT_EQ(fp32.size(), 6u);
+  for (int s = 0; s < 6; s++) EXPECT_NEAR(fp32[s], cpu[s], 1e-3) << "clipped fp32 step " << s + 1;
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 // matmul.cu: cuBLASLt linear layer with cached plans, and the bias kernels (matmul.cuh).
 #include <type_traits>
+#include <utility>
 
 #include "cuda/matmul.cuh"
 #include "kernels/reduce.cuh"
@@ -86,18 +87,13 @@ const Matmul::Plan& Matmul::plan(cudaDataType_t in, bool ta, bool tb, int m, int
   const size_t ws = kWorkspace;
   lt_ok(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws)),
         "workspace preference");
-  lt_ok(
-      cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &align_a, sizeof(align_a)),
-      "alignment A");
-  lt_ok(
-      cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &align_b, sizeof(align_b)),
-      "alignment B");
-  lt_ok(
-      cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &align_c, sizeof(align_c)),
-      "alignment C");
-  lt_ok(
-      cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &align_c, sizeof(align_c)),
-      "alignment D");
+  const std::pair<cublasLtMatmulPreferenceAttributes_t, uint32_t> alignments[] = {
+      {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, align_a},
+      {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, align_b},
+      {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, align_c},
+      {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, align_c}};  // D is C (in place)
+  for (const auto& [attribute, bytes] : alignments)
+    lt_ok(cublasLtMatmulPreferenceSetAttribute(pref, attribute, &bytes, sizeof(bytes)), "alignment preference");
   cublasLtMatmulHeuristicResult_t result{};
   int found = 0;
   lt_ok(cublasLtMatmulAlgoGetHeuristic(handle_, p.desc, p.a, p.b, p.c, p.c, pref, 1, &result, &found), "heuristic");
