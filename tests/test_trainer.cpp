@@ -228,5 +228,40 @@ TEST(AdamWTest, MatchesTheTorchUpdateRule) {
   EXPECT_NEAR(p[n], pn, 1e-6);
 }
 
+// Clipping passes a scale into the step (the gradients stay as computed): a step with grad_scale
+// s equals, bit for bit, a step on gradients multiplied by s first; and the optimizer a backend
+// makes (the host one for the CPU backend) moves the backend's own parameters and reports Σ g².
+TEST(AdamWTest, GradScaleIsAStepOnScaledGradients) {
+  const ModelConfig c = ModelConfig::gpt2(8, 1, 1, 4, 4);
+  const TensorTable t(c);
+  Rng rng(3);
+  std::vector<float> p0(t.total_size()), g(t.total_size());
+  for (size_t i = 0; i < g.size(); i++) p0[i] = (float)rng.normal(), g[i] = (float)rng.normal();
+  std::vector<float> scaled = g;
+  for (float& x : scaled) x *= 0.37f;
+  AdamW a(t, AdamWOptions{0.9, 0.999, 1e-8, 0.1}), b(t, AdamWOptions{0.9, 0.999, 1e-8, 0.1});
+  std::vector<float> pa = p0, pb = p0;
+  for (int step = 0; step < 3; step++) {
+    a.step(pa, g, 0.01, 0.37f);
+    b.step(pb, scaled, 0.01);
+  }
+  EXPECT_EQ(pa, pb);
+
+  auto backend = make_cpu_backend(c, p0);
+  std::copy(g.begin(), g.end(), backend->grads().begin());
+  const std::unique_ptr<Optimizer> opt = backend->make_optimizer(AdamWOptions{0.9, 0.999, 1e-8, 0.1});
+  double sq = 0;
+  for (float x : g) sq += (double)x * x;
+  EXPECT_EQ(opt->grad_sq_sum(), sq);
+  EXPECT_EQ(opt->slice().size(), t.total_size());
+  std::vector<float> pc = p0;
+  AdamW ref(t, AdamWOptions{0.9, 0.999, 1e-8, 0.1});
+  ref.step(pc, g, 0.01, 0.5f);
+  opt->step(0.01, 0.5f);
+  const std::span<float> moved = backend->params();
+  EXPECT_TRUE(std::equal(moved.begin(), moved.end(), pc.begin()));
+  EXPECT_EQ(opt->steps(), 1);
+}
+
 }  // namespace
 }  // namespace align::train
