@@ -1,13 +1,19 @@
 // test_cuda_chunked_logprob.cu: the fused loss layer (src/cuda/chunked_logprob.cuh)
-// against its CPU reference run in double (src/cpu/chunked_logprob.cpp, itself
-// tested against the unfused objective path) on random inputs: log-probs, lse,
-// every token statistic, dh and dW, for the three vocabulary sizes of the
-// issue, single and many chunks (sizes that do not divide V), rows with nothing
-// to predict, zero weights, and logits near ±800 that overflow a naive e^z.
-// Outputs are poisoned with NaN first; dW starts from random values (it
-// accumulates) and its padding rows must stay untouched. Skips without a GPU.
+// against the CPU in double, at two levels. Skips without a GPU.
+//   Per token (check_layer): log-probs, lse, every token statistic, dh and dW
+//     against the chunked CPU reference in double, for V = 50257 / 128256 /
+//     151936, one chunk, 4096 and 1000 columns, rows with nothing to predict,
+//     zero weights, logits near ±800, planted argmax targets; outputs poisoned
+//     with NaN first, dW starting from random values with its padding rows
+//     untouched, and a second run giving the same bits.
+//   Whole layer (gpu_loss_layer, on the cases of loss_layer_case.hpp): every loss
+//     of the objective, LD-DPO, WPO and a sum with SFT, through the GPU forward,
+//     the host objective and the GPU backward, against the unfused path in
+//     double: loss, every metric, dh, dW; heavy padding, completions of 1 token
+//     to the whole row, chunks of 1 column up to the vocabulary, |βd| in the
+//     hundreds.
 //
-// Tolerances. fp32: the tile is a float cuBLASLt product over C = 48 terms
+// Tolerances. fp32: the tile is a float cuBLASLt product over C terms
 // (~1e-7 relative), exp and log in float, row sums in double: 1e-5 of the
 // largest magnitude (the issue's fp32 bound) covers it. bf16: h and W are
 // rounded to bf16 before both sides see them, so the forward differs only by
@@ -23,6 +29,7 @@
 #include "common/rng.hpp"
 #include "cpu/chunked_logprob.hpp"
 #include "cuda/chunked_logprob.cuh"
+#include "loss_layer_case.hpp"
 
 namespace align::cuda {
 namespace {
@@ -44,8 +51,8 @@ std::vector<double> widen(const std::vector<F>& v) {
   return std::vector<double>(v.begin(), v.end());
 }
 
-template <typename T>
-std::vector<T> to_storage(const std::vector<double>& v) {
+template <typename T, typename F>
+std::vector<T> to_storage(const std::vector<F>& v) {
   std::vector<T> out(v.size());
   for (size_t i = 0; i < v.size(); i++) {
     if constexpr (std::is_same_v<T, float>)
@@ -186,6 +193,95 @@ TEST(ChunkedLogprobChunks, FollowTheBudget) {
   EXPECT_EQ(chunk_columns(16384, 50257, budget, 6), 2688);   // bf16 adds dz: 2730, down to a multiple of 128
   EXPECT_EQ(chunk_columns(1 << 22, 50257, budget, 6), 128);  // never below one tensor-core tile
   EXPECT_EQ(chunk_columns(1 << 22, 100, budget, 6), 100);    // nor above V
+}
+
+// The whole loss layer with the GPU doing both passes: forward (logp, lse, statistics), the
+// objective between the passes on the host (the same code the trainer runs), backward into dh
+// and dW (dW accumulating onto p.dw_before). For T = bf16, p's h and w must already hold bf16
+// values (rounded_to_bf16) so that the double truth sees exactly what the device sees.
+template <typename T>
+test::LayerOutput<float> gpu_loss_layer(const test::Problem<float>& p, const objectives::ObjectiveConfig& config,
+                                        int chunk) {
+  const int M = p.M(), C = p.C, V = p.V;
+  Matmul mm;
+  ChunkedLogprob<T> layer(mm);
+  if (chunk > 0) layer.set_fixed_chunk(chunk);
+  DeviceBuffer<T> h(to_storage<T>(p.h)), w(to_storage<T>(p.w));
+  DeviceBuffer<int32_t> targets(p.targets);
+  DeviceBuffer<float> logp(M), lse(M);
+  DeviceBuffer<double> ent(M), mean(M), sq(M);
+  DeviceBuffer<uint8_t> top(M);
+  logp.poison(), lse.poison(), ent.poison(), mean.poison(), sq.poison(), top.poison();
+  layer.forward(logp.data(), lse.data(), DeviceTokenStats{ent.data(), mean.data(), sq.data(), top.data()}, h.data(),
+                w.data(), targets.data(), M, C, V, 0);
+  test::LayerOutput<float> o;
+  o.logp = logp.download(), o.lse = lse.download();
+  o.stats.entropy = ent.download(), o.stats.mean_logit = mean.download(), o.stats.log_sum_sq_probs = sq.download();
+  o.stats.is_top1 = top.download();
+  const std::vector<float> dlogp = test::objective_between_passes(p, config, o);
+  DeviceBuffer<float> dl(dlogp), dh((size_t)M * C), dw(p.dw_before);
+  dh.poison();
+  layer.backward(dh.data(), dw.data(), dl.data(), h.data(), w.data(), lse.data(), targets.data(), M, C, V, false, 0);
+  o.dh = dh.download(), o.dw = dw.download();
+  return o;
+}
+
+test::Problem<float> rounded_to_bf16(test::Problem<float> p) {
+  for (auto* v : {&p.h, &p.w})
+    for (float& x : *v) x = bf16_to_float(float_to_bf16(x));
+  return p;
+}
+
+// fp32: within 1e-5 of each array's scale (the issue's fp32 bound) of the unfused path in double
+// on the same inputs. bf16: forward, loss and metrics the same; dh and dW within 1e-2, since dz is
+// rounded to bf16 (2^-9) before the two backward GEMMs.
+void expect_gpu_matches_truth(const test::Problem<float>& p, const objectives::ObjectiveConfig& config, int chunk,
+                              const std::string& what) {
+  {
+    SCOPED_TRACE(what + " fp32 chunk " + std::to_string(chunk));
+    test::expect_same_layer(test::widen(gpu_loss_layer<float>(p, config, chunk)),
+                            test::loss_layer(test::widen(p), config, 0), 1e-5);
+  }
+  SCOPED_TRACE(what + " bf16 chunk " + std::to_string(chunk));
+  const test::Problem<float> r = rounded_to_bf16(p);
+  test::expect_same_layer(test::widen(gpu_loss_layer<__nv_bfloat16>(r, config, chunk)),
+                          test::loss_layer(test::widen(r), config, 0), 1e-5, 1e-2);
+}
+
+// Every loss of the objective, its loss, metrics and gradients through the GPU layer: rows of
+// every length (heavy padding), completions of 1 token up to the whole row, ignored prompt
+// labels, chunks of 1 column, not dividing V, and the whole vocabulary.
+TEST_F(CudaChunkedLogprob, EveryLossThroughTheGpuLayer) {
+  const test::Problem<float> p = test::make_problem<float>(301, 3.0, 11);
+  for (const std::string& loss : objectives::loss_names())
+    for (int chunk : {0, 1, 64, 300}) expect_gpu_matches_truth(p, test::config_for(loss), chunk, loss);
+  objectives::ObjectiveConfig ld = test::config_for("sigmoid"), wpo = ld, rpo = ld;
+  ld.ld_alpha = 0.3;
+  wpo.wpo_weighting = true;
+  rpo.losses.push_back({objectives::LossType::Sft, 0.7});
+  expect_gpu_matches_truth(p, ld, 50, "ld-dpo");
+  expect_gpu_matches_truth(p, wpo, 50, "wpo");
+  expect_gpu_matches_truth(p, rpo, 50, "sigmoid + sft");
+}
+
+TEST_F(CudaChunkedLogprob, LossesAtRealVocabularySizes) {
+  for (int V : {50257, 128256, 151936}) {
+    const test::Problem<float> p = test::make_problem<float>(V, 4.0, (uint64_t)V);
+    for (const char* loss : {"sigmoid", "orpo", "ipo"})
+      for (int chunk : {0, 4096, 10007}) expect_gpu_matches_truth(p, test::config_for(loss), chunk, loss);
+  }
+}
+
+// |z| up to ~800 (e^z overflows even double) and |βd| in the hundreds: the online rescaling and
+// the objective's log-sigmoid must both stay finite and exact.
+TEST_F(CudaChunkedLogprob, LogitsNear800AndLargeMargins) {
+  const test::Problem<float> p = test::make_problem<float>(2000, 300.0, 13);
+  for (const char* loss : {"sigmoid", "hinge", "simpo"}) {
+    const test::LayerOutput<float> got = gpu_loss_layer<float>(p, test::config_for(loss), 97);
+    for (float x : got.logp) ASSERT_TRUE(std::isfinite(x)) << loss;
+    for (float x : got.dh) ASSERT_TRUE(std::isfinite(x)) << loss;
+    expect_gpu_matches_truth(p, test::config_for(loss), 97, loss);
+  }
 }
 
 }  // namespace
