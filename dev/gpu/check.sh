@@ -61,9 +61,9 @@ step "train step gpt2-124M fp32" "$BIN/bench_train_step" --device cuda --dtype f
 # Out-of-bounds accesses and races on small shapes (compute-sanitizer runs where the machine allows
 # it; bounded so that it cannot eat the session).
 if command -v compute-sanitizer >/dev/null; then
-  step "memcheck (small)" timeout 150 compute-sanitizer --tool memcheck --error-exitcode 1 "$BIN/align_gpu_tests" \
+  step "memcheck (small)" timeout 90 compute-sanitizer --tool memcheck --error-exitcode 1 "$BIN/align_gpu_tests" \
     --gtest_filter='CudaKernels.*:TinyModels/CudaBackendTest.*/gpt2_tied:TinyModels/CudaBackendTest.*/llama_gqa_untied'
-  step "racecheck (small)" timeout 90 compute-sanitizer --tool racecheck --error-exitcode 1 "$BIN/align_gpu_tests" \
+  step "racecheck (small)" timeout 45 compute-sanitizer --tool racecheck --error-exitcode 1 "$BIN/align_gpu_tests" \
     --gtest_filter='CudaKernels.LayerNormAndRmsNorm:CudaKernels.RopeAndAttention:CudaKernels.AdamWAndGradNorm'
 fi
 echo
