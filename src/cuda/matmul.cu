@@ -96,8 +96,11 @@ const Matmul::Plan& Matmul::plan(cudaDataType_t in, bool ta, bool tb, int m, int
     lt_ok(cublasLtMatmulPreferenceSetAttribute(pref, attribute, &bytes, sizeof(bytes)), "alignment preference");
   cublasLtMatmulHeuristicResult_t result{};
   int found = 0;
-  lt_ok(cublasLtMatmulAlgoGetHeuristic(handle_, p.desc, p.a, p.b, p.c, p.c, pref, 1, &result, &found), "heuristic");
-  if (found == 0 && p.bias_in_epilogue) {  // no algorithm with the epilogue: plain GEMM, bias by kernel
+  const cublasStatus_t st =
+      cublasLtMatmulAlgoGetHeuristic(handle_, p.desc, p.a, p.b, p.c, p.c, pref, 1, &result, &found);
+  if (!p.bias_in_epilogue) lt_ok(st, "heuristic");
+  // No algorithm with the epilogue (none found, or the request refused): a plain GEMM and the bias kernel.
+  if (p.bias_in_epilogue && (st != CUBLAS_STATUS_SUCCESS || found == 0)) {
     const cublasLtEpilogue_t none = CUBLASLT_EPILOGUE_DEFAULT;
     lt_ok(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &none, sizeof(none)), "EPILOGUE");
     p.bias_in_epilogue = false;
