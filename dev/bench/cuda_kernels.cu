@@ -14,6 +14,7 @@
 #include <functional>
 #include <vector>
 
+#include "common/bf16.hpp"
 #include "common/rng.hpp"
 #include "cpu/ops.hpp"
 #include "cuda/device_buffer.cuh"
@@ -79,6 +80,46 @@ int main() {
     std::printf("| layernorm_forward v1 | %dx%d | %.1e | %.3f ms | %.0f GB/s | %.0f%% |\n", M, C, err, t, gbs,
                 100 * gbs / copy_gbs);
   }
+  {  // the residual add fused into LayerNorm (v2) against add + LayerNorm (v1's sequence)
+    const int M = 8192, C = 768;
+    const size_t n = (size_t)M * C;
+    std::vector<float> a = randn(n, 13), r = randn(n, 14), w = randn(C, 4), b = randn(C, 5), sum(n), ry(n), rm(M),
+                       rr(M);
+    for (size_t i = 0; i < n; i++) sum[i] = a[i] + r[i];
+    cpu::layernorm_forward(ry.data(), rm.data(), rr.data(), sum.data(), w.data(), b.data(), M, C, 1e-5f);
+    DeviceBuffer<float> da(a), dr(r), dw(w), db(b), ds(n), y(n), mean(M), rstd(M);
+    kernels::residual_layernorm_forward(ds.data(), y.data(), mean.data(), rstd.data(), da.data(), dr.data(), dw.data(),
+                                        db.data(), M, C, 1e-5f, 0);
+    const double err = max_rel_error(y.download(), ry);
+    const double fused = time_ms(reps, [&](int) {
+      kernels::residual_layernorm_forward(ds.data(), y.data(), mean.data(), rstd.data(), da.data(), dr.data(),
+                                          dw.data(), db.data(), M, C, 1e-5f, 0);
+    });
+    // v1's sequence was an add kernel (reads a, r, writes sum: 3n floats, at best at the copy
+    // ceiling) and then LayerNorm on sum: its time is at least that floor plus LayerNorm's own.
+    const double ln = time_ms(reps, [&](int) {
+      kernels::layernorm_forward(y.data(), mean.data(), rstd.data(), ds.data(), dw.data(), db.data(), M, C, 1e-5f, 0);
+    });
+    const double add_floor = 3.0 * n * 4 / (copy_gbs * 1e6);
+    const double gbs = 4.0 * n * 4 / fused / 1e6;  // reads a, r; writes sum, y
+    std::printf("| residual_layernorm_forward v2 | %dx%d | %.1e | %.3f ms (v1: >= %.3f) | %.0f GB/s | %.0f%% |\n", M, C,
+                err, fused, ln + add_floor, gbs, 100 * gbs / copy_gbs);
+  }
+  {  // the bf16 cast of matmul operands: 4 bytes in, 2 out
+    const size_t n = 64u << 20;
+    std::vector<float> x = randn(n, 15);
+    DeviceBuffer<float> dx(x);
+    DeviceBuffer<__nv_bfloat16> out(n);
+    kernels::to_bf16(out.data(), dx.data(), (int64_t)n, 0);
+    std::vector<__nv_bfloat16> got(n);
+    CUDA_CHECK(cudaMemcpy(got.data(), out.data(), n * sizeof(__nv_bfloat16), cudaMemcpyDeviceToHost));
+    size_t wrong = 0;
+    for (size_t i = 0; i < n; i++) wrong += __bfloat16_as_ushort(got[i]) != float_to_bf16(x[i]);
+    const double ms = time_ms(reps, [&](int) { kernels::to_bf16(out.data(), dx.data(), (int64_t)n, 0); });
+    const double gbs = 6.0 * n / ms / 1e6;
+    std::printf("| to_bf16 | %zu | %zu of %zu differ from RNE | %.3f ms | %.0f GB/s | %.0f%% |\n", n, wrong, n, ms, gbs,
+                100 * gbs / copy_gbs);
+  }
   {  // log-prob forward over a GPT-2 vocabulary: reads the logits once (max) and again (sum)
     const int M = 2048, V = 50257, Vp = 50304;
     std::vector<float> z = randn((size_t)M * Vp, 6), rl(M), rs(M);
@@ -119,6 +160,18 @@ int main() {
     const double tflops = 2.0 * M * C * Vp / ms / 1e9;
     std::printf("| matmul (LM head) | %dx%dx%d | (tested in the GPU suite) | %.3f ms | %.1f TFLOP/s | %.0f%% |\n", M, C,
                 Vp, ms, tflops, 100 * tflops / gemm_tflops);
+    // The same in bf16 (tensor cores, fp32 out): against the fp32 ceiling it shows the tensor-core factor.
+    DeviceBuffer<__nv_bfloat16> h16((size_t)M * C), w16((size_t)Vp * C);
+    kernels::to_bf16(h16.data(), h.data(), (int64_t)M * C, 0);
+    kernels::to_bf16(w16.data(), w.data(), (int64_t)Vp * C, 0);
+    const double ms16 = time_ms(10, [&](int) {
+      mm.forward(out.data(), (const __nv_bfloat16*)h16.data(), (const __nv_bfloat16*)w16.data(), nullptr, M, C, Vp, 0);
+    });
+    const double tf16 = 2.0 * M * C * Vp / ms16 / 1e9;
+    std::printf(
+        "| matmul bf16 (LM head) | %dx%dx%d | (tested in the GPU suite) | %.3f ms | %.1f TFLOP/s | %.0f%% of fp32 "
+        "ceiling |\n",
+        M, C, Vp, ms16, tf16, 100 * tf16 / gemm_tflops);
   }
   return 0;
 }
