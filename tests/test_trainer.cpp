@@ -16,9 +16,9 @@
 #include "common/rng.hpp"
 #include "model/checkpoint.hpp"
 #include "model/init.hpp"
+#include "test_util.hpp"
 #include "train/schedule.hpp"
 #include "train/trainer.hpp"
-#include "test_util.hpp"
 
 namespace align::train {
 namespace {
@@ -214,7 +214,7 @@ TEST(AdamWTest, MatchesTheTorchUpdateRule) {
   const TensorTable t(c);
   AdamW opt(t, AdamWOptions{0.9, 0.999, 1e-8, 0.1});
   std::vector<float> p(t.total_size(), 0.5f), g(t.total_size(), 0.25f);
-  const size_t w = t.at(tensor_names::layer(0, tensor_names::kQkvW)).offset;   // decayed
+  const size_t w = t.at(tensor_names::layer(0, tensor_names::kQkvW)).offset;       // decayed
   const size_t n = t.at(tensor_names::layer(0, tensor_names::kAttnNormW)).offset;  // not decayed
   double pw = 0.5, pn = 0.5, m = 0, v = 0;
   for (int step = 1; step <= 2; step++) {
@@ -249,7 +249,8 @@ TEST(AdamWTest, GradScaleIsAStepOnScaledGradients) {
 
   auto backend = make_cpu_backend(c, p0);
   std::copy(g.begin(), g.end(), backend->grads().begin());
-  const std::unique_ptr<Optimizer> opt = backend->make_optimizer(AdamWOptions{0.9, 0.999, 1e-8, 0.1});
+  const std::unique_ptr<Optimizer> opt =
+      backend->make_optimizer(AdamWOptions{0.9, 0.999, 1e-8, 0.1}, {0, t.total_size()});
   double sq = 0;
   for (float x : g) sq += (double)x * x;
   EXPECT_EQ(opt->grad_sq_sum(), sq);

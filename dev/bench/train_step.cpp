@@ -61,8 +61,9 @@ int main(int argc, char** argv) {
     app.add_option("--pairs", pairs, "pairs per step (2 rows each)")->capture_default_str()->check(CLI::PositiveNumber);
     app.add_option("--steps", steps, "timed steps")->capture_default_str()->check(CLI::PositiveNumber);
     app.add_option("--warmup", warmup, "untimed steps first")->capture_default_str()->check(CLI::NonNegativeNumber);
-    app.add_option("--peak-tflops", peak_tflops, "the card's peak for MFU")->capture_default_str()->check(
-        CLI::PositiveNumber);
+    app.add_option("--peak-tflops", peak_tflops, "the card's peak for MFU")
+        ->capture_default_str()
+        ->check(CLI::PositiveNumber);
     CLI11_PARSE(app, argc, argv);
     if (device == "cuda" && !align::train::cuda_device_present()) {
       std::printf("bench_train_step: no CUDA device, skipped\n");
@@ -73,7 +74,7 @@ int main(int argc, char** argv) {
     align::init_params(c, params.data(), 1337);
     const double before_gb = device_used_gb();
     auto policy = align::train::make_backend(device, dtype, c, params);
-    const auto opt = policy->make_optimizer(align::train::AdamWOptions{});
+    const auto opt = policy->make_optimizer(align::train::AdamWOptions{}, {0, policy->table().total_size()});
 
     // 2·pairs full-length rows: chosen rows, then rejected; the completion is the second half.
     align::train::TokenBatch b;
@@ -90,7 +91,7 @@ int main(int argc, char** argv) {
       }
     std::vector<double> ref(b.N);
     for (double& r : ref) r = -seq / 2 * std::log((double)vocab) + rng.normal();  // plausible stored sums
-    const align::objectives::ObjectiveConfig objective;  // sigmoid DPO, β = 0.1
+    const align::objectives::ObjectiveConfig objective;                           // sigmoid DPO, β = 0.1
 
     std::vector<double> ms;
     double loss = 0;
@@ -102,7 +103,8 @@ int main(int argc, char** argv) {
       opt->step(1e-6, norm > 1.0 ? (float)(1.0 / (norm + 1e-6)) : 1.f);
       const double dt = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
       if (s >= warmup) ms.push_back(dt);
-      std::printf("step %d/%d: %.1f ms, loss %.4f%s\n", s + 1, warmup + steps, dt, loss, s < warmup ? " (warm-up)" : "");
+      std::printf("step %d/%d: %.1f ms, loss %.4f%s\n", s + 1, warmup + steps, dt, loss,
+                  s < warmup ? " (warm-up)" : "");
       std::fflush(stdout);
     }
     std::sort(ms.begin(), ms.end());
@@ -112,10 +114,10 @@ int main(int argc, char** argv) {
     const double flops = (6.0 * n_params + 12.0 * layers * embd * seq) * tokens;
     const double tps = tokens / (med / 1e3), mfu = flops / (med / 1e3) / (peak_tflops * 1e12);
     const double peak_gb = device_used_gb() - before_gb;
-    std::printf("GPT-2 shapes L=%d C=%d V=%d T=%d, %d pairs, %s %s: %.1f ms/step, %.0f tokens/s, MFU %.1f%% of %.0f "
-                "TFLOP/s, device memory %.2f GB\n",
-                layers, embd, vocab, seq, pairs, device.c_str(), dtype.c_str(), med, tps, 100 * mfu, peak_tflops,
-                peak_gb);
+    std::printf(
+        "GPT-2 shapes L=%d C=%d V=%d T=%d, %d pairs, %s %s: %.1f ms/step, %.0f tokens/s, MFU %.1f%% of %.0f "
+        "TFLOP/s, device memory %.2f GB\n",
+        layers, embd, vocab, seq, pairs, device.c_str(), dtype.c_str(), med, tps, 100 * mfu, peak_tflops, peak_gb);
     std::printf("result tokens_per_s=%.1f ms_per_step=%.2f mfu=%.4f peak_gb=%.3f\n", tps, med, mfu, peak_gb);
     return 0;
   });

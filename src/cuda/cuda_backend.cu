@@ -63,8 +63,42 @@ class CudaBackend final : public train::Backend {
     }
     return host_grads_;
   }
-  std::unique_ptr<train::Optimizer> make_optimizer(const train::AdamWOptions& options) override {
-    return std::make_unique<DeviceAdamW>(*this, options);
+  std::unique_ptr<train::Optimizer> make_optimizer(const train::AdamWOptions& options, Slice slice) override {
+    return std::make_unique<DeviceAdamW>(*this, options, slice);
+  }
+  // ZeRO-1 over NCCL on the device buffers: copy into a buffer padded to ranks·count, run the
+  // collective there, copy this rank's shard (or everything) back. Other communicators (MPI
+  // ranks driving GPUs) go through the host mirrors, which are then pushed back to the device.
+  void reduce_scatter_gradients(dist::Communicator& comm, const train::Shard& shard) override {
+    auto* nccl = dynamic_cast<dist::NcclCommunicator*>(&comm);
+    if (!nccl) {
+      train::host_reduce_scatter_gradients(*this, comm, shard);
+      grads_.upload(host_grads_);  // the device optimizer reads the device copy
+      return;
+    }
+    float* padded = zero1_padded(comm.world_size(), shard);
+    CUDA_CHECK(
+        cudaMemcpyAsync(padded, grads_.data(), grads_.size() * sizeof(float), cudaMemcpyDeviceToDevice, stream_));
+    CUDA_CHECK(cudaStreamSynchronize(stream_));  // the collective runs on NCCL's stream
+    nccl->reduce_scatter_sum(padded, shard.count);
+    CUDA_CHECK(cudaMemcpyAsync(grads_.data() + shard.begin, padded + shard.begin, shard.slice().size() * sizeof(float),
+                               cudaMemcpyDeviceToDevice, stream_));
+    CUDA_CHECK(cudaStreamSynchronize(stream_));
+    grads_on_host_ = false;
+  }
+  void all_gather_parameters(dist::Communicator& comm, const train::Shard& shard) override {
+    auto* nccl = dynamic_cast<dist::NcclCommunicator*>(&comm);
+    if (!nccl) return train::host_all_gather_parameters(*this, comm, shard);  // the next forward pushes them
+    push_params();  // host changes first (there are none after a device step; kept for safety)
+    float* padded = zero1_padded(comm.world_size(), shard);
+    CUDA_CHECK(
+        cudaMemcpyAsync(padded, params_.data(), params_.size() * sizeof(float), cudaMemcpyDeviceToDevice, stream_));
+    CUDA_CHECK(cudaStreamSynchronize(stream_));
+    nccl->all_gather(padded, shard.count);
+    CUDA_CHECK(
+        cudaMemcpyAsync(params_.data(), padded, params_.size() * sizeof(float), cudaMemcpyDeviceToDevice, stream_));
+    if (precision_ == Precision::BF16) refresh_bf16_weights();
+    CUDA_CHECK(cudaStreamSynchronize(stream_));
   }
   void set_gradient_reduction(dist::Communicator* comm) override {
     reduce_over_ = comm;
@@ -189,18 +223,21 @@ class CudaBackend final : public train::Backend {
   // of adamw.hpp (one writer for both optimizers). Only the step's scalars cross PCIe.
   class DeviceAdamW final : public train::Optimizer {
    public:
-    DeviceAdamW(CudaBackend& b, const train::AdamWOptions& o)
-        : b_(b), o_(o), n_(b.table_.total_size()), m_(n_), v_(n_), sq_(1), scratch_(1024) {
+    DeviceAdamW(CudaBackend& b, const train::AdamWOptions& o, Slice slice)
+        : b_(b), o_(o), slice_(slice), n_(slice.size()), m_(n_), v_(n_), sq_(1), scratch_(1024) {
       CUDA_CHECK(cudaMemset(m_.data(), 0, n_ * sizeof(float)));
       CUDA_CHECK(cudaMemset(v_.data(), 0, n_ * sizeof(float)));
-      std::vector<uint8_t> decay(n_, 0);
-      for (const TensorSpec& t : b.table_.tensors())
-        if (t.decay) std::fill(decay.begin() + t.offset, decay.begin() + t.offset + t.numel, 1);
+      std::vector<uint8_t> decay(n_, 0);  // the slice's part of each decayed tensor
+      for (const TensorSpec& t : b.table_.tensors()) {
+        const size_t from = std::max(t.offset, slice.begin), to = std::min(t.offset + t.numel, slice.end);
+        if (t.decay && from < to)
+          std::fill(decay.begin() + (from - slice.begin), decay.begin() + (to - slice.begin), 1);
+      }
       decay_ = DeviceBuffer<uint8_t>(decay);
     }
-    Slice slice() const override { return {0, n_}; }
+    Slice slice() const override { return slice_; }
     double grad_sq_sum() override {
-      kernels::sum_of_squares(sq_.data(), scratch_.data(), b_.grads_.data(), n_, b_.stream_);
+      kernels::sum_of_squares(sq_.data(), scratch_.data(), b_.grads_.data() + slice_.begin, n_, b_.stream_);
       CUDA_CHECK(cudaStreamSynchronize(b_.stream_));
       return sq_.download()[0];
     }
@@ -208,9 +245,9 @@ class CudaBackend final : public train::Backend {
       b_.push_params();  // parameters set on the host (a resume) reach the device first
       t_++;
       const double bc1 = 1.0 - std::pow(o_.beta1, (double)t_), bc2 = 1.0 - std::pow(o_.beta2, (double)t_);
-      kernels::adamw_step(b_.params_.data(), m_.data(), v_.data(), b_.grads_.data(), decay_.data(), n_, (float)lr,
-                          (float)o_.beta1, (float)o_.beta2, (float)o_.eps, (float)o_.weight_decay, (float)bc1,
-                          (float)bc2, grad_scale, b_.stream_);
+      kernels::adamw_step(b_.params_.data() + slice_.begin, m_.data(), v_.data(), b_.grads_.data() + slice_.begin,
+                          decay_.data(), n_, (float)lr, (float)o_.beta1, (float)o_.beta2, (float)o_.eps,
+                          (float)o_.weight_decay, (float)bc1, (float)bc2, grad_scale, b_.stream_);
       if (b_.precision_ == Precision::BF16) b_.refresh_bf16_weights();
       CUDA_CHECK(cudaStreamSynchronize(b_.stream_));  // params() now downloads the updated values
     }
@@ -227,6 +264,7 @@ class CudaBackend final : public train::Backend {
    private:
     CudaBackend& b_;
     train::AdamWOptions o_;
+    Slice slice_;
     size_t n_;
     DeviceBuffer<float> m_, v_, sq_, scratch_;
     DeviceBuffer<uint8_t> decay_;
@@ -288,6 +326,15 @@ class CudaBackend final : public train::Backend {
       kernels::rmsnorm_backward(dinp, dw, dout, inp, w, rstd, M, c_.n_embd, true, stream_);
   }
 
+  // ZeRO-1's exchange buffer: ranks·count floats, the tail past the flat buffer zero.
+  float* zero1_padded(int ranks, const train::Shard& shard) {
+    const size_t n = (size_t)ranks * shard.count;
+    if (zero1_.size() != n) {
+      zero1_ = DeviceBuffer<float>(n);
+      CUDA_CHECK(cudaMemset(zero1_.data(), 0, n * sizeof(float)));
+    }
+    return zero1_.data();
+  }
   // Slice k of table_.backward_slices() is final on stream_: with NCCL, its sum over the
   // ranks starts now on the communicator's stream while stream_ goes on with the next layer.
   void slice_done(int k) {
@@ -385,6 +432,7 @@ class CudaBackend final : public train::Backend {
   std::vector<Slice> slices_;                  // table_.backward_slices(), in backward order
   dist::Communicator* reduce_over_ = nullptr;  // data parallel: sum gradients in backward()
   dist::NcclCommunicator* nccl_ = nullptr;     // the same, when it is NCCL (overlapped)
+  DeviceBuffer<float> zero1_;                  // ZeRO-1 exchanges over NCCL (zero1_padded)
 };
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include "common/binary_fields.hpp"
 #include "common/error.hpp"
 #include "common/file_io.hpp"
+#include "dist/communicator.hpp"
 #include "train/backend.hpp"
 #include "train/optimizer.hpp"
 
@@ -114,6 +115,30 @@ class HostAdamW final : public Optimizer {
 
 std::unique_ptr<Optimizer> make_host_adamw(Backend& backend, const AdamWOptions& options, Slice slice) {
   return std::make_unique<HostAdamW>(backend, options, slice);
+}
+
+Shard shard_of(size_t total, int rank, int ranks) {
+  Shard s;
+  s.count = (total + ranks - 1) / ranks;
+  s.begin = std::min(total, (size_t)rank * s.count);
+  s.end = std::min(total, s.begin + s.count);
+  return s;
+}
+
+void host_reduce_scatter_gradients(Backend& backend, dist::Communicator& comm, const Shard& shard) {
+  const std::span<float> grads = backend.grads();
+  std::vector<float> padded((size_t)comm.world_size() * shard.count, 0.f);
+  std::copy(grads.begin(), grads.end(), padded.begin());
+  comm.reduce_scatter_sum(padded.data(), shard.count);
+  std::copy(padded.begin() + shard.begin, padded.begin() + shard.end, grads.begin() + shard.begin);
+}
+
+void host_all_gather_parameters(Backend& backend, dist::Communicator& comm, const Shard& shard) {
+  const std::span<float> params = backend.params();
+  std::vector<float> padded((size_t)comm.world_size() * shard.count, 0.f);
+  std::copy(params.begin(), params.end(), padded.begin());
+  comm.all_gather(padded.data(), shard.count);
+  std::copy(padded.begin(), padded.begin() + params.size(), params.begin());
 }
 
 }  // namespace align::train

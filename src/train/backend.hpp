@@ -9,7 +9,9 @@
 // checkpoints and gradient norm are written once.
 //   set_gradient_reduction(comm)   data parallel: backward() also sums the
 //                                  gradients over comm's ranks, slice by slice
-//   make_optimizer(options)        AdamW where the parameters live
+//   make_optimizer(options, slice) AdamW where the parameters live
+//   reduce_scatter_gradients,      ZeRO-1's exchanges, where the buffers live
+//   all_gather_parameters
 #pragma once
 
 #include <memory>
@@ -45,10 +47,20 @@ class Backend {
   // backward of the layers below it. nullptr (the start) turns it off; the
   // trainer sets it for the last micro-batch of each optimizer step only.
   virtual void set_gradient_reduction(dist::Communicator* comm) = 0;
-  // The AdamW step over the whole buffer where the parameters live (optimizer.hpp). The
-  // default runs on the host over params()/grads(); the CUDA backend runs it on the device.
-  virtual std::unique_ptr<Optimizer> make_optimizer(const AdamWOptions& options) {
-    return make_host_adamw(*this, options, Slice{0, table().total_size()});
+  // The AdamW step over a slice of the buffer (all of it, or this rank's ZeRO-1 shard), where
+  // the parameters live (optimizer.hpp). The default runs on the host over params()/grads();
+  // the CUDA backend runs it on the device.
+  virtual std::unique_ptr<Optimizer> make_optimizer(const AdamWOptions& options, Slice slice) {
+    return make_host_adamw(*this, options, slice);
+  }
+  // ZeRO-1: the gradients of this rank's shard summed over comm's ranks (reduce-scatter), and,
+  // after the shard's update, every rank's shard to every rank (all-gather). The defaults go
+  // through the host spans; the CUDA backend exchanges its device buffers over NCCL.
+  virtual void reduce_scatter_gradients(dist::Communicator& comm, const Shard& shard) {
+    host_reduce_scatter_gradients(*this, comm, shard);
+  }
+  virtual void all_gather_parameters(dist::Communicator& comm, const Shard& shard) {
+    host_all_gather_parameters(*this, comm, shard);
   }
   using Scalar = float;
 };

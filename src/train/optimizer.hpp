@@ -19,6 +19,20 @@
 namespace align::train {
 
 class Backend;
+}  // namespace align::train
+namespace align::dist {
+class Communicator;
+}
+namespace align::train {
+
+// ZeRO-1: the slice [begin, end) of the flat buffer that one rank owns; every rank's slice has
+// `count` = ceil(total / ranks) places, so ranks·count covers the buffer (the last slices may be
+// short or empty).
+struct Shard {
+  size_t count = 0, begin = 0, end = 0;
+  Slice slice() const { return {begin, end}; }
+};
+Shard shard_of(size_t total, int rank, int ranks);
 
 class Optimizer {
  public:
@@ -34,5 +48,10 @@ class Optimizer {
 // AdamW on the host over backend.params() / grads() (the CPU backend's own buffers, or a
 // device backend's host mirrors): the reference and the ZeRO-1 path.
 std::unique_ptr<Optimizer> make_host_adamw(Backend& backend, const AdamWOptions& options, Slice slice);
+
+// The ZeRO-1 exchanges through the host spans (params()/grads()), padded to ranks·count:
+// the default of Backend::reduce_scatter_gradients / all_gather_parameters.
+void host_reduce_scatter_gradients(Backend& backend, dist::Communicator& comm, const Shard& shard);
+void host_all_gather_parameters(Backend& backend, dist::Communicator& comm, const Shard& shard);
 
 }  // namespace align::train

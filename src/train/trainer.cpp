@@ -52,18 +52,6 @@ std::vector<objectives::Metric> mean_of(const std::vector<std::vector<objectives
   return out;
 }
 
-// The parameter slice rank r owns under ZeRO-1: ceil(total / N) elements each.
-struct Shard {
-  size_t count = 0, begin = 0, end = 0;
-};
-Shard shard_of(size_t total, int rank, int ranks) {
-  Shard s;
-  s.count = (total + ranks - 1) / ranks;
-  s.begin = std::min(total, (size_t)rank * s.count);
-  s.end = std::min(total, s.begin + s.count);
-  return s;
-}
-
 std::string optimizer_file(const TrainOptions& o, int rank) {
   return o.zero1 ? cat("optimizer.rank", rank, ".bin") : std::string("optimizer.bin");
 }
@@ -190,10 +178,8 @@ TrainSummary train(Backend& policy, Task& task, const TrainOptions& o) {
   const size_t total_params = policy.params().size();
   const Shard shard = o.zero1 ? shard_of(total_params, rank, R) : Shard{total_params, 0, total_params};
 
-  // ZeRO-1 exchanges shards through the host buffers, so its optimizer runs there; otherwise the
-  // backend's own (on the device for the CUDA backend: no parameter traffic per step).
-  const std::unique_ptr<Optimizer> optimizer =
-      o.zero1 ? make_host_adamw(policy, o.adamw, {shard.begin, shard.end}) : policy.make_optimizer(o.adamw);
+  // The optimizer of this rank's slice, where the backend keeps its parameters.
+  const std::unique_ptr<Optimizer> optimizer = policy.make_optimizer(o.adamw, shard.slice());
   Optimizer& opt = *optimizer;
   Position pos;
   if (o.resume) {
@@ -209,7 +195,6 @@ TrainSummary train(Backend& policy, Task& task, const TrainOptions& o) {
   const auto t_start = std::chrono::steady_clock::now();
   const long first_step = pos.step;
   uint64_t tokens_this_run = 0;
-  std::vector<float> padded;  // ZeRO-1: grads / params padded to R·shard.count
 
   while (pos.step < total) {
     comm.set_step(pos.step + 1);
@@ -249,14 +234,8 @@ TrainSummary train(Backend& policy, Task& task, const TrainOptions& o) {
     tokens_this_run += (uint64_t)tokens;
 
     // Gradients summed over ranks (each rank scaled its part by 1/R): all of them (done in the
-    // last backward, above), or with ZeRO-1 this rank's slice, through the host buffers.
-    if (R > 1 && o.zero1) {
-      const std::span<float> grads = policy.grads();
-      padded.assign((size_t)R * shard.count, 0.f);
-      std::copy(grads.begin(), grads.end(), padded.begin());
-      comm.reduce_scatter_sum(padded.data(), shard.count);
-      std::copy(padded.begin() + shard.begin, padded.begin() + shard.end, grads.begin() + shard.begin);
-    }
+    // last backward, above), or with ZeRO-1 this rank's slice.
+    if (R > 1 && o.zero1) policy.reduce_scatter_gradients(comm, shard);
     double sq = opt.grad_sq_sum();
     if (o.zero1) comm.all_reduce_sum(&sq, 1);
     const double norm = std::sqrt(sq);
@@ -264,13 +243,7 @@ TrainSummary train(Backend& policy, Task& task, const TrainOptions& o) {
     const float clip = o.max_grad_norm > 0 && norm > o.max_grad_norm ? (float)(o.max_grad_norm / (norm + 1e-6)) : 1.f;
     const double lr = learning_rate(o.schedule, o.lr, pos.step, warmup, total);
     opt.step(lr, clip);
-    if (R > 1 && o.zero1) {  // everyone gets every slice of the updated parameters
-      const std::span<float> params = policy.params();
-      padded.assign((size_t)R * shard.count, 0.f);
-      std::copy(params.begin(), params.end(), padded.begin());
-      comm.all_gather(padded.data(), shard.count);
-      std::copy(padded.begin(), padded.begin() + params.size(), params.begin());
-    }
+    if (R > 1 && o.zero1) policy.all_gather_parameters(comm, shard);  // every rank gets every updated slice
     pos.step++;
     if (pos.micro == micro_per_epoch) {  // next epoch
       pos.epoch++;
