@@ -1,7 +1,9 @@
 // attention.cu: RoPE and causal grouped-query attention over right-padded
-// rows, forward and backward (math in src/cpu/attention.cpp). The first,
-// straightforward version, easy to check against the CPU reference; the
-// cuBLAS-batched and flash versions come later, tested against this one.
+// rows, forward and backward (math in src/cpu/attention.cpp). The warp
+// kernels below are v1, GEMM-free and easy to check against the CPU
+// reference; the backend runs v2, batched cuBLAS GEMMs around the causal
+// softmax kernels at the end of this file (src/cuda/attention.cuh). Flash and
+// cuDNN attention come later, tested against both.
 //
 // rope: one thread per (row, head, pair i < HS/2) rotates x[i], x[i+HS/2] in
 //   place by ±θ(t, i); threads touch disjoint pairs.
@@ -15,6 +17,16 @@
 //      dv_j = Σ_h Σ_{t≥j} a[h,t,j] dout_{t,h}, h over the group of g, in order
 // dqkv is zeroed first, so padded positions hold zeros. No atomics anywhere:
 // the same bits every run.
+//
+// The softmax kernels of the cuBLAS-batched version (src/cuda/attention.cu,
+// which the backend runs; the warp kernels above are its first, GEMM-free
+// reference), one warp per score row (n, h, t):
+//   causal_softmax_forward:  a[j] = e^(s[j] − max) / Σ e^(s[j'] − max) over
+//     j ≤ t, 0 for j > t, and the whole row 0 when t ≥ length (padding); in
+//     place: the scores (already scaled by 1/√HS in the GEMM) become the
+//     probabilities.
+//   causal_softmax_backward: ds[j] = a[j]·(da[j] − Σ_j' a[j']·da[j']), in place
+//     on da (0 wherever a is 0: masked and padded entries).
 #include "cuda/check.cuh"
 #include "kernels/kernels.cuh"
 #include "kernels/reduce.cuh"
@@ -39,8 +51,8 @@ __global__ void rope_kernel(float* qkv, const float* cos_sin, int N, int T, int 
   x[k + half] = b * c + a * s;
 }
 
-__global__ void attention_forward_kernel(float* out, float* att, const float* qkv, const int32_t* lengths, int N,
-                                         int T, int NH, int NKV, int HS) {
+__global__ void attention_forward_kernel(float* out, float* att, const float* qkv, const int32_t* lengths, int N, int T,
+                                         int NH, int NKV, int HS) {
   const int64_t warp = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) / 32;
   const int lane = threadIdx.x % 32;
   if (warp >= (int64_t)N * NH * T) return;
@@ -149,7 +161,47 @@ __global__ void attention_backward_kv_kernel(float* dqkv, const float* ds, const
   }
 }
 
-unsigned warp_blocks(int64_t warps) { return (unsigned)((warps * 32 + 255) / 256); }
+__global__ void causal_softmax_forward_kernel(float* att, const int32_t* lengths, int N, int NH, int T) {
+  const int64_t warp = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) / 32;
+  const int lane = threadIdx.x % 32;
+  if (warp >= (int64_t)N * NH * T) return;
+  const int t = (int)(warp % T), n = (int)(warp / ((int64_t)T * NH));
+  float* a = att + warp * T;
+  if (t >= lengths[n]) {
+    for (int j = lane; j < T; j += 32) a[j] = 0.f;
+    return;
+  }
+  float mx = -INFINITY;
+  for (int j = lane; j <= t; j += 32) mx = fmaxf(mx, a[j]);
+  mx = warp_max(mx);
+  float sum = 0.f;
+  for (int j = lane; j <= t; j += 32) sum += expf(a[j] - mx);
+  sum = warp_sum(sum);
+  const float inv = 1.f / sum;
+  for (int j = lane; j < T; j += 32) a[j] = j <= t ? expf(a[j] - mx) * inv : 0.f;
+}
+
+__global__ void causal_softmax_backward_kernel(float* da_to_ds, const float* att, const int32_t* lengths, int N, int NH,
+                                               int T) {
+  const int64_t warp = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) / 32;
+  const int lane = threadIdx.x % 32;
+  if (warp >= (int64_t)N * NH * T) return;
+  const int t = (int)(warp % T), n = (int)(warp / ((int64_t)T * NH));
+  float* d = da_to_ds + warp * T;
+  const float* a = att + warp * T;
+  if (t >= lengths[n]) {
+    for (int j = lane; j < T; j += 32) d[j] = 0.f;
+    return;
+  }
+  float dot = 0.f;
+  for (int j = lane; j <= t; j += 32) dot += a[j] * d[j];
+  dot = warp_sum(dot);
+  for (int j = lane; j < T; j += 32) d[j] = j <= t ? a[j] * (d[j] - dot) : 0.f;
+}
+
+unsigned warp_blocks(int64_t warps) {
+  return (unsigned)((warps * 32 + 255) / 256);
+}
 
 }  // namespace
 
@@ -163,7 +215,19 @@ void rope_apply(float* qkv, const float* cos_sin, int N, int T, int NH, int NKV,
 void attention_forward(float* out, float* att, const float* qkv, const int32_t* lengths, int N, int T, int NH, int NKV,
                        int HS, cudaStream_t stream) {
   attention_forward_kernel<<<warp_blocks((int64_t)N * NH * T), 256, 0, stream>>>(out, att, qkv, lengths, N, T, NH, NKV,
-                                                                                HS);
+                                                                                 HS);
+  CUDA_CHECK_LAUNCH();
+}
+
+void causal_softmax_forward(float* att, const int32_t* lengths, int N, int NH, int T, cudaStream_t stream) {
+  causal_softmax_forward_kernel<<<warp_blocks((int64_t)N * NH * T), 256, 0, stream>>>(att, lengths, N, NH, T);
+  CUDA_CHECK_LAUNCH();
+}
+
+void causal_softmax_backward(float* da_to_ds, const float* att, const int32_t* lengths, int N, int NH, int T,
+                             cudaStream_t stream) {
+  causal_softmax_backward_kernel<<<warp_blocks((int64_t)N * NH * T), 256, 0, stream>>>(da_to_ds, att, lengths, N, NH,
+                                                                                       T);
   CUDA_CHECK_LAUNCH();
 }
 
@@ -171,10 +235,10 @@ void attention_backward(float* dqkv, float* ds, const float* dout, const float* 
                         const int32_t* lengths, int N, int T, int NH, int NKV, int HS, cudaStream_t stream) {
   CUDA_CHECK(cudaMemsetAsync(dqkv, 0, sizeof(float) * (size_t)N * T * (NH + 2 * NKV) * HS, stream));
   attention_backward_q_kernel<<<warp_blocks((int64_t)N * NH * T), 256, 0, stream>>>(dqkv, ds, dout, qkv, att, lengths,
-                                                                                   N, T, NH, NKV, HS);
+                                                                                    N, T, NH, NKV, HS);
   CUDA_CHECK_LAUNCH();
-  attention_backward_kv_kernel<<<warp_blocks((int64_t)N * NKV * T), 256, 0, stream>>>(dqkv, ds, dout, qkv, att,
-                                                                                     lengths, N, T, NH, NKV, HS);
+  attention_backward_kv_kernel<<<warp_blocks((int64_t)N * NKV * T), 256, 0, stream>>>(dqkv, ds, dout, qkv, att, lengths,
+                                                                                      N, T, NH, NKV, HS);
   CUDA_CHECK_LAUNCH();
 }
 

@@ -53,6 +53,12 @@ void attention_forward(float* out, float* att, const float* qkv, const int32_t* 
 void attention_backward(float* dqkv, float* ds, const float* dout, const float* qkv, const float* att,
                         const int32_t* lengths, int N, int T, int NH, int NKV, int HS, cudaStream_t stream);
 
+// The softmax of the cuBLAS-batched attention (src/cuda/attention.cuh), in place on (N,NH,T,T):
+// scaled scores -> causal probabilities (padded rows 0); then da -> ds = a·(da − Σ a·da).
+void causal_softmax_forward(float* att, const int32_t* lengths, int N, int NH, int T, cudaStream_t stream);
+void causal_softmax_backward(float* da_to_ds, const float* att, const int32_t* lengths, int N, int NH, int T,
+                             cudaStream_t stream);
+
 // logprob.cu: logp and lse of the target per row over V of Vp columns; backward in place to dlogits.
 void logprob_forward(float* logp, float* lse, const float* logits, const int32_t* targets, int M, int V, int Vp,
                      cudaStream_t stream);

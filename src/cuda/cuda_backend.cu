@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "cuda/attention.cuh"
 #include "cuda/chunked_logprob.cuh"
 #include "cuda/cuda_backend.hpp"
 #include "cuda/device_buffer.cuh"
@@ -128,8 +129,7 @@ class CudaBackend final : public train::Backend {
       linear_forward(a.qkv, a.norm1, w.qkv_w, w.qkv_b, M, C, c_.qkv_dim(), s);
       if (c_.arch == Arch::Llama)
         kernels::rope_apply(a.qkv, rope_.data(), N_, T_, c_.n_head, c_.n_kv_head, c_.head_dim, 1.f, s);
-      kernels::attention_forward(a.atty, a.att, a.qkv, lengths_.data(), N_, T_, c_.n_head, c_.n_kv_head, c_.head_dim,
-                                 s);
+      attention_.forward(a.atty, a.att, a.qkv, lengths_.data(), N_, T_, c_.n_head, c_.n_kv_head, c_.head_dim, s);
       linear_forward(proj_, a.atty, w.attn_out_w, w.attn_out_b, M, c_.q_dim(), C, s);
       // mid = resid + attention, and its norm, in one kernel
       residual_norm_forward(a.mid, a.norm2, a.mean2, a.rstd2, act_resid_[l], proj_, w.mlp_norm_w, w.mlp_norm_b, M);
@@ -199,8 +199,8 @@ class CudaBackend final : public train::Backend {
       linear_backward(dnorm_, g.mlp_in_w, g.mlp_in_b, dpre_, a.norm2, w.mlp_in_w, M, C, c_.mlp_in_dim(), false, s);
       norm_backward(dx_, g.mlp_norm_w, g.mlp_norm_b, dnorm_, a.mid, w.mlp_norm_w, a.mean2, a.rstd2, M);
       linear_backward(datty_, g.attn_out_w, g.attn_out_b, dx_, a.atty, w.attn_out_w, M, c_.q_dim(), C, false, s);
-      kernels::attention_backward(dqkv_, ds_, datty_, a.qkv, a.att, lengths_.data(), N_, T_, c_.n_head, c_.n_kv_head,
-                                  c_.head_dim, s);
+      attention_.backward(dqkv_, ds_, datty_, a.qkv, a.att, lengths_.data(), N_, T_, c_.n_head, c_.n_kv_head,
+                          c_.head_dim, s);
       if (c_.arch == Arch::Llama)
         kernels::rope_apply(dqkv_, rope_.data(), N_, T_, c_.n_head, c_.n_kv_head, c_.head_dim, -1.f, s);
       linear_backward(dnorm_, g.qkv_w, g.qkv_b, dqkv_, a.norm1, w.qkv_w, M, C, c_.qkv_dim(), false, s);
@@ -406,6 +406,7 @@ class CudaBackend final : public train::Backend {
   Precision precision_;
   TensorTable table_;
   Matmul mm_;
+  BatchedAttention attention_;
   ChunkedLogprob<float> loss_{mm_};                         // after mm_, which they use
   ChunkedLogprob<__nv_bfloat16> loss16_{mm_};               // the bf16 mode's
   DeviceBuffer<__nv_bfloat16> params_bf16_, in16_, out16_;  // bf16: weights; cast matmul operands

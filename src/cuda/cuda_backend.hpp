@@ -2,8 +2,9 @@
 // as the CPU reference (src/train/backend.hpp), computed on the GPU in float32
 // (the test mode) or bf16 mixed precision (matmuls on tensor cores in bf16 with
 // float accumulation, fp32 master weights, activations and gradients; the
-// attention kernels stay float32 until the cuBLAS/flash versions). Parameters, gradients and activations
-// live in device buffers carved by the tensor table; handles and the stream
+// attention, batched cuBLAS GEMMs around a causal softmax (attention.cuh), is
+// float32 in both). Parameters, gradients and activations live in device
+// buffers carved by the tensor table; handles and the stream
 // live in the backend object (no global state). The LM head and log-probs run
 // through the fused loss layer (chunked_logprob.cuh): no (M, V) logits.
 // params()/grads() hand out host mirrors, synchronised on access, so the
