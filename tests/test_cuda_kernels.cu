@@ -12,6 +12,7 @@
 #include <cmath>
 #include <vector>
 
+#include "common/bf16.hpp"
 #include "common/rng.hpp"
 #include "cpu/ops.hpp"
 #include "cuda/attention.cuh"
@@ -209,12 +210,13 @@ TEST_F(CudaKernels, RopeAndAttention) {
 
 // The cuBLAS-batched attention the backend runs (src/cuda/attention.cuh) against the CPU
 // reference: MHA, GQA, MQA and head sizes that are not multiples of 8; rows of every length
-// down to 1 (padding); outputs poisoned first; the backward twice for bit-identity. Same 1e-5.
+// down to 1 (padding); outputs poisoned first; the backward twice for bit-identity. Same 1e-5;
+// then with bf16 operands.
 TEST_F(CudaKernels, BatchedAttention) {
   struct Shape {
     int N, T, NH, NKV, HS;
   };
-  cuda::BatchedAttention attention;
+  cuda::BatchedAttention attention, attention16(true);
   for (const Shape sh : {Shape{2, 7, 4, 2, 8}, Shape{3, 40, 6, 1, 64}, Shape{1, 33, 2, 2, 16}, Shape{4, 17, 4, 4, 6},
                          Shape{2, 128, 12, 12, 64}}) {
     const int QKV = (sh.NH + 2 * sh.NKV) * sh.HS, M = sh.N * sh.T;
@@ -240,6 +242,22 @@ TEST_F(CudaKernels, BatchedAttention) {
     attention.backward(again.data(), ds.data(), dy.data(), dq.data(), att.data(), dl.data(), sh.N, sh.T, sh.NH, sh.NKV,
                        sh.HS, 0);
     EXPECT_EQ(again.download(), dqkv.download());  // deterministic
+
+    // bf16 operands: the scores come from bf16 casts of q and k, exact products summed in float,
+    // so against the CPU on the same rounded qkv the probabilities agree to float rounding (1e-5);
+    // A, dY and dS are cast to bf16 (2^-9 relative) before the other GEMMs: 2e-2 of the largest.
+    std::vector<float> q16(qkv);
+    for (float& x : q16) x = bf16_to_float(float_to_bf16(x));
+    cpu::attention_forward(rout.data(), ratt.data(), q16.data(), lengths.data(), sh.N, sh.T, sh.NH, sh.NKV, sh.HS);
+    cpu::attention_backward(rdqkv.data(), dout.data(), q16.data(), ratt.data(), lengths.data(), sh.N, sh.T, sh.NH,
+                            sh.NKV, sh.HS);
+    out.poison(), att.poison(), dqkv.poison();
+    attention16.forward(out.data(), att.data(), dq.data(), dl.data(), sh.N, sh.T, sh.NH, sh.NKV, sh.HS, 0);
+    attention16.backward(dqkv.data(), ds.data(), dy.data(), dq.data(), att.data(), dl.data(), sh.N, sh.T, sh.NH, sh.NKV,
+                         sh.HS, 0);
+    expect_close(att.download(), ratt, 1e-5, "bf16 attention probabilities");
+    expect_close(out.download(), rout, 2e-2, "bf16 attention out");
+    expect_close(dqkv.download(), rdqkv, 2e-2, "bf16 attention dqkv");
   }
 }
 

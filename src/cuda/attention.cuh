@@ -15,12 +15,17 @@
 // Q, K and V are read in place from the (M, QKV) projection (leading dimension
 // QKV), Y written in place into (M, NH·HS): no transposes or copies. The batch
 // pointer arrays are filled on the device by a small kernel before each GEMM,
-// so nothing waits for the host. float32 (the attention of both precision modes
-// for now). Masked and padded entries of A, dS, Y, dQ, dK, dV come out 0, as
-// the reference's.
+// so nothing waits for the host. Masked and padded entries of A, dS, Y, dQ,
+// dK, dV come out 0, as the reference's.
+//
+// Precision: fp32, or bf16 operands (the backend's bf16 mode, as torch.autocast
+// runs attention): each GEMM reads bf16 casts of its operands (qkv, dout, and
+// A or dS, cast into scratch) and accumulates and writes fp32; scores,
+// probabilities and the softmax and its backward stay fp32.
 #pragma once
 
 #include <cublas_v2.h>
+#include <cuda_bf16.h>
 
 #include "cuda/device_buffer.cuh"
 
@@ -28,7 +33,7 @@ namespace align::cuda {
 
 class BatchedAttention {
  public:
-  BatchedAttention();
+  explicit BatchedAttention(bool bf16_operands = false);
   ~BatchedAttention();
   BatchedAttention(const BatchedAttention&) = delete;
   BatchedAttention& operator=(const BatchedAttention&) = delete;
@@ -40,19 +45,25 @@ class BatchedAttention {
                 const float* qkv, const float* att, const int32_t* lengths, int N, int T, int NH, int NKV, int HS,
                 cudaStream_t s);
 
-  // Where operand i of batch entry b = n·H + j starts: base + n·stride_n + ((j·mul + add) / div)·stride_head.
+  // Where an operand of batch entry b = n·H + j starts, in elements of `bytes` each:
+  // base + n·stride_n + ((j·mul + add) / div)·stride_head.
   struct Operand {
-    const float* base;
+    const void* base;
     int64_t stride_n, stride_head;
-    int mul = 1, add = 0, div = 1;
+    int mul = 1, add = 0, div = 1, bytes = 4;
   };
 
  private:
-  // C_b = alpha·op(A_b)·op(B_b) + beta·C_b for the N·H entries b (cuBLAS column-major terms).
-  void batched(bool ta, bool tb, int m, int n, int k, float alpha, const Operand& a, int lda, const Operand& b, int ldb,
-               float beta, const Operand& c, int ldc, int N, int H, cudaStream_t s);
+  // C_b (fp32) = alpha·op(A_b)·op(B_b) + beta·C_b for the N·H entries b (cuBLAS column-major
+  // terms); A and B of type `in` (fp32 or bf16).
+  void batched(cudaDataType_t in, bool ta, bool tb, int m, int n, int k, float alpha, const Operand& a, int lda,
+               const Operand& b, int ldb, float beta, const Operand& c, int ldc, int N, int H, cudaStream_t s);
+  // The operand as the GEMMs read it: itself (fp32), or its bf16 cast in `scratch` (n elements).
+  const void* operand(const float* x, size_t n, DeviceBuffer<__nv_bfloat16>& scratch, cudaStream_t s);
+  bool bf16_;
   cublasHandle_t handle_ = nullptr;
-  DeviceBuffer<const float*> pointers_;  // 3 arrays of N·H pointers: A, B, C
+  DeviceBuffer<const void*> pointers_;                    // 3 arrays of N·H pointers: A, B, C
+  DeviceBuffer<__nv_bfloat16> qkv16_, dout16_, probs16_;  // bf16 casts (bf16 mode only)
 };
 
 }  // namespace align::cuda

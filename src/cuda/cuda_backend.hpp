@@ -2,8 +2,8 @@
 // as the CPU reference (src/train/backend.hpp), computed on the GPU in float32
 // (the test mode) or bf16 mixed precision (matmuls on tensor cores in bf16 with
 // float accumulation, fp32 master weights, activations and gradients; the
-// attention, batched cuBLAS GEMMs around a causal softmax (attention.cuh), is
-// float32 in both). Parameters, gradients and activations live in device
+// attention's batched cuBLAS GEMMs (attention.cuh) take bf16 operands too, its
+// softmax stays fp32). Parameters, gradients and activations live in device
 // buffers carved by the tensor table; handles and the stream
 // live in the backend object (no global state). The LM head and log-probs run
 // through the fused loss layer (chunked_logprob.cuh): no (M, V) logits.
