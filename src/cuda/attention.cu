@@ -65,56 +65,59 @@ void BatchedAttention::batched(cudaDataType_t in, bool ta, bool tb, int m, int n
           "cublasGemmBatchedEx");
 }
 
+BatchedAttention::Call BatchedAttention::setup(const float* qkv, int N, int T, int NH, int NKV, int HS,
+                                               cudaStream_t s) {
+  Call c;
+  c.QKV = (NH + 2 * NKV) * HS, c.group = NH / NKV, c.Y = NH * HS, c.bytes = bf16_ ? 2 : 4;
+  c.seq = (int64_t)T * c.QKV, c.tt = (int64_t)T * T;
+  c.scale = 1.f / std::sqrt((float)HS);
+  c.in = bf16_ ? CUDA_R_16BF : CUDA_R_32F;
+  const char* x = static_cast<const char*>(operand(qkv, (size_t)N * c.seq, qkv16_, s));
+  c.q = Operand{x, c.seq, HS, 1, 0, 1, c.bytes};
+  c.k = Operand{x + (int64_t)NH * HS * c.bytes, c.seq, HS, 1, 0, c.group, c.bytes};
+  c.v = Operand{x + (int64_t)(NH + NKV) * HS * c.bytes, c.seq, HS, 1, 0, c.group, c.bytes};
+  return c;
+}
+
 void BatchedAttention::forward(float* out, float* att, const float* qkv, const int32_t* lengths, int N, int T, int NH,
                                int NKV, int HS, cudaStream_t s) {
-  const int QKV = (NH + 2 * NKV) * HS, group = NH / NKV, Y = NH * HS;
-  const float scale = 1.f / std::sqrt((float)HS);
-  const int64_t seq = (int64_t)T * QKV, tt = (int64_t)T * T;
-  const cudaDataType_t in = bf16_ ? CUDA_R_16BF : CUDA_R_32F;
-  const int bytes = bf16_ ? 2 : 4;
-  const char* x = static_cast<const char*>(operand(qkv, (size_t)N * seq, qkv16_, s));
-  const Operand q{x, seq, HS, 1, 0, 1, bytes}, k{x + (int64_t)NH * HS * bytes, seq, HS, 1, 0, group, bytes},
-      v{x + (int64_t)(NH + NKV) * HS * bytes, seq, HS, 1, 0, group, bytes};
+  const Call c = setup(qkv, N, T, NH, NKV, HS, s);
   // S (T,T) = Q·Kᵀ·scale  ==  col-major Sᵀ = K·Qᵀ: op_T(Kᵀ as HS×T) · (Qᵀ as HS×T)
-  batched(in, true, false, T, T, HS, scale, k, QKV, q, QKV, 0.f, Operand{att, NH * tt, tt}, T, N, NH, s);
+  batched(c.in, true, false, T, T, HS, c.scale, c.k, c.QKV, c.q, c.QKV, 0.f, Operand{att, NH * c.tt, c.tt}, T, N, NH,
+          s);
   kernels::causal_softmax_forward(att, lengths, N, NH, T, s);
   // Y (T,HS) = A·V  ==  col-major Yᵀ = Vᵀ·Aᵀ: (Vᵀ as HS×T) · (Aᵀ as T×T)
-  const Operand a{operand(att, (size_t)N * NH * tt, probs16_, s), NH * tt, tt, 1, 0, 1, bytes};
-  batched(in, false, false, HS, T, T, 1.f, v, QKV, a, T, 0.f, Operand{out, (int64_t)T * Y, HS}, Y, N, NH, s);
+  const Operand a{operand(att, (size_t)N * NH * c.tt, probs16_, s), NH * c.tt, c.tt, 1, 0, 1, c.bytes};
+  batched(c.in, false, false, HS, T, T, 1.f, c.v, c.QKV, a, T, 0.f, Operand{out, (int64_t)T * c.Y, HS}, c.Y, N, NH, s);
 }
 
 void BatchedAttention::backward(float* dqkv, float* ds, const float* dout, const float* qkv, const float* att,
                                 const int32_t* lengths, int N, int T, int NH, int NKV, int HS, cudaStream_t s) {
-  const int QKV = (NH + 2 * NKV) * HS, group = NH / NKV, Y = NH * HS;
-  const float scale = 1.f / std::sqrt((float)HS);
-  const int64_t seq = (int64_t)T * QKV, tt = (int64_t)T * T;
-  const cudaDataType_t in = bf16_ ? CUDA_R_16BF : CUDA_R_32F;
-  const int bytes = bf16_ ? 2 : 4;
-  const char* x = static_cast<const char*>(operand(qkv, (size_t)N * seq, qkv16_, s));
-  const Operand k{x + (int64_t)NH * HS * bytes, seq, HS, 1, 0, group, bytes},
-      v{x + (int64_t)(NH + NKV) * HS * bytes, seq, HS, 1, 0, group, bytes};
-  const void* dy_in = operand(dout, (size_t)N * T * Y, dout16_, s);
-  const Operand dy{dy_in, (int64_t)T * Y, HS, 1, 0, 1, bytes}, dq{dqkv, seq, HS};
+  const Call c = setup(qkv, N, T, NH, NKV, HS, s);
+  const int64_t tt = c.tt;
+  const void* dy_in = operand(dout, (size_t)N * T * c.Y, dout16_, s);
+  const Operand dy{dy_in, (int64_t)T * c.Y, HS, 1, 0, 1, c.bytes}, dq{dqkv, c.seq, HS};
   // dA (T,T) = dY·Vᵀ  ==  col-major dAᵀ = V·dYᵀ: op_T(Vᵀ as HS×T) · (dYᵀ as HS×T)
-  batched(in, true, false, T, T, HS, 1.f, v, QKV, dy, Y, 0.f, Operand{ds, NH * tt, tt}, T, N, NH, s);
+  batched(c.in, true, false, T, T, HS, 1.f, c.v, c.QKV, dy, c.Y, 0.f, Operand{ds, NH * tt, tt}, T, N, NH, s);
   kernels::causal_softmax_backward(ds, att, lengths, N, NH, T, s);
   const void* ds_in = operand(ds, (size_t)N * NH * tt, probs16_, s);
-  const Operand d{ds_in, NH * tt, tt, 1, 0, 1, bytes};
+  const Operand d{ds_in, NH * tt, tt, 1, 0, 1, c.bytes};
   // dQ (T,HS) = dS·K·scale  ==  col-major dQᵀ = Kᵀ·dSᵀ: (Kᵀ as HS×T) · (dSᵀ as T×T)
-  batched(in, false, false, HS, T, T, scale, k, QKV, d, T, 0.f, dq, QKV, N, NH, s);
+  batched(c.in, false, false, HS, T, T, c.scale, c.k, c.QKV, d, T, 0.f, dq, c.QKV, N, NH, s);
   // dK_g and dV_g: batch over (n, g), one GEMM per head r of the group, accumulating (β = 1 after
   // the first). All dK first: in bf16 mode dS and then A take turns in the same scratch.
-  const Operand dk{dqkv + NH * HS, seq, HS}, dv{dqkv + (NH + NKV) * HS, seq, HS};
-  for (int r = 0; r < group; r++) {
-    const Operand qh{x, seq, HS, group, r, 1, bytes}, dsh{ds_in, NH * tt, tt, group, r, 1, bytes};
+  const Operand dk{dqkv + NH * HS, c.seq, HS}, dv{dqkv + (NH + NKV) * HS, c.seq, HS};
+  for (int r = 0; r < c.group; r++) {
+    const Operand qh{c.q.base, c.seq, HS, c.group, r, 1, c.bytes}, dsh{ds_in, NH * tt, tt, c.group, r, 1, c.bytes};
     // dK (T,HS) += dSᵀ·Q·scale  ==  col-major dKᵀ += Qᵀ·dS: (Qᵀ as HS×T) · op_T(dSᵀ as T×T)
-    batched(in, false, true, HS, T, T, scale, qh, QKV, dsh, T, r == 0 ? 0.f : 1.f, dk, QKV, N, NKV, s);
+    batched(c.in, false, true, HS, T, T, c.scale, qh, c.QKV, dsh, T, r == 0 ? 0.f : 1.f, dk, c.QKV, N, NKV, s);
   }
   const void* a_in = operand(att, (size_t)N * NH * tt, probs16_, s);
-  for (int r = 0; r < group; r++) {
-    const Operand ah{a_in, NH * tt, tt, group, r, 1, bytes}, dyh{dy_in, (int64_t)T * Y, HS, group, r, 1, bytes};
+  for (int r = 0; r < c.group; r++) {
+    const Operand ah{a_in, NH * tt, tt, c.group, r, 1, c.bytes},
+        dyh{dy_in, (int64_t)T * c.Y, HS, c.group, r, 1, c.bytes};
     // dV (T,HS) += Aᵀ·dY  ==  col-major dVᵀ += dYᵀ·A: (dYᵀ as HS×T) · op_T(Aᵀ as T×T)
-    batched(in, false, true, HS, T, T, 1.f, dyh, Y, ah, T, r == 0 ? 0.f : 1.f, dv, QKV, N, NKV, s);
+    batched(c.in, false, true, HS, T, T, 1.f, dyh, c.Y, ah, T, r == 0 ? 0.f : 1.f, dv, c.QKV, N, NKV, s);
   }
 }
 

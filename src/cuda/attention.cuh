@@ -54,6 +54,16 @@ class BatchedAttention {
   };
 
  private:
+  // One call's sizes, scale and operand type, and q, k, v as its GEMMs read them (the bf16
+  // cast of qkv in bf16 mode; k and v indexed by query head, mapped to its kv head).
+  struct Call {
+    int QKV, group, Y, bytes;
+    int64_t seq, tt;  // elements per sequence of qkv, per head of att
+    float scale;
+    cudaDataType_t in;
+    Operand q, k, v;
+  };
+  Call setup(const float* qkv, int N, int T, int NH, int NKV, int HS, cudaStream_t s);
   // C_b (fp32) = alpha·op(A_b)·op(B_b) + beta·C_b for the N·H entries b (cuBLAS column-major
   // terms); A and B of type `in` (fp32 or bf16).
   void batched(cudaDataType_t in, bool ta, bool tb, int m, int n, int k, float alpha, const Operand& a, int lda,
