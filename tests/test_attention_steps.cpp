@@ -19,6 +19,7 @@
 #include "common/rng.hpp"
 #include "cpu/ops.hpp"
 #include "cuda/attention_steps.hpp"
+#include "host_gemm.hpp"
 
 namespace align::cuda {
 namespace {
@@ -36,15 +37,7 @@ struct HostOps {
         const float* A = static_cast<const float*>(batch_operand_at(a, bn, j));
         const float* B = static_cast<const float*>(batch_operand_at(b, bn, j));
         float* C = const_cast<float*>(static_cast<const float*>(batch_operand_at(c, bn, j)));
-        for (int i = 0; i < m; i++)
-          for (int jj = 0; jj < n; jj++) {
-            double s = 0;
-            for (int p = 0; p < k; p++)
-              s += (double)(ta ? A[p + (int64_t)i * lda] : A[i + (int64_t)p * lda]) *
-                   (tb ? B[jj + (int64_t)p * ldb] : B[p + (int64_t)jj * ldb]);
-            float& out = C[i + (int64_t)jj * ldc];
-            out = beta == 0.f ? (float)(alpha * s) : (float)(alpha * s + beta * out);
-          }
+        test::host_gemm(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
         written.push_back({C, C + (int64_t)(n - 1) * ldc + (m - 1)});
       }
     for (size_t x = 0; x < written.size(); x++)

@@ -112,8 +112,12 @@ const Matmul::Plan& Matmul::plan(cudaDataType_t in, bool ta, bool tb, int m, int
   return plans_.emplace(key, p).first->second;
 }
 
-bool Matmul::gemm(cudaDataType_t in, bool ta, bool tb, int m, int n, int k, const void* A, int lda, const void* B,
-                  int ldb, float* C, int ldc, float beta, cudaStream_t s, const float* bias) {
+bool Matmul::run(cudaDataType_t in, const GemmCall& g, cudaStream_t s, const float* bias) {
+  const bool ta = g.ta, tb = g.tb;
+  const int m = g.m, n = g.n, k = g.k, lda = g.lda, ldb = g.ldb, ldc = g.ldc;
+  const void *A = g.A, *B = g.B;
+  float* C = g.C;
+  const float beta = g.beta;
   const Plan& p =
       plan(in, ta, tb, m, n, k, lda, ldb, ldc, alignment_of(A), alignment_of(B), alignment_of(C), bias != nullptr);
   if (p.bias_in_epilogue)  // the pointer is a call argument kept in the (cached) descriptor: set it each call
@@ -127,7 +131,7 @@ bool Matmul::gemm(cudaDataType_t in, bool ta, bool tb, int m, int n, int k, cons
 
 template <typename T>
 void Matmul::forward(float* out, const T* inp, const T* w, const float* bias, int M, int K, int N, cudaStream_t s) {
-  const bool bias_done = gemm(data_type<T>(), true, false, N, M, K, w, K, inp, K, out, N, 0.f, s, bias);
+  const bool bias_done = run(data_type<T>(), linear_forward_gemm(out, inp, w, M, K, N), s, bias);
   if (bias && !bias_done) {
     add_bias_kernel<<<(unsigned)(((int64_t)M * N + 255) / 256), 256, 0, s>>>(out, bias, M, N);
     CUDA_CHECK_LAUNCH();
@@ -137,8 +141,8 @@ void Matmul::forward(float* out, const T* inp, const T* w, const float* bias, in
 template <typename T>
 void Matmul::backward(float* dinp, float* dw, float* dbias, const T* dout, const T* inp, const T* w, int M, int K,
                       int N, bool accumulate_dinp, cudaStream_t s) {
-  if (dinp) gemm(data_type<T>(), false, false, K, M, N, w, K, dout, N, dinp, K, accumulate_dinp ? 1.f : 0.f, s);
-  gemm(data_type<T>(), false, true, K, N, M, inp, K, dout, N, dw, K, 1.f, s);
+  if (dinp) run(data_type<T>(), linear_dinp_gemm(dinp, dout, w, M, K, N, accumulate_dinp), s);
+  run(data_type<T>(), linear_dw_gemm(dw, dout, inp, M, K, N), s);
   if (dbias) {
     bias_grad_kernel<<<(N + 127) / 128, 128, 0, s>>>(dbias, dout, M, N);
     CUDA_CHECK_LAUNCH();

@@ -1,10 +1,7 @@
 // matmul.cuh: the linear layer on the GPU through cuBLASLt, in the CPU
 // reference's terms (src/cpu/ops.hpp): row-major out (M,N) = inp (M,K) · w (N,K)ᵀ,
 // and its backward dinp (M,K) = dout · w (overwrite or accumulate),
-// dw (N,K) += doutᵀ · inp. Row-major matrices are column-major transposes, so
-//   forward: C(N,M) = op_T(w as K×N) · inp(K×M)         transa = T, transb = N
-//   dinp:    C(K,M) = w(K×N) · dout(N×M)                 transa = N, transb = N
-//   dw:      C(K,N) = inp(K×M) · op_T(dout as N×M)       transa = N, transb = T, beta = 1
+// dw (N,K) += doutᵀ · inp, as the column-major GEMMs of linear_gemms.hpp.
 // Matmul descriptors, layouts and the chosen algorithm are cached per shape,
 // not rebuilt per call. Inputs are float32 (the test mode) or bfloat16 (tensor
 // cores); outputs, accumulation and the scale are always float32 (cuBLASLt's
@@ -23,6 +20,7 @@
 #include <tuple>
 
 #include "cuda/device_buffer.cuh"
+#include "cuda/linear_gemms.hpp"
 
 namespace align::cuda {
 
@@ -49,11 +47,10 @@ class Matmul {
     cublasLtMatmulAlgo_t algo{};
     bool bias_in_epilogue = false;  // the forward's bias is added by the GEMM (CUBLASLT_EPILOGUE_BIAS)
   };
-  // C(m,n) (float) = op(A)·op(B) (+ bias (m) when given) column-major, A and B of type `in`;
-  // lda/ldb/ldc as stored. Returns whether the bias was added (by the epilogue); when no
-  // algorithm takes the epilogue for this shape, the caller adds it.
-  bool gemm(cudaDataType_t in, bool ta, bool tb, int m, int n, int k, const void* A, int lda, const void* B, int ldb,
-            float* C, int ldc, float beta, cudaStream_t s, const float* bias = nullptr);
+  // One GEMM of linear_gemms.hpp (A and B of type `in`, C float), with bias (m) added when
+  // given. Returns whether the bias was added (by the epilogue); when no algorithm takes the
+  // epilogue for this shape, the caller adds it.
+  bool run(cudaDataType_t in, const GemmCall& g, cudaStream_t s, const float* bias = nullptr);
   // Plans are cached per shape, type and operand alignment (see alignment_of in matmul.cu).
   const Plan& plan(cudaDataType_t in, bool ta, bool tb, int m, int n, int k, int lda, int ldb, int ldc,
                    uint32_t align_a, uint32_t align_b, uint32_t align_c, bool bias);
