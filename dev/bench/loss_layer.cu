@@ -65,7 +65,7 @@ DeviceBuffer<T> random_device(size_t n, double scale, uint64_t seed) {
 }
 
 template <typename T>
-void run(const char* dtype, int M, int C, int V, int reps, std::vector<Result>& out) {
+void run(const char* dtype, int M, int C, int V, int reps, const std::vector<int>& chunks, std::vector<Result>& out) {
   const int Vp = (V + 127) / 128 * 128;
   const double flop = 2.0 * M * C * V;
   std::vector<int32_t> targets(M);
@@ -80,9 +80,13 @@ void run(const char* dtype, int M, int C, int V, int reps, std::vector<Result>& 
   DeviceBuffer<float> dl(dlogp), logp(M), lse(M), dh((size_t)M * C), dw((size_t)Vp * C);
   cuda::Matmul mm;
 
-  {  // fused
+  // fused, at each chunk width asked (0: the layer's own choice from its memory budget). Narrow
+  // chunks keep the (M, chunk) tile closer to L2 between the GEMM and the row kernel, at the cost
+  // of more, smaller GEMMs: which wins is measured here, not guessed.
+  for (const int chunk : chunks) {
     const size_t before = used_bytes();
     cuda::ChunkedLogprob<T> layer(mm);
+    if (chunk > 0) layer.set_fixed_chunk(chunk);
     auto step = [&](int) {
       layer.forward(logp.data(), lse.data(), cuda::DeviceTokenStats{}, h.data(), w.data(), dt.data(), M, C, V, 0);
       layer.backward(dh.data(), dw.data(), dl.data(), h.data(), w.data(), lse.data(), dt.data(), M, C, V, false, 0);
@@ -90,7 +94,7 @@ void run(const char* dtype, int M, int C, int V, int reps, std::vector<Result>& 
     step(0);
     const size_t measured = used_bytes() - before;
     const double ms = bench::time_ms(reps, step);
-    out.push_back({"fused (chunk " + std::to_string(layer.chunk_for(M, V)) + ")", dtype, ms,
+    out.push_back({"fused (chunk " + std::to_string(layer.chunk_for(M, V)) + (chunk ? ")" : ", default)"), dtype, ms,
                    std::max((double)layer.workspace_bytes(), (double)measured) / 1e6, 4 * flop / ms / 1e9});
   }
   {  // the plain GEMMs of the unfused path: logits, dh, dW (their own rate: the ceiling)
@@ -126,6 +130,7 @@ void run(const char* dtype, int M, int C, int V, int reps, std::vector<Result>& 
 
 int main(int argc, char** argv) {
   int pairs = 8, T = 1024, C = 768, V = 50257, reps = 10;
+  std::vector<int> chunks = {0, 1024, 2048};
   bool json = false;
   std::string dtypes = "both";
   for (int i = 1; i < argc; i++) {
@@ -157,12 +162,28 @@ int main(int argc, char** argv) {
       reps = positive(value());
     else if (a == "--dtype")
       dtypes = value();
-    else if (a == "--json")
+    else if (a == "--chunks") {  // comma-separated widths, 0 = the layer's default
+      chunks.clear();
+      const std::string list = value();
+      for (size_t p = 0; p <= list.size();) {
+        const size_t q = std::min(list.find(',', p), list.size());
+        const std::string item = list.substr(p, q - p);
+        char* end = nullptr;
+        const long x = std::strtol(item.c_str(), &end, 10);
+        if (item.empty() || *end != '\0' || x < 0) {
+          std::fprintf(stderr, "bench_loss_layer: --chunks item '%s', expected integers >= 0 (0: default)\n",
+                       item.c_str());
+          return 2;
+        }
+        chunks.push_back((int)x);
+        p = q + 1;
+      }
+    } else if (a == "--json")
       json = true;
     else {
       std::fprintf(stderr,
                    "usage: bench_loss_layer [--pairs 8] [--seq 1024] [--embd 768] [--vocab 50257] [--reps 10]\n"
-                   "                        [--dtype bf16|fp32|both] [--json]\n");
+                   "                        [--dtype bf16|fp32|both] [--chunks 0,1024,2048] [--json]\n");
       return a == "-h" || a == "--help" ? 0 : 2;
     }
   }
@@ -176,8 +197,8 @@ int main(int argc, char** argv) {
   }
   const int M = 2 * pairs * T;
   std::vector<Result> results;
-  if (dtypes != "fp32") run<__nv_bfloat16>("bf16", M, C, V, reps, results);
-  if (dtypes != "bf16") run<float>("fp32", M, C, V, reps, results);
+  if (dtypes != "fp32") run<__nv_bfloat16>("bf16", M, C, V, reps, chunks, results);
+  if (dtypes != "bf16") run<float>("fp32", M, C, V, reps, chunks, results);
   if (json) {
     std::printf("{\"M\": %d, \"C\": %d, \"V\": %d, \"results\": [", M, C, V);
     for (size_t i = 0; i < results.size(); i++)
