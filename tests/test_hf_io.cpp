@@ -64,9 +64,8 @@ TEST_F(HfIoTest, HalfPrecisionExportsRoundAsTheFormatsDo) {
 
 TEST(Fp16, MatchesTheCompilersConversion) {
   Rng rng(5);
-  std::vector<float> values = {0.f,     -0.f,     1.f,      65504.f,  65519.f,
-                               65520.f, 1e-8f,    5.96e-8f, 2.98e-8f, 2.99e-8f,
-                               6.1e-5f, 6.09e-5f, 1e30f,    -1e30f,   std::numeric_limits<float>::infinity()};
+  std::vector<float> values = {0.f, -0.f, 1.f, 65504.f, 65519.f, 65520.f, 1e-8f, 5.96e-8f, 2.98e-8f, 2.99e-8f,
+                               6.1e-5f, 6.09e-5f, 1e30f, -1e30f, std::numeric_limits<float>::infinity()};
   for (int i = 0; i < 200000; i++) values.push_back((float)(rng.normal() * std::pow(10.0, rng.uniform(-9, 6))));
   for (float v : values) {
     const _Float16 ref = (_Float16)v;
@@ -76,10 +75,8 @@ TEST(Fp16, MatchesTheCompilersConversion) {
   }
   for (uint32_t h = 0; h < 65536; h++) {  // every half survives the round trip (NaNs stay NaN)
     const float f = fp16_to_float((uint16_t)h);
-    if (std::isnan(f))
-      ASSERT_TRUE(std::isnan(fp16_to_float(float_to_fp16(f))));
-    else
-      ASSERT_EQ(float_to_fp16(f), h) << h;
+    if (std::isnan(f)) ASSERT_TRUE(std::isnan(fp16_to_float(float_to_fp16(f))));
+    else ASSERT_EQ(float_to_fp16(f), h) << h;
   }
 }
 
@@ -93,8 +90,7 @@ TEST_F(HfIoTest, ShardedCheckpointImportsLikeOneFile) {
   for (size_t i = 0; i < tensors.size(); i++) {
     const bool one = i < tensors.size() / 2;
     (one ? first : second).push_back({tensors[i].name, tensors[i].shape, tensors[i].data.data()});
-    index["weight_map"][tensors[i].name] =
-        one ? "model-00001-of-00002.safetensors" : "model-00002-of-00002.safetensors";
+    index["weight_map"][tensors[i].name] = one ? "model-00001-of-00002.safetensors" : "model-00002-of-00002.safetensors";
   }
   write_safetensors(path("sharded/model-00001-of-00002.safetensors"), first, "BF16");
   write_safetensors(path("sharded/model-00002-of-00002.safetensors"), second, "F32");

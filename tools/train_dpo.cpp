@@ -12,8 +12,8 @@
 
 #include "common/cli.hpp"
 #include "common/error.hpp"
-#include "data/pairs_file.hpp"
 #include "dist/communicator.hpp"
+#include "data/pairs_file.hpp"
 #include "model/checkpoint.hpp"
 #include "objectives/objective.hpp"
 #include "train/signals.hpp"
@@ -48,11 +48,9 @@ int main(int argc, char** argv) {
     align::train::add_training_flags(app, f);
     app.add_option("-i,--input", input, "pairs.bin (from prepare_pairs)")->required();
     app.add_option("-r,--ref", ref_path, "reference model.bin (default: the --model it starts from)");
-    app.add_option("--loss", losses,
-                   "loss type, or several joined by commas (sigmoid, robust, ipo, hinge, exo_pair, "
+    app.add_option("--loss", losses, "loss type, or several joined by commas (sigmoid, robust, ipo, hinge, exo_pair, "
                    "nca_pair, bco_pair, sppo_hard, apo_zero, apo_down, discopop, sigmoid_norm, aot, aot_unpaired, sft, "
-                   "simpo, orpo)")
-        ->capture_default_str();
+                   "simpo, orpo)")->capture_default_str();
     app.add_option("--loss-weights", weights, "weights of the --loss terms, joined by commas (default: 1 each)");
     app.add_option("--beta", beta, "β of the DPO family and SimPO")->capture_default_str();
     app.add_option("--orpo-lambda", orpo_lambda, "ORPO's λ (TRL calls it beta)")->capture_default_str();
@@ -96,10 +94,8 @@ int main(int argc, char** argv) {
       val_pairs = std::make_shared<align::data::PairsFile>(f.val);
       check_vocab(*val_pairs, f.val, c);
     }
-    if (lead)
-      std::printf("model %s: %s\ntraining on %s: %zu pairs%s\n", f.model.c_str(), c.summary().c_str(), input.c_str(),
-                  train_pairs->size(),
-                  val_pairs ? align::cat(", validation ", val_pairs->size(), " pairs").c_str() : "");
+    if (lead) std::printf("model %s: %s\ntraining on %s: %zu pairs%s\n", f.model.c_str(), c.summary().c_str(), input.c_str(),
+                train_pairs->size(), val_pairs ? align::cat(", validation ", val_pairs->size(), " pairs").c_str() : "");
 
     // The reference: live, stored (precomputed), or not needed.
     std::unique_ptr<align::train::Backend> reference;
@@ -119,8 +115,7 @@ int main(int argc, char** argv) {
             continue;
           }
           if (!ref_backend) ref_backend = align::train::make_backend(f.device, f.dtype, r.info.config, r.params);
-          const size_t n =
-              align::train::precompute_reference(path, *ref_backend, obj, tag, f.opt.batch_size, comm.get());
+          const size_t n = align::train::precompute_reference(path, *ref_backend, obj, tag, f.opt.batch_size, comm.get());
           if (lead) std::printf("%s: stored reference log-probs of %zu pairs from %s\n", path.c_str(), n, rp.c_str());
         }
         // Reopen: the files now hold the sums; no reference model stays in memory.
@@ -131,8 +126,7 @@ int main(int argc, char** argv) {
         reference = align::train::make_backend(f.device, f.dtype, r.info.config, r.params);
       }
     } else {
-      ALIGN_REQUIRE(ref_path.empty() && !precompute,
-                    "this objective uses no reference model; drop --ref / --precompute-ref");
+      ALIGN_REQUIRE(ref_path.empty() && !precompute, "this objective uses no reference model; drop --ref / --precompute-ref");
     }
 
     std::unique_ptr<align::train::Backend> policy = align::train::make_backend(f.device, f.dtype, c, start.params);

@@ -7,8 +7,8 @@
 
 #include "common/cli.hpp"
 #include "common/error.hpp"
-#include "data/sft_file.hpp"
 #include "dist/communicator.hpp"
+#include "data/sft_file.hpp"
 #include "model/checkpoint.hpp"
 #include "train/signals.hpp"
 #include "train/train_flags.hpp"
@@ -32,9 +32,8 @@ int main(int argc, char** argv) {
                   train_data->meta().vocab_size, ", the model has ", c.vocab_size, " tokens (a different tokenizer?)");
     std::shared_ptr<align::data::SftFile> val;
     if (!f.val.empty()) val = std::make_shared<align::data::SftFile>(f.val);
-    if (lead)
-      std::printf("model %s: %s\ntraining on %s: %zu examples\n", f.model.c_str(), c.summary().c_str(), input.c_str(),
-                  train_data->size());
+    if (lead) std::printf("model %s: %s\ntraining on %s: %zu examples\n", f.model.c_str(), c.summary().c_str(), input.c_str(),
+                train_data->size());
     std::unique_ptr<align::train::Backend> policy = align::train::make_backend(f.device, f.dtype, c, start.params);
     align::train::SftTask task(train_data, val, c.max_seq_len);
     align::train::install_stop_handlers();

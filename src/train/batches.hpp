@@ -22,7 +22,7 @@ struct TokenBatch {
   std::vector<int32_t> tokens, targets, lengths;  // (N,T), (N,T), (N)
   std::vector<uint8_t> completion;                // (N,T): the target at t is trained on
   Batch view() const { return Batch{N, T, tokens.data(), targets.data(), lengths.data()}; }
-  uint64_t real_tokens() const;  // Σ lengths (TRL's num_tokens counts these)
+  uint64_t real_tokens() const;                   // Σ lengths (TRL's num_tokens counts these)
 };
 
 // Rows for pairs[indices] (chosen rows, then rejected rows). max_seq_len bounds T (InputError naming the pair).

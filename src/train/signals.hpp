@@ -7,6 +7,6 @@ namespace align::train {
 
 void install_stop_handlers();  // SIGINT, SIGTERM -> stop_requested() becomes true
 bool stop_requested();
-void request_stop();  // the same, from code (tests)
+void request_stop();           // the same, from code (tests)
 
 }  // namespace align::train

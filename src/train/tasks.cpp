@@ -14,21 +14,15 @@ namespace align::train {
 
 DpoTask::DpoTask(std::shared_ptr<const data::PairsFile> train, std::shared_ptr<const data::PairsFile> eval,
                  objectives::ObjectiveConfig objective, Backend* reference, bool stored_reference, int max_seq_len)
-    : train_(std::move(train)),
-      eval_(std::move(eval)),
-      objective_(std::move(objective)),
-      reference_(reference),
-      stored_reference_(stored_reference),
-      max_seq_len_(max_seq_len) {
+    : train_(std::move(train)), eval_(std::move(eval)), objective_(std::move(objective)), reference_(reference),
+      stored_reference_(stored_reference), max_seq_len_(max_seq_len) {
   objective_.validate();
   ALIGN_ASSERT(!(reference_ && stored_reference_), "one reference source at a time");
   ALIGN_REQUIRE(reference_ || stored_reference_ || !objective_.needs_reference(),
                 "the objective needs reference log-probs: give a reference model or precompute them");
 }
 
-size_t DpoTask::size(bool eval) const {
-  return eval ? (eval_ ? eval_->size() : 0) : train_->size();
-}
+size_t DpoTask::size(bool eval) const { return eval ? (eval_ ? eval_->size() : 0) : train_->size(); }
 
 StepOutput DpoTask::run(Backend& policy, const std::vector<size_t>& examples, bool eval, double grad_scale) {
   const data::PairsFile& pairs = eval ? *eval_ : *train_;
@@ -42,8 +36,7 @@ StepOutput DpoTask::run(Backend& policy, const std::vector<size_t>& examples, bo
     ref.resize(2 * B);
     for (size_t k = 0; k < B; k++) {
       const auto r = pairs.reference(examples[k]);
-      ALIGN_REQUIRE(r.has_value(), "pair ", examples[k],
-                    " has no stored reference log-probs (run with --precompute-ref)");
+      ALIGN_REQUIRE(r.has_value(), "pair ", examples[k], " has no stored reference log-probs (run with --precompute-ref)");
       ref[k] = r->first, ref[B + k] = r->second;
     }
   }
@@ -55,9 +48,7 @@ StepOutput DpoTask::run(Backend& policy, const std::vector<size_t>& examples, bo
 SftTask::SftTask(std::shared_ptr<const data::SftFile> train, std::shared_ptr<const data::SftFile> eval, int max_seq_len)
     : train_(std::move(train)), eval_(std::move(eval)), max_seq_len_(max_seq_len) {}
 
-size_t SftTask::size(bool eval) const {
-  return eval ? (eval_ ? eval_->size() : 0) : train_->size();
-}
+size_t SftTask::size(bool eval) const { return eval ? (eval_ ? eval_->size() : 0) : train_->size(); }
 
 // loss = −Σ_trained logp / #trained (TRL's SFT loss: a mean over the batch's trained tokens);
 // the metrics are TRL SFTTrainer's: entropy and mean_token_accuracy over the trained tokens.
@@ -79,8 +70,9 @@ StepOutput SftTask::run(Backend& policy, const std::vector<size_t>& examples, bo
     for (size_t i = 0; i < logp.size(); i++) logp[i] = b.completion[i] ? (float)(-grad_scale / count) : 0.f;
     policy.backward(logp.data());
   }
-  return {
-      loss, {{"loss", loss}, {"entropy", entropy / count}, {"mean_token_accuracy", correct / count}}, b.real_tokens()};
+  return {loss,
+          {{"loss", loss}, {"entropy", entropy / count}, {"mean_token_accuracy", correct / count}},
+          b.real_tokens()};
 }
 
 uint64_t reference_tag(uint64_t model_checksum, const objectives::ObjectiveConfig& objective) {

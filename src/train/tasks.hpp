@@ -13,8 +13,8 @@
 #include <vector>
 
 #include "data/pairs_file.hpp"
-#include "data/sft_file.hpp"
 #include "dist/communicator.hpp"
+#include "data/sft_file.hpp"
 #include "objectives/objective.hpp"
 #include "train/backend.hpp"
 #include "train/batches.hpp"
@@ -71,8 +71,7 @@ uint64_t reference_tag(uint64_t model_checksum, const objectives::ObjectiveConfi
 // Computes the reference sums of every pair with `reference` and stores them in the pairs file
 // under `tag` (pairs_file.hpp); progress to stderr. Returns the number of pairs.
 // With comm, the batches are dealt out over the ranks, the sums gathered, and rank 0 stores them.
-size_t precompute_reference(const std::string& pairs_path, Backend& reference,
-                            const objectives::ObjectiveConfig& objective, uint64_t tag, int batch_pairs,
-                            dist::Communicator* comm = nullptr);
+size_t precompute_reference(const std::string& pairs_path, Backend& reference, const objectives::ObjectiveConfig& objective,
+                            uint64_t tag, int batch_pairs, dist::Communicator* comm = nullptr);
 
 }  // namespace align::train

@@ -24,8 +24,7 @@ void add_training_flags(CLI::App& app, CommonFlags& f) {
   app.add_option("--lr", o.lr, "peak learning rate")->capture_default_str();
   app.add_option("--lr-schedule", f.schedule, "constant, linear or cosine (after warmup)")->capture_default_str();
   app.add_option("--warmup-ratio", o.warmup_ratio, "warmup as a fraction of the steps")->capture_default_str();
-  app.add_option("--warmup-steps", o.warmup_steps, "warmup steps (> 0 overrides --warmup-ratio)")
-      ->capture_default_str();
+  app.add_option("--warmup-steps", o.warmup_steps, "warmup steps (> 0 overrides --warmup-ratio)")->capture_default_str();
   app.add_option("--max-grad-norm", o.max_grad_norm, "clip the global gradient norm to this (0: off)")
       ->capture_default_str();
   app.add_option("--weight-decay", o.adamw.weight_decay, "AdamW decoupled weight decay (matrices only)")
@@ -43,25 +42,19 @@ void add_training_flags(CLI::App& app, CommonFlags& f) {
                  "write a checkpoint and stop after this step, as SIGINT would (continue with --resume)");
   app.add_option("--threads", f.threads, "CPU threads per rank (default: all)");
   app.add_option("--device", f.device, "cpu, cuda or auto (cuda when a GPU is present)")->capture_default_str();
-  app.add_option("--dtype", f.dtype,
-                 "fp32, bf16 (cuda: bf16 matmuls, fp32 master weights) or auto (bf16 on cuda, "
-                 "fp32 on the cpu)")
-      ->capture_default_str();
+  app.add_option("--dtype", f.dtype, "fp32, bf16 (cuda: bf16 matmuls, fp32 master weights) or auto (bf16 on "
+                 "cuda, fp32 on the cpu)")->capture_default_str();
   app.add_flag("--zero1", o.zero1, "data parallel: shard the AdamW state over the ranks (ZeRO-1)");
-  app.add_option("--dist-timeout", f.dist_timeout,
-                 "data parallel: seconds a rank waits for the others before the "
-                 "job ends with an error")
-      ->capture_default_str();
+  app.add_option("--dist-timeout", f.dist_timeout, "data parallel: seconds a rank waits for the others before the "
+                 "job ends with an error")->capture_default_str();
 }
 
 std::vector<std::string> args_with_recipe(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc), recipe;
   for (size_t i = 0; i < args.size(); i++) {
     std::string path;
-    if (args[i] == "--config" && i + 1 < args.size())
-      path = args[i + 1];
-    else if (args[i].rfind("--config=", 0) == 0)
-      path = args[i].substr(9);
+    if (args[i] == "--config" && i + 1 < args.size()) path = args[i + 1];
+    else if (args[i].rfind("--config=", 0) == 0) path = args[i].substr(9);
     if (path.empty()) continue;
     const nlohmann::json j = read_json_file(path);
     ALIGN_REQUIRE(j.is_object(), path, ": a recipe is a JSON object of flag names and values");
@@ -75,8 +68,7 @@ std::vector<std::string> args_with_recipe(int argc, char** argv) {
       } else if (value.is_number()) {
         recipe.push_back(flag), recipe.push_back(value.dump());
       } else {
-        throw InputError(
-            cat(path, ": key '", key, "' has a ", value.type_name(), ", expected a string, number or boolean"));
+        throw InputError(cat(path, ": key '", key, "' has a ", value.type_name(), ", expected a string, number or boolean"));
       }
     }
   }

@@ -31,23 +31,23 @@
 namespace align::train {
 
 struct TrainOptions {
-  int batch_size = 8;  // examples (pairs for DPO) per micro-batch
-  int grad_accum = 1;  // micro-batches per optimizer step
+  int batch_size = 8;           // examples (pairs for DPO) per micro-batch
+  int grad_accum = 1;           // micro-batches per optimizer step
   int epochs = 1;
-  long max_steps = 0;  // > 0: stop after this many optimizer steps (overrides epochs)
+  long max_steps = 0;           // > 0: stop after this many optimizer steps (overrides epochs)
   double lr = 1e-6;
   Schedule schedule = Schedule::Linear;
-  double warmup_ratio = 0.0;  // of the total steps, used when warmup_steps is 0
+  double warmup_ratio = 0.0;    // of the total steps, used when warmup_steps is 0
   long warmup_steps = 0;
-  double max_grad_norm = 1.0;  // 0: no clipping
+  double max_grad_norm = 1.0;   // 0: no clipping
   AdamWOptions adamw;
   uint64_t seed = 42;
-  long eval_every = 0;  // optimizer steps between evaluations (0: only at the end)
-  long save_every = 0;  // optimizer steps between checkpoints (0: only at the end / on a signal)
+  long eval_every = 0;          // optimizer steps between evaluations (0: only at the end)
+  long save_every = 0;          // optimizer steps between checkpoints (0: only at the end / on a signal)
   std::string out_dir;
-  bool resume = false;       // continue from out_dir/checkpoint
-  bool quiet = false;        // no progress lines (tests)
-  long stop_after_step = 0;  // > 0: checkpoint and stop after this step, as a signal would (time-boxed runs, tests)
+  bool resume = false;          // continue from out_dir/checkpoint
+  bool quiet = false;           // no progress lines (tests)
+  long stop_after_step = 0;     // > 0: checkpoint and stop after this step, as a signal would (time-boxed runs, tests)
   // Data parallel: each micro-batch of batch_size examples is split evenly over the ranks, gradients
   // are averaged; with zero1 each rank keeps the AdamW state of one slice of the parameters only.
   dist::Communicator* comm = nullptr;  // nullptr: one process
@@ -56,7 +56,7 @@ struct TrainOptions {
 
 struct TrainSummary {
   long steps = 0;
-  bool interrupted = false;  // stopped by a signal (a checkpoint was written)
+  bool interrupted = false;     // stopped by a signal (a checkpoint was written)
   double last_loss = 0;
   std::vector<objectives::Metric> final_eval;  // eval_ metrics at the end (empty without an eval set)
 };
