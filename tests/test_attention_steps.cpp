@@ -19,6 +19,7 @@
 #include "common/rng.hpp"
 #include "cpu/ops.hpp"
 #include "cuda/attention_steps.hpp"
+#include "float_checks.hpp"
 #include "host_gemm.hpp"
 
 namespace align::cuda {
@@ -83,10 +84,7 @@ struct HostOps {
 };
 
 void expect_close(const std::vector<float>& got, const std::vector<float>& ref, const char* what) {
-  ASSERT_EQ(got.size(), ref.size()) << what;
-  double scale = 1e-30;
-  for (float x : ref) scale = std::max(scale, (double)std::fabs(x));
-  for (size_t i = 0; i < ref.size(); i++) ASSERT_NEAR(got[i], ref[i], 1e-5 * scale) << what << "[" << i << "]";
+  test::expect_near_scaled(got, ref, 1e-5, what);
 }
 
 TEST(AttentionSteps, GemmLayoutsMatchTheCpuReference) {
@@ -101,10 +99,8 @@ TEST(AttentionSteps, GemmLayoutsMatchTheCpuReference) {
     const int QKV = (sh.NH + 2 * sh.NKV) * sh.HS, M = sh.N * sh.T;
     std::vector<int32_t> lengths(sh.N);
     for (int n = 0; n < sh.N; n++) lengths[n] = n == 0 ? sh.T : 1 + (5 * n) % sh.T;
-    Rng rng(80 + sh.T);
-    std::vector<float> qkv((size_t)M * QKV), dout((size_t)M * sh.NH * sh.HS);
-    for (float& x : qkv) x = (float)rng.normal();
-    for (float& x : dout) x = (float)rng.normal();
+    const std::vector<float> qkv = test::randn((size_t)M * QKV, 80 + sh.T),
+                             dout = test::randn((size_t)M * sh.NH * sh.HS, 81);
     const float nan = std::numeric_limits<float>::quiet_NaN();
     std::vector<float> out(dout.size(), nan), att((size_t)sh.N * sh.NH * sh.T * sh.T, nan), ds(att.size(), nan),
         dqkv(qkv.size(), nan);

@@ -17,6 +17,7 @@
 
 #include "cuda/check.cuh"
 #include "cuda/cuda_backend.hpp"
+#include "float_checks.hpp"
 #include "test_util.hpp"
 #include "train/trainer.hpp"
 
@@ -46,19 +47,12 @@ class CudaBackendTest : public ::testing::TestWithParam<test::NamedConfig> {
     std::vector<float> lc(M), lg(M, NAN);
     b.cpu->forward(rb.view(), lc.data(), nullptr);
     b.gpu->forward(rb.view(), lg.data(), nullptr);
-    expect_near_scaled(lg, lc, rel_logp, what + " logp");
+    test::expect_near_scaled(lg, lc, rel_logp, what + " logp");
     b.cpu->zero_grad(), b.gpu->zero_grad();
     b.cpu->backward(w.data());
     b.gpu->backward(w.data());
-    expect_near_scaled(b.gpu->grads(), b.cpu->grads(), rel_grad, what + " grad");
+    test::expect_near_scaled(b.gpu->grads(), b.cpu->grads(), rel_grad, what + " grad");
     return lg;
-  }
-  static void expect_near_scaled(std::span<const float> got, std::span<const float> ref, double rel,
-                                 const std::string& what) {
-    ASSERT_EQ(got.size(), ref.size()) << what;
-    double scale = 1e-30;
-    for (float x : ref) scale = std::max(scale, (double)std::fabs(x));
-    for (size_t i = 0; i < ref.size(); i++) ASSERT_NEAR(got[i], ref[i], rel * scale) << what << " " << i;
   }
   std::string name() const { return GetParam().name; }
 };

@@ -17,6 +17,7 @@
 #include "cpu/ops.hpp"
 #include "cuda/attention.cuh"
 #include "cuda/device_buffer.cuh"
+#include "float_checks.hpp"
 #include "cuda/matmul.cuh"
 #include "kernels/kernels.cuh"
 
@@ -25,21 +26,9 @@ namespace {
 
 using cuda::DeviceBuffer;
 
-std::vector<float> randn(size_t n, uint64_t seed, float scale = 1.f) {
-  Rng rng(seed);
-  std::vector<float> v(n);
-  for (float& x : v) x = (float)(scale * rng.normal());
-  return v;
-}
-
-void expect_close(const std::vector<float>& gpu, const std::vector<float>& cpu, double rel, const char* what) {
-  ASSERT_EQ(gpu.size(), cpu.size()) << what;
-  double scale = 0;
-  for (float x : cpu) scale = std::max(scale, (double)std::fabs(x));
-  for (size_t i = 0; i < cpu.size(); i++) {
-    ASSERT_FALSE(std::isnan(gpu[i])) << what << "[" << i << "] was not written";
-    ASSERT_NEAR(gpu[i], cpu[i], rel * std::max(scale, 1e-30)) << what << "[" << i << "]";
-  }
+using test::randn;
+void expect_close(const std::vector<float>& gpu, const std::vector<float>& cpu, double rel, const std::string& what) {
+  test::expect_near_scaled(gpu, cpu, rel, what);
 }
 
 class CudaKernels : public ::testing::Test {

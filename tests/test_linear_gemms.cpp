@@ -16,6 +16,7 @@
 #include "common/rng.hpp"
 #include "cpu/ops.hpp"
 #include "cuda/linear_gemms.hpp"
+#include "float_checks.hpp"
 #include "host_gemm.hpp"
 
 namespace align::cuda {
@@ -26,18 +27,9 @@ void run(const GemmCall& g) {
                   g.ldb, g.beta, g.C, g.ldc);
 }
 
+using test::randn;
 void expect_close(const std::vector<float>& got, const std::vector<float>& ref, const char* what) {
-  ASSERT_EQ(got.size(), ref.size()) << what;
-  double scale = 1e-30;
-  for (float x : ref) scale = std::max(scale, (double)std::fabs(x));
-  for (size_t i = 0; i < ref.size(); i++) ASSERT_NEAR(got[i], ref[i], 1e-5 * scale) << what << "[" << i << "]";
-}
-
-std::vector<float> randn(size_t n, uint64_t seed) {
-  Rng rng(seed);
-  std::vector<float> v(n);
-  for (float& x : v) x = (float)rng.normal();
-  return v;
+  test::expect_near_scaled(got, ref, 1e-5, what);
 }
 
 TEST(LinearGemms, MatchTheCpuMatmul) {
