@@ -47,19 +47,19 @@ unsigned blocks(int64_t n) { return (unsigned)((n + 255) / 256); }
 }  // namespace
 
 void gelu_forward(float* out, const float* inp, int64_t n, cudaStream_t stream) {
-  gelu_forward_kernel<<<blocks(n), 256, 0, stream>>>(out, inp, n);
+  ALIGN_LAUNCH(gelu_forward_kernel, blocks(n), 256, 0, stream)(out, inp, n);
   CUDA_CHECK_LAUNCH();
 }
 void gelu_backward(float* dinp, const float* inp, const float* dout, int64_t n, cudaStream_t stream) {
-  gelu_backward_kernel<<<blocks(n), 256, 0, stream>>>(dinp, inp, dout, n);
+  ALIGN_LAUNCH(gelu_backward_kernel, blocks(n), 256, 0, stream)(dinp, inp, dout, n);
   CUDA_CHECK_LAUNCH();
 }
 void swiglu_forward(float* out, const float* inp, int M, int F, cudaStream_t stream) {
-  swiglu_forward_kernel<<<blocks((int64_t)M * F), 256, 0, stream>>>(out, inp, M, F);
+  ALIGN_LAUNCH(swiglu_forward_kernel, blocks((int64_t)M * F), 256, 0, stream)(out, inp, M, F);
   CUDA_CHECK_LAUNCH();
 }
 void swiglu_backward(float* dinp, const float* inp, const float* dout, int M, int F, cudaStream_t stream) {
-  swiglu_backward_kernel<<<blocks((int64_t)M * F), 256, 0, stream>>>(dinp, inp, dout, M, F);
+  ALIGN_LAUNCH(swiglu_backward_kernel, blocks((int64_t)M * F), 256, 0, stream)(dinp, inp, dout, M, F);
   CUDA_CHECK_LAUNCH();
 }
 

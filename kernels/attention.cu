@@ -208,25 +208,25 @@ unsigned warp_blocks(int64_t warps) {
 void rope_apply(float* qkv, const float* cos_sin, int N, int T, int NH, int NKV, int HS, float sign,
                 cudaStream_t stream) {
   const int64_t n = (int64_t)N * T * (NH + NKV) * (HS / 2);
-  rope_kernel<<<(unsigned)((n + 255) / 256), 256, 0, stream>>>(qkv, cos_sin, N, T, NH, NKV, HS, sign);
+  ALIGN_LAUNCH(rope_kernel, (unsigned)((n + 255) / 256), 256, 0, stream)(qkv, cos_sin, N, T, NH, NKV, HS, sign);
   CUDA_CHECK_LAUNCH();
 }
 
 void attention_forward(float* out, float* att, const float* qkv, const int32_t* lengths, int N, int T, int NH, int NKV,
                        int HS, cudaStream_t stream) {
-  attention_forward_kernel<<<warp_blocks((int64_t)N * NH * T), 256, 0, stream>>>(out, att, qkv, lengths, N, T, NH, NKV,
+  ALIGN_LAUNCH(attention_forward_kernel, warp_blocks((int64_t)N * NH * T), 256, 0, stream)(out, att, qkv, lengths, N, T, NH, NKV,
                                                                                  HS);
   CUDA_CHECK_LAUNCH();
 }
 
 void causal_softmax_forward(float* att, const int32_t* lengths, int N, int NH, int T, cudaStream_t stream) {
-  causal_softmax_forward_kernel<<<warp_blocks((int64_t)N * NH * T), 256, 0, stream>>>(att, lengths, N, NH, T);
+  ALIGN_LAUNCH(causal_softmax_forward_kernel, warp_blocks((int64_t)N * NH * T), 256, 0, stream)(att, lengths, N, NH, T);
   CUDA_CHECK_LAUNCH();
 }
 
 void causal_softmax_backward(float* da_to_ds, const float* att, const int32_t* lengths, int N, int NH, int T,
                              cudaStream_t stream) {
-  causal_softmax_backward_kernel<<<warp_blocks((int64_t)N * NH * T), 256, 0, stream>>>(da_to_ds, att, lengths, N, NH,
+  ALIGN_LAUNCH(causal_softmax_backward_kernel, warp_blocks((int64_t)N * NH * T), 256, 0, stream)(da_to_ds, att, lengths, N, NH,
                                                                                        T);
   CUDA_CHECK_LAUNCH();
 }
@@ -234,10 +234,10 @@ void causal_softmax_backward(float* da_to_ds, const float* att, const int32_t* l
 void attention_backward(float* dqkv, float* ds, const float* dout, const float* qkv, const float* att,
                         const int32_t* lengths, int N, int T, int NH, int NKV, int HS, cudaStream_t stream) {
   CUDA_CHECK(cudaMemsetAsync(dqkv, 0, sizeof(float) * (size_t)N * T * (NH + 2 * NKV) * HS, stream));
-  attention_backward_q_kernel<<<warp_blocks((int64_t)N * NH * T), 256, 0, stream>>>(dqkv, ds, dout, qkv, att, lengths,
+  ALIGN_LAUNCH(attention_backward_q_kernel, warp_blocks((int64_t)N * NH * T), 256, 0, stream)(dqkv, ds, dout, qkv, att, lengths,
                                                                                     N, T, NH, NKV, HS);
   CUDA_CHECK_LAUNCH();
-  attention_backward_kv_kernel<<<warp_blocks((int64_t)N * NKV * T), 256, 0, stream>>>(dqkv, ds, dout, qkv, att, lengths,
+  ALIGN_LAUNCH(attention_backward_kv_kernel, warp_blocks((int64_t)N * NKV * T), 256, 0, stream)(dqkv, ds, dout, qkv, att, lengths,
                                                                                       N, T, NH, NKV, HS);
   CUDA_CHECK_LAUNCH();
 }

@@ -162,7 +162,7 @@ __global__ void chunk_dlogits_kernel(T* dz, const float* z, const float* dlogp, 
 
 void online_rows_reset(LogSumExpRow* rows, int M, cudaStream_t stream) {
   if (M == 0) return;
-  online_rows_reset_kernel<<<(M + 255) / 256, 256, 0, stream>>>(rows, M);
+  ALIGN_LAUNCH(online_rows_reset_kernel, (M + 255) / 256, 256, 0, stream)(rows, M);
   CUDA_CHECK_LAUNCH();
 }
 
@@ -170,9 +170,9 @@ void online_rows_update(LogSumExpRow* rows, const float* z, const int32_t* targe
                         bool with_stats, cudaStream_t stream) {
   if (M == 0) return;
   if (with_stats)
-    online_rows_update_kernel<true><<<M, kRowThreads, 0, stream>>>(rows, z, targets, n, v0);
+    ALIGN_LAUNCH(online_rows_update_kernel<true>, M, kRowThreads, 0, stream)(rows, z, targets, n, v0);
   else
-    online_rows_update_kernel<false><<<M, kRowThreads, 0, stream>>>(rows, z, targets, n, v0);
+    ALIGN_LAUNCH(online_rows_update_kernel<false>, M, kRowThreads, 0, stream)(rows, z, targets, n, v0);
   CUDA_CHECK_LAUNCH();
 }
 
@@ -180,7 +180,7 @@ void online_rows_finish(float* logp, float* lse, double* entropy, double* mean_l
                         uint8_t* is_top1, const LogSumExpRow* rows, const int32_t* targets, int M, int V,
                         cudaStream_t stream) {
   if (M == 0) return;
-  online_rows_finish_kernel<<<(M + 255) / 256, 256, 0, stream>>>(logp, lse, entropy, mean_logit, log_sum_sq, is_top1,
+  ALIGN_LAUNCH(online_rows_finish_kernel, (M + 255) / 256, 256, 0, stream)(logp, lse, entropy, mean_logit, log_sum_sq, is_top1,
                                                                  rows, targets, M, V);
   CUDA_CHECK_LAUNCH();
 }
@@ -191,7 +191,7 @@ void chunk_dlogits(T* dz, const float* z, const float* dlogp, const float* lse, 
   const int64_t total = (int64_t)M * n;
   if (total == 0) return;
   const unsigned blocks = (unsigned)std::min<int64_t>((total + 255) / 256, 65535LL * 16);
-  chunk_dlogits_kernel<T><<<blocks, 256, 0, stream>>>(dz, z, dlogp, lse, targets, M, n, v0);
+  ALIGN_LAUNCH(chunk_dlogits_kernel<T>, blocks, 256, 0, stream)(dz, z, dlogp, lse, targets, M, n, v0);
   CUDA_CHECK_LAUNCH();
 }
 

@@ -21,7 +21,7 @@ __global__ void to_bf16_kernel(__nv_bfloat16* out, const float* in, int64_t n) {
 void to_bf16(__nv_bfloat16* out, const float* in, int64_t n, cudaStream_t stream) {
   if (n == 0) return;
   const unsigned blocks = (unsigned)std::min<int64_t>((n + 255) / 256, 65535LL * 8);
-  to_bf16_kernel<<<blocks, 256, 0, stream>>>(out, in, n);
+  ALIGN_LAUNCH(to_bf16_kernel, blocks, 256, 0, stream)(out, in, n);
   CUDA_CHECK_LAUNCH();
 }
 

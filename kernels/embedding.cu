@@ -40,13 +40,13 @@ __global__ void embedding_backward_kernel(float* dtok, float* dpos, const float*
 void embedding_forward(float* out, const int32_t* tokens, const float* tok, const float* pos, int M, int T, int C,
                        cudaStream_t stream) {
   const int64_t n = (int64_t)M * C;
-  embedding_forward_kernel<<<(unsigned)((n + 255) / 256), 256, 0, stream>>>(out, tokens, tok, pos, M, T, C);
+  ALIGN_LAUNCH(embedding_forward_kernel, (unsigned)((n + 255) / 256), 256, 0, stream)(out, tokens, tok, pos, M, T, C);
   CUDA_CHECK_LAUNCH();
 }
 
 void embedding_backward(float* dtok, float* dpos, const float* dout, const int32_t* tokens, const int32_t* lengths,
                         int M, int T, int C, cudaStream_t stream) {
-  embedding_backward_kernel<<<(C + 127) / 128, 128, 0, stream>>>(dtok, dpos, dout, tokens, lengths, M, T, C);
+  ALIGN_LAUNCH(embedding_backward_kernel, (C + 127) / 128, 128, 0, stream)(dtok, dpos, dout, tokens, lengths, M, T, C);
   CUDA_CHECK_LAUNCH();
 }
 

@@ -56,14 +56,14 @@ __global__ void logprob_backward_kernel(float* z_all, const float* dlogp, const 
 void logprob_forward(float* logp, float* lse, const float* logits, const int32_t* targets, int M, int V, int Vp,
                      cudaStream_t stream) {
   if (M == 0) return;
-  logprob_forward_kernel<<<M, 256, 0, stream>>>(logp, lse, logits, targets, V, Vp);
+  ALIGN_LAUNCH(logprob_forward_kernel, M, 256, 0, stream)(logp, lse, logits, targets, V, Vp);
   CUDA_CHECK_LAUNCH();
 }
 
 void logprob_backward(float* logits_to_dlogits, const float* dlogp, const float* lse, const int32_t* targets, int M,
                       int V, int Vp, cudaStream_t stream) {
   if (M == 0) return;
-  logprob_backward_kernel<<<M, 256, 0, stream>>>(logits_to_dlogits, dlogp, lse, targets, V, Vp);
+  ALIGN_LAUNCH(logprob_backward_kernel, M, 256, 0, stream)(logits_to_dlogits, dlogp, lse, targets, V, Vp);
   CUDA_CHECK_LAUNCH();
 }
 

@@ -44,16 +44,16 @@ void adamw_step(float* params, float* m, float* v, const float* grads, const uin
                 float beta1, float beta2, float eps, float weight_decay, float bias_correction1, float bias_correction2,
                 float grad_scale, cudaStream_t stream) {
   if (n == 0) return;
-  adamw_kernel<<<(unsigned)((n + 255) / 256), 256, 0, stream>>>(params, m, v, grads, decay, n, lr, beta1, beta2, eps,
+  ALIGN_LAUNCH(adamw_kernel, (unsigned)((n + 255) / 256), 256, 0, stream)(params, m, v, grads, decay, n, lr, beta1, beta2, eps,
                                                                 weight_decay, bias_correction1, bias_correction2,
                                                                 grad_scale);
   CUDA_CHECK_LAUNCH();
 }
 
 void sum_of_squares(float* out, float* scratch, const float* g, size_t n, cudaStream_t stream) {
-  squares_partial_kernel<<<kPartials, 256, 0, stream>>>(scratch, g, n);
+  ALIGN_LAUNCH(squares_partial_kernel, kPartials, 256, 0, stream)(scratch, g, n);
   CUDA_CHECK_LAUNCH();
-  squares_final_kernel<<<1, 1024, 0, stream>>>(out, scratch, kPartials);
+  ALIGN_LAUNCH(squares_final_kernel, 1, 1024, 0, stream)(out, scratch, kPartials);
   CUDA_CHECK_LAUNCH();
 }
 

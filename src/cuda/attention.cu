@@ -58,7 +58,7 @@ void BatchedAttention::gemm(bool ta, bool tb, int m, int n, int k, float alpha, 
   const void** pa = pointers_.data();
   const void** pb = pa + count;
   const void** pc = pa + 2 * count;
-  fill_pointers_kernel<<<(count + 127) / 128, 128, 0, stream_>>>(pa, pb, pc, a, b, c, H, count);
+  ALIGN_LAUNCH(fill_pointers_kernel, (count + 127) / 128, 128, 0, stream_)(pa, pb, pc, a, b, c, H, count);
   CUDA_CHECK_LAUNCH();
   const cudaDataType_t in = bf16_ ? CUDA_R_16BF : CUDA_R_32F;
   blas_ok(cublasSetStream(handle_, stream_), "cublasSetStream");

@@ -133,7 +133,7 @@ template <typename T>
 void Matmul::forward(float* out, const T* inp, const T* w, const float* bias, int M, int K, int N, cudaStream_t s) {
   const bool bias_done = run(data_type<T>(), linear_forward_gemm(out, inp, w, M, K, N), s, bias);
   if (bias && !bias_done) {
-    add_bias_kernel<<<(unsigned)(((int64_t)M * N + 255) / 256), 256, 0, s>>>(out, bias, M, N);
+    ALIGN_LAUNCH(add_bias_kernel, (unsigned)(((int64_t)M * N + 255) / 256), 256, 0, s)(out, bias, M, N);
     CUDA_CHECK_LAUNCH();
   }
 }
@@ -144,7 +144,7 @@ void Matmul::backward(float* dinp, float* dw, float* dbias, const T* dout, const
   if (dinp) run(data_type<T>(), linear_dinp_gemm(dinp, dout, w, M, K, N, accumulate_dinp), s);
   run(data_type<T>(), linear_dw_gemm(dw, dout, inp, M, K, N), s);
   if (dbias) {
-    bias_grad_kernel<<<(N + 127) / 128, 128, 0, s>>>(dbias, dout, M, N);
+    ALIGN_LAUNCH(bias_grad_kernel<T>, (N + 127) / 128, 128, 0, s)(dbias, dout, M, N);
     CUDA_CHECK_LAUNCH();
   }
 }
