@@ -43,7 +43,9 @@ __global__ void swiglu_backward_kernel(float* dinp, const float* inp, const floa
   dinp[m * 2 * F + f] = dy * u * s * (1.f + g * (1.f - s));
 }
 
-unsigned blocks(int64_t n) { return (unsigned)((n + 255) / 256); }
+unsigned blocks(int64_t n) {
+  return (unsigned)((n + 255) / 256);
+}
 }  // namespace
 
 void gelu_forward(float* out, const float* inp, int64_t n, cudaStream_t stream) {

@@ -214,8 +214,8 @@ void rope_apply(float* qkv, const float* cos_sin, int N, int T, int NH, int NKV,
 
 void attention_forward(float* out, float* att, const float* qkv, const int32_t* lengths, int N, int T, int NH, int NKV,
                        int HS, cudaStream_t stream) {
-  ALIGN_LAUNCH(attention_forward_kernel, warp_blocks((int64_t)N * NH * T), 256, 0, stream)(out, att, qkv, lengths, N, T, NH, NKV,
-                                                                                 HS);
+  ALIGN_LAUNCH(attention_forward_kernel, warp_blocks((int64_t)N * NH * T), 256, 0, stream)
+  (out, att, qkv, lengths, N, T, NH, NKV, HS);
   CUDA_CHECK_LAUNCH();
 }
 
@@ -226,19 +226,19 @@ void causal_softmax_forward(float* att, const int32_t* lengths, int N, int NH, i
 
 void causal_softmax_backward(float* da_to_ds, const float* att, const int32_t* lengths, int N, int NH, int T,
                              cudaStream_t stream) {
-  ALIGN_LAUNCH(causal_softmax_backward_kernel, warp_blocks((int64_t)N * NH * T), 256, 0, stream)(da_to_ds, att, lengths, N, NH,
-                                                                                       T);
+  ALIGN_LAUNCH(causal_softmax_backward_kernel, warp_blocks((int64_t)N * NH * T), 256, 0, stream)
+  (da_to_ds, att, lengths, N, NH, T);
   CUDA_CHECK_LAUNCH();
 }
 
 void attention_backward(float* dqkv, float* ds, const float* dout, const float* qkv, const float* att,
                         const int32_t* lengths, int N, int T, int NH, int NKV, int HS, cudaStream_t stream) {
   CUDA_CHECK(cudaMemsetAsync(dqkv, 0, sizeof(float) * (size_t)N * T * (NH + 2 * NKV) * HS, stream));
-  ALIGN_LAUNCH(attention_backward_q_kernel, warp_blocks((int64_t)N * NH * T), 256, 0, stream)(dqkv, ds, dout, qkv, att, lengths,
-                                                                                    N, T, NH, NKV, HS);
+  ALIGN_LAUNCH(attention_backward_q_kernel, warp_blocks((int64_t)N * NH * T), 256, 0, stream)
+  (dqkv, ds, dout, qkv, att, lengths, N, T, NH, NKV, HS);
   CUDA_CHECK_LAUNCH();
-  ALIGN_LAUNCH(attention_backward_kv_kernel, warp_blocks((int64_t)N * NKV * T), 256, 0, stream)(dqkv, ds, dout, qkv, att, lengths,
-                                                                                      N, T, NH, NKV, HS);
+  ALIGN_LAUNCH(attention_backward_kv_kernel, warp_blocks((int64_t)N * NKV * T), 256, 0, stream)
+  (dqkv, ds, dout, qkv, att, lengths, N, T, NH, NKV, HS);
   CUDA_CHECK_LAUNCH();
 }
 

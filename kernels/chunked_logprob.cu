@@ -180,8 +180,8 @@ void online_rows_finish(float* logp, float* lse, double* entropy, double* mean_l
                         uint8_t* is_top1, const LogSumExpRow* rows, const int32_t* targets, int M, int V,
                         cudaStream_t stream) {
   if (M == 0) return;
-  ALIGN_LAUNCH(online_rows_finish_kernel, (M + 255) / 256, 256, 0, stream)(logp, lse, entropy, mean_logit, log_sum_sq, is_top1,
-                                                                 rows, targets, M, V);
+  ALIGN_LAUNCH(online_rows_finish_kernel, (M + 255) / 256, 256, 0, stream)
+  (logp, lse, entropy, mean_logit, log_sum_sq, is_top1, rows, targets, M, V);
   CUDA_CHECK_LAUNCH();
 }
 

@@ -129,20 +129,22 @@ unsigned row_blocks(int M) {
 
 void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* w, const float* b, int M,
                        int C, float eps, cudaStream_t stream) {
-  ALIGN_LAUNCH(layernorm_forward_kernel<false>, row_blocks(M), 32 * kRowsPerBlock, 0, stream)(out, mean, rstd, nullptr, inp, nullptr, w, b, M, C, eps);
+  ALIGN_LAUNCH(layernorm_forward_kernel<false>, row_blocks(M), 32 * kRowsPerBlock, 0, stream)
+  (out, mean, rstd, nullptr, inp, nullptr, w, b, M, C, eps);
   CUDA_CHECK_LAUNCH();
 }
 
 void residual_layernorm_forward(float* sum, float* out, float* mean, float* rstd, const float* a, const float* b,
                                 const float* w, const float* bias, int M, int C, float eps, cudaStream_t stream) {
-  ALIGN_LAUNCH(layernorm_forward_kernel<true>, row_blocks(M), 32 * kRowsPerBlock, 0, stream)(out, mean, rstd, sum, a, b, w, bias, M, C, eps);
+  ALIGN_LAUNCH(layernorm_forward_kernel<true>, row_blocks(M), 32 * kRowsPerBlock, 0, stream)
+  (out, mean, rstd, sum, a, b, w, bias, M, C, eps);
   CUDA_CHECK_LAUNCH();
 }
 
 void layernorm_backward(float* dinp, float* dw, float* db, const float* dout, const float* inp, const float* w,
                         const float* mean, const float* rstd, int M, int C, bool accumulate, cudaStream_t stream) {
-  ALIGN_LAUNCH(layernorm_dinp_kernel, row_blocks(M), 32 * kRowsPerBlock, 0, stream)(dinp, dout, inp, w, mean, rstd, M, C,
-                                                                          accumulate);
+  ALIGN_LAUNCH(layernorm_dinp_kernel, row_blocks(M), 32 * kRowsPerBlock, 0, stream)
+  (dinp, dout, inp, w, mean, rstd, M, C, accumulate);
   CUDA_CHECK_LAUNCH();
   ALIGN_LAUNCH(layernorm_dparams_kernel, (C + 127) / 128, 128, 0, stream)(dw, db, dout, inp, mean, rstd, M, C);
   CUDA_CHECK_LAUNCH();
@@ -150,19 +152,22 @@ void layernorm_backward(float* dinp, float* dw, float* db, const float* dout, co
 
 void rmsnorm_forward(float* out, float* rstd, const float* inp, const float* w, int M, int C, float eps,
                      cudaStream_t stream) {
-  ALIGN_LAUNCH(rmsnorm_forward_kernel<false>, row_blocks(M), 32 * kRowsPerBlock, 0, stream)(out, rstd, nullptr, inp, nullptr, w, M, C, eps);
+  ALIGN_LAUNCH(rmsnorm_forward_kernel<false>, row_blocks(M), 32 * kRowsPerBlock, 0, stream)
+  (out, rstd, nullptr, inp, nullptr, w, M, C, eps);
   CUDA_CHECK_LAUNCH();
 }
 
 void residual_rmsnorm_forward(float* sum, float* out, float* rstd, const float* a, const float* b, const float* w,
                               int M, int C, float eps, cudaStream_t stream) {
-  ALIGN_LAUNCH(rmsnorm_forward_kernel<true>, row_blocks(M), 32 * kRowsPerBlock, 0, stream)(out, rstd, sum, a, b, w, M, C, eps);
+  ALIGN_LAUNCH(rmsnorm_forward_kernel<true>, row_blocks(M), 32 * kRowsPerBlock, 0, stream)
+  (out, rstd, sum, a, b, w, M, C, eps);
   CUDA_CHECK_LAUNCH();
 }
 
 void rmsnorm_backward(float* dinp, float* dw, const float* dout, const float* inp, const float* w, const float* rstd,
                       int M, int C, bool accumulate, cudaStream_t stream) {
-  ALIGN_LAUNCH(rmsnorm_dinp_kernel, row_blocks(M), 32 * kRowsPerBlock, 0, stream)(dinp, dout, inp, w, rstd, M, C, accumulate);
+  ALIGN_LAUNCH(rmsnorm_dinp_kernel, row_blocks(M), 32 * kRowsPerBlock, 0, stream)
+  (dinp, dout, inp, w, rstd, M, C, accumulate);
   CUDA_CHECK_LAUNCH();
   ALIGN_LAUNCH(rmsnorm_dw_kernel, (C + 127) / 128, 128, 0, stream)(dw, dout, inp, rstd, M, C);
   CUDA_CHECK_LAUNCH();

@@ -44,9 +44,8 @@ void adamw_step(float* params, float* m, float* v, const float* grads, const uin
                 float beta1, float beta2, float eps, float weight_decay, float bias_correction1, float bias_correction2,
                 float grad_scale, cudaStream_t stream) {
   if (n == 0) return;
-  ALIGN_LAUNCH(adamw_kernel, (unsigned)((n + 255) / 256), 256, 0, stream)(params, m, v, grads, decay, n, lr, beta1, beta2, eps,
-                                                                weight_decay, bias_correction1, bias_correction2,
-                                                                grad_scale);
+  ALIGN_LAUNCH(adamw_kernel, (unsigned)((n + 255) / 256), 256, 0, stream)
+  (params, m, v, grads, decay, n, lr, beta1, beta2, eps, weight_decay, bias_correction1, bias_correction2, grad_scale);
   CUDA_CHECK_LAUNCH();
 }
 

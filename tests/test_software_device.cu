@@ -106,11 +106,15 @@ __global__ void divergent_barrier_kernel(float* out) {
 }
 __global__ void barrier_and_shuffle_kernel(float* out) {
   float v = (float)threadIdx.x;
-  if (threadIdx.x == 40) __syncthreads();
-  else v = __shfl_xor_sync(0xffffffffu, v, 1);
+  if (threadIdx.x == 40)
+    __syncthreads();
+  else
+    v = __shfl_xor_sync(0xffffffffu, v, 1);
   out[threadIdx.x] = v;
 }
-__global__ void write_kernel(float* out) { out[threadIdx.x] = 2.f; }
+__global__ void write_kernel(float* out) {
+  out[threadIdx.x] = 2.f;
+}
 
 // Runs `launch` in a child process: it must end with status 3, the launch's error sticky,
 // and stderr matching `message`.

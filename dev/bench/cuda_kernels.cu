@@ -7,11 +7,16 @@
 // copy for bandwidth, a large cuBLASLt GEMM for FLOP/s).
 // Versions: v1 of each kernel in kernels/ (the production ones); later
 // versions are added here side by side with their notes in NOTES.md.
-// Skips (exit 0) without a GPU.
+// Every row's error is held to its tolerance (below each check: the fp32
+// bound of the GPU suite, 1e-5 of the largest magnitude, or exact), and the
+// program ends with "N passed, M failed" and a non-zero status on a failure.
+// --check-only runs the checks alone on smaller shapes, no timing (what
+// `make test` runs on the software device). Skips (exit 0) without a GPU.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <functional>
+#include <string>
 #include <vector>
 
 #include "common/bf16.hpp"
@@ -45,44 +50,61 @@ double max_rel_error(const std::vector<float>& got, const std::vector<float>& re
 
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
   if (!cuda::device_available()) {
     std::printf("bench_cuda_kernels: no CUDA device, skipped\n");
     return 0;
   }
+  const bool check_only = argc > 1 && std::string(argv[1]) == "--check-only";
+  // Shapes: the benchmark's, or an eighth of the rows (and of the cast) for the checks alone.
+  const int rows = check_only ? 1024 : 8192, lm_rows = check_only ? 256 : 2048;
+  const size_t cast_n = check_only ? (size_t)4 << 20 : (size_t)64 << 20;
   const int reps = 50;
+  int passed = 0, failed = 0;
+  auto expect = [&](const char* what, double err, double tol) {
+    (err <= tol ? passed : failed)++;
+    if (!(err <= tol) || check_only)
+      std::printf("%s %s: error %.2e, tolerance %.0e\n", err <= tol ? "ok" : "FAIL", what, err, tol);
+  };
+  const auto timed = [&](int n, const std::function<void(int)>& f) { return check_only ? 0.0 : time_ms(n, f); };
   // Ceilings measured here: device-to-device copy bandwidth and a large fp32 GEMM.
-  const size_t big = 256u << 20;  // bytes
-  DeviceBuffer<char> src(big), dst(big);
-  const double copy_ms =
-      time_ms(reps, [&](int) { CUDA_CHECK(cudaMemcpy(dst.data(), src.data(), big, cudaMemcpyDeviceToDevice)); });
-  const double copy_gbs = 2.0 * big / copy_ms / 1e6;
+  double copy_gbs = 1, gemm_tflops = 1;
   cuda::Matmul mm;
-  const int G = 4096;
-  DeviceBuffer<float> ga(randn((size_t)G * G, 1)), gb(randn((size_t)G * G, 2)), gc((size_t)G * G);
-  const double gemm_ms = time_ms(10, [&](int) { mm.forward(gc.data(), ga.data(), gb.data(), nullptr, G, G, G, 0); });
-  const double gemm_tflops = 2.0 * G * G * G / gemm_ms / 1e9;
-  std::printf("ceilings: copy %.0f GB/s, fp32 GEMM %dx%dx%d %.1f TFLOP/s\n\n", copy_gbs, G, G, G, gemm_tflops);
-  std::printf(
-      "| kernel | shape | max rel. error vs CPU | time | achieved | of ceiling |\n|---|---|---:|---:|---:|---:|\n");
+  if (!check_only) {
+    const size_t big = 256u << 20;  // bytes
+    DeviceBuffer<char> src(big), dst(big);
+    const double copy_ms =
+        time_ms(reps, [&](int) { CUDA_CHECK(cudaMemcpy(dst.data(), src.data(), big, cudaMemcpyDeviceToDevice)); });
+    copy_gbs = 2.0 * big / copy_ms / 1e6;
+    const int G = 4096;
+    DeviceBuffer<float> ga(randn((size_t)G * G, 1)), gb(randn((size_t)G * G, 2)), gc((size_t)G * G);
+    const double gemm_ms = time_ms(10, [&](int) { mm.forward(gc.data(), ga.data(), gb.data(), nullptr, G, G, G, 0); });
+    gemm_tflops = 2.0 * G * G * G / gemm_ms / 1e9;
+    std::printf("ceilings: copy %.0f GB/s, fp32 GEMM %dx%dx%d %.1f TFLOP/s\n\n", copy_gbs, G, G, G, gemm_tflops);
+  }
+  if (!check_only)
+    std::printf(
+        "| kernel | shape | max rel. error vs CPU | time | achieved | of ceiling |\n|---|---|---:|---:|---:|---:|\n");
 
   {  // LayerNorm forward: reads x (M,C), w, b; writes y (M,C), mean, rstd
-    const int M = 8192, C = 768;
+    const int M = rows, C = 768;
     std::vector<float> x = randn((size_t)M * C, 3), w = randn(C, 4), b = randn(C, 5), ry((size_t)M * C), rm(M), rr(M);
     cpu::layernorm_forward(ry.data(), rm.data(), rr.data(), x.data(), w.data(), b.data(), M, C, 1e-5f);
     DeviceBuffer<float> dx0(x), dx1(x), dw(w), db(b), y((size_t)M * C), mean(M), rstd(M);
     kernels::layernorm_forward(y.data(), mean.data(), rstd.data(), dx0.data(), dw.data(), db.data(), M, C, 1e-5f, 0);
     const double err = max_rel_error(y.download(), ry);
-    const double t = time_ms(reps, [&](int k) {
+    expect("layernorm_forward v1", err, 1e-5);
+    const double t = timed(reps, [&](int k) {
       kernels::layernorm_forward(y.data(), mean.data(), rstd.data(), (k ? dx1 : dx0).data(), dw.data(), db.data(), M, C,
                                  1e-5f, 0);
     });
     const double gbs = 2.0 * M * C * 4 / t / 1e6;
-    std::printf("| layernorm_forward v1 | %dx%d | %.1e | %.3f ms | %.0f GB/s | %.0f%% |\n", M, C, err, t, gbs,
-                100 * gbs / copy_gbs);
+    if (!check_only)
+      std::printf("| layernorm_forward v1 | %dx%d | %.1e | %.3f ms | %.0f GB/s | %.0f%% |\n", M, C, err, t, gbs,
+                  100 * gbs / copy_gbs);
   }
   {  // the residual add fused into LayerNorm (v2) against add + LayerNorm (v1's sequence)
-    const int M = 8192, C = 768;
+    const int M = rows, C = 768;
     const size_t n = (size_t)M * C;
     std::vector<float> a = randn(n, 13), r = randn(n, 14), w = randn(C, 4), b = randn(C, 5), sum(n), ry(n), rm(M),
                        rr(M);
@@ -92,22 +114,24 @@ int main() {
     kernels::residual_layernorm_forward(ds.data(), y.data(), mean.data(), rstd.data(), da.data(), dr.data(), dw.data(),
                                         db.data(), M, C, 1e-5f, 0);
     const double err = max_rel_error(y.download(), ry);
-    const double fused = time_ms(reps, [&](int) {
+    expect("residual_layernorm_forward v2", err, 1e-5);
+    const double fused = timed(reps, [&](int) {
       kernels::residual_layernorm_forward(ds.data(), y.data(), mean.data(), rstd.data(), da.data(), dr.data(),
                                           dw.data(), db.data(), M, C, 1e-5f, 0);
     });
     // v1's sequence was an add kernel (reads a, r, writes sum: 3n floats, at best at the copy
     // ceiling) and then LayerNorm on sum: its time is at least that floor plus LayerNorm's own.
-    const double ln = time_ms(reps, [&](int) {
+    const double ln = timed(reps, [&](int) {
       kernels::layernorm_forward(y.data(), mean.data(), rstd.data(), ds.data(), dw.data(), db.data(), M, C, 1e-5f, 0);
     });
     const double add_floor = 3.0 * n * 4 / (copy_gbs * 1e6);
     const double gbs = 4.0 * n * 4 / fused / 1e6;  // reads a, r; writes sum, y
-    std::printf("| residual_layernorm_forward v2 | %dx%d | %.1e | %.3f ms (v1: >= %.3f) | %.0f GB/s | %.0f%% |\n", M, C,
-                err, fused, ln + add_floor, gbs, 100 * gbs / copy_gbs);
+    if (!check_only)
+      std::printf("| residual_layernorm_forward v2 | %dx%d | %.1e | %.3f ms (v1: >= %.3f) | %.0f GB/s | %.0f%% |\n", M,
+                  C, err, fused, ln + add_floor, gbs, 100 * gbs / copy_gbs);
   }
   {  // the bf16 cast of matmul operands: 4 bytes in, 2 out
-    const size_t n = 64u << 20;
+    const size_t n = cast_n;
     std::vector<float> x = randn(n, 15);
     DeviceBuffer<float> dx(x);
     DeviceBuffer<__nv_bfloat16> out(n);
@@ -116,13 +140,15 @@ int main() {
     CUDA_CHECK(cudaMemcpy(got.data(), out.data(), n * sizeof(__nv_bfloat16), cudaMemcpyDeviceToHost));
     size_t wrong = 0;
     for (size_t i = 0; i < n; i++) wrong += __bfloat16_as_ushort(got[i]) != float_to_bf16(x[i]);
-    const double ms = time_ms(reps, [&](int) { kernels::to_bf16(out.data(), dx.data(), (int64_t)n, 0); });
+    expect("to_bf16 (bits of round-to-nearest-even)", (double)wrong, 0);
+    const double ms = timed(reps, [&](int) { kernels::to_bf16(out.data(), dx.data(), (int64_t)n, 0); });
     const double gbs = 6.0 * n / ms / 1e6;
-    std::printf("| to_bf16 | %zu | %zu of %zu differ from RNE | %.3f ms | %.0f GB/s | %.0f%% |\n", n, wrong, n, ms, gbs,
-                100 * gbs / copy_gbs);
+    if (!check_only)
+      std::printf("| to_bf16 | %zu | %zu of %zu differ from RNE | %.3f ms | %.0f GB/s | %.0f%% |\n", n, wrong, n, ms,
+                  gbs, 100 * gbs / copy_gbs);
   }
   {  // log-prob forward over a GPT-2 vocabulary: reads the logits once (max) and again (sum)
-    const int M = 2048, V = 50257, Vp = 50304;
+    const int M = lm_rows, V = 50257, Vp = 50304;
     std::vector<float> z = randn((size_t)M * Vp, 6), rl(M), rs(M);
     std::vector<int32_t> t(M);
     for (int m = 0; m < M; m++) t[m] = (m * 7919) % V;
@@ -131,12 +157,14 @@ int main() {
     DeviceBuffer<int32_t> dt(t);
     kernels::logprob_forward(lp.data(), lse.data(), dz0.data(), dt.data(), M, V, Vp, 0);
     const double err = max_rel_error(lp.download(), rl);
-    const double ms = time_ms(reps, [&](int k) {
+    expect("logprob_forward v1", err, 1e-5);
+    const double ms = timed(reps, [&](int k) {
       kernels::logprob_forward(lp.data(), lse.data(), (k ? dz1 : dz0).data(), dt.data(), M, V, Vp, 0);
     });
     const double gbs = 2.0 * M * V * 4 / ms / 1e6;
-    std::printf("| logprob_forward v1 | %dx%d | %.1e | %.3f ms | %.0f GB/s | %.0f%% |\n", M, V, err, ms, gbs,
-                100 * gbs / copy_gbs);
+    if (!check_only)
+      std::printf("| logprob_forward v1 | %dx%d | %.1e | %.3f ms | %.0f GB/s | %.0f%% |\n", M, V, err, ms, gbs,
+                  100 * gbs / copy_gbs);
   }
   {  // attention forward, GPT-2 small shapes with a short T (the straightforward version)
     const int N = 4, T = 256, NH = 12, NKV = 12, HS = 64, QKV = (NH + 2 * NKV) * HS;
@@ -147,43 +175,50 @@ int main() {
     DeviceBuffer<int32_t> dl(len);
     kernels::attention_forward(o.data(), att.data(), dq.data(), dl.data(), N, T, NH, NKV, HS, 0);
     const double err = max_rel_error(o.download(), ro);
-    const double ms = time_ms(reps, [&](int) {
+    expect("attention_forward v1", err, 1e-5);
+    const double ms = timed(reps, [&](int) {
       kernels::attention_forward(o.data(), att.data(), dq.data(), dl.data(), N, T, NH, NKV, HS, 0);
     });
     const double tflops = 2.0 * 2 * N * NH * (double)T * T / 2 * HS / ms / 1e9;  // QKᵀ and AV, causal half
-    std::printf("| attention_forward v1 | N%d T%d NH%d HS%d | %.1e | %.3f ms | %.2f TFLOP/s | %.1f%% |\n", N, T, NH, HS,
-                err, ms, tflops, 100 * tflops / gemm_tflops);
+    if (!check_only)
+      std::printf("| attention_forward v1 | N%d T%d NH%d HS%d | %.1e | %.3f ms | %.2f TFLOP/s | %.1f%% |\n", N, T, NH,
+                  HS, err, ms, tflops, 100 * tflops / gemm_tflops);
     // v2: batched cuBLAS GEMMs around the causal softmax (what the backend runs). Its GEMMs do the
     // full T×T work; the rate below counts only the causal half, as for v1.
     cuda::BatchedAttention v2;
     v2.forward(o.data(), att.data(), dq.data(), dl.data(), N, T, NH, NKV, HS, 0);
     const double err2 = max_rel_error(o.download(), ro);
+    expect("attention_forward v2", err2, 1e-5);
     const double ms2 =
-        time_ms(reps, [&](int) { v2.forward(o.data(), att.data(), dq.data(), dl.data(), N, T, NH, NKV, HS, 0); });
+        timed(reps, [&](int) { v2.forward(o.data(), att.data(), dq.data(), dl.data(), N, T, NH, NKV, HS, 0); });
     const double tflops2 = 2.0 * 2 * N * NH * (double)T * T / 2 * HS / ms2 / 1e9;
-    std::printf(
-        "| attention_forward v2 (cuBLAS batched) | N%d T%d NH%d HS%d | %.1e | %.3f ms | %.2f TFLOP/s | %.1f%% |\n", N,
-        T, NH, HS, err2, ms2, tflops2, 100 * tflops2 / gemm_tflops);
+    if (!check_only)
+      std::printf(
+          "| attention_forward v2 (cuBLAS batched) | N%d T%d NH%d HS%d | %.1e | %.3f ms | %.2f TFLOP/s | %.1f%% |\n", N,
+          T, NH, HS, err2, ms2, tflops2, 100 * tflops2 / gemm_tflops);
   }
   {  // the LM head: logits (M, Vp) = h (M, C) · Wᵀ
-    const int M = 2048, C = 768, Vp = 50304;
+    const int M = lm_rows, C = 768, Vp = 50304;
     DeviceBuffer<float> h(randn((size_t)M * C, 8)), w(randn((size_t)Vp * C, 9)), out((size_t)M * Vp);
-    const double ms = time_ms(10, [&](int) { mm.forward(out.data(), h.data(), w.data(), nullptr, M, C, Vp, 0); });
+    const double ms = timed(10, [&](int) { mm.forward(out.data(), h.data(), w.data(), nullptr, M, C, Vp, 0); });
     const double tflops = 2.0 * M * C * Vp / ms / 1e9;
-    std::printf("| matmul (LM head) | %dx%dx%d | (tested in the GPU suite) | %.3f ms | %.1f TFLOP/s | %.0f%% |\n", M, C,
-                Vp, ms, tflops, 100 * tflops / gemm_tflops);
+    if (!check_only)
+      std::printf("| matmul (LM head) | %dx%dx%d | (tested in the GPU suite) | %.3f ms | %.1f TFLOP/s | %.0f%% |\n", M,
+                  C, Vp, ms, tflops, 100 * tflops / gemm_tflops);
     // The same in bf16 (tensor cores, fp32 out): against the fp32 ceiling it shows the tensor-core factor.
     DeviceBuffer<__nv_bfloat16> h16((size_t)M * C), w16((size_t)Vp * C);
     kernels::to_bf16(h16.data(), h.data(), (int64_t)M * C, 0);
     kernels::to_bf16(w16.data(), w.data(), (int64_t)Vp * C, 0);
-    const double ms16 = time_ms(10, [&](int) {
+    const double ms16 = timed(10, [&](int) {
       mm.forward(out.data(), (const __nv_bfloat16*)h16.data(), (const __nv_bfloat16*)w16.data(), nullptr, M, C, Vp, 0);
     });
     const double tf16 = 2.0 * M * C * Vp / ms16 / 1e9;
-    std::printf(
-        "| matmul bf16 (LM head) | %dx%dx%d | (tested in the GPU suite) | %.3f ms | %.1f TFLOP/s | %.0f%% of fp32 "
-        "ceiling |\n",
-        M, C, Vp, ms16, tf16, 100 * tf16 / gemm_tflops);
+    if (!check_only)
+      std::printf(
+          "| matmul bf16 (LM head) | %dx%dx%d | (tested in the GPU suite) | %.3f ms | %.1f TFLOP/s | %.0f%% of fp32 "
+          "ceiling |\n",
+          M, C, Vp, ms16, tf16, 100 * tf16 / gemm_tflops);
   }
-  return 0;
+  std::printf("bench_cuda_kernels: %d passed, %d failed\n", passed, failed);
+  return failed ? 1 : 0;
 }

@@ -11,6 +11,7 @@
 // undefined): a wrong leading dimension or count is an error with a message,
 // not a silent read of a neighbour's memory.
 #include <cblas.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -62,7 +63,10 @@ size_t type_bytes(cudaDataType_t t) {
   return t == CUDA_R_32F ? 4 : t == CUDA_R_16BF ? 2 : 0;
 }
 const char* type_name(cudaDataType_t t) {
-  return t == CUDA_R_32F ? "CUDA_R_32F" : t == CUDA_R_16BF ? "CUDA_R_16BF" : t == CUDA_R_16F ? "CUDA_R_16F" : "another type";
+  return t == CUDA_R_32F    ? "CUDA_R_32F"
+         : t == CUDA_R_16BF ? "CUDA_R_16BF"
+         : t == CUDA_R_16F  ? "CUDA_R_16F"
+                            : "another type";
 }
 
 // A stored column-major matrix: rows × cols with leading dimension ld, elements of `bytes`.
@@ -102,8 +106,14 @@ void gemm(bool ta, bool tb, int m, int n, int k, float alpha, const Stored& A, c
   std::vector<float> sa, sb;
   const float* a = as_float(A, in, sa);
   const float* b = as_float(B, in, sb);
+  // Small products on one thread: the BLAS's threads cost more to wake than they save (the
+  // nthreads setting is this host thread's own, restored after).
+  const bool small = (int64_t)m * n * k < (int64_t)1 << 24;
+  const int threads = omp_get_max_threads();
+  if (small) omp_set_num_threads(1);
   cblas_sgemm(CblasColMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k, alpha, a,
               (int)A.ld, b, (int)B.ld, in_place && beta != 0.f ? beta : 1.f, D, ldd);
+  if (small) omp_set_num_threads(threads);
 }
 
 std::string check_types(const std::string& call, cudaDataType_t a, cudaDataType_t b, cudaDataType_t c) {
@@ -146,9 +156,11 @@ cublasStatus_t cublasGemmBatchedEx(cublasHandle_t handle, cublasOperation_t tran
   if (!handle) return refuse(CUBLAS_STATUS_NOT_INITIALIZED, call + ": no handle");
   if (sticky_error()) return CUBLAS_STATUS_EXECUTION_FAILED;
   if (m < 0 || n < 0 || k < 0 || batchCount < 0)
-    return refuse(CUBLAS_STATUS_INVALID_VALUE, cat_str(call, ": negative size m=", m, " n=", n, " k=", k, " batch=", batchCount));
+    return refuse(CUBLAS_STATUS_INVALID_VALUE,
+                  cat_str(call, ": negative size m=", m, " n=", n, " k=", k, " batch=", batchCount));
   if (computeType != CUBLAS_COMPUTE_32F)
-    return refuse(CUBLAS_STATUS_NOT_SUPPORTED, cat_str(call, ": compute type ", (int)computeType, " is not implemented (CUBLAS_COMPUTE_32F is)"));
+    return refuse(CUBLAS_STATUS_NOT_SUPPORTED,
+                  cat_str(call, ": compute type ", (int)computeType, " is not implemented (CUBLAS_COMPUTE_32F is)"));
   if (transa > CUBLAS_OP_T || transb > CUBLAS_OP_T)
     return refuse(CUBLAS_STATUS_NOT_SUPPORTED, call + ": CUBLAS_OP_C is not implemented");
   std::string bad = check_types(call, Atype, Btype, Ctype);
@@ -188,7 +200,9 @@ cublasStatus_t cublasGemmBatchedEx(cublasHandle_t handle, cublasOperation_t tran
   return CUBLAS_STATUS_SUCCESS;
 }
 
-size_t cublasLtGetVersion() { return 120800; }
+size_t cublasLtGetVersion() {
+  return 120800;
+}
 cublasStatus_t cublasLtCreate(cublasLtHandle_t* handle) {
   *handle = new cublasLtContext;
   return CUBLAS_STATUS_SUCCESS;
@@ -200,8 +214,9 @@ cublasStatus_t cublasLtDestroy(cublasLtHandle_t handle) {
 
 cublasStatus_t cublasLtMatmulDescCreate(cublasLtMatmulDesc_t* desc, cublasComputeType_t compute, cudaDataType_t scale) {
   if (compute != CUBLAS_COMPUTE_32F || scale != CUDA_R_32F)
-    return refuse(CUBLAS_STATUS_NOT_SUPPORTED, cat_str("cublasLtMatmulDescCreate: compute type ", (int)compute, " and scale type ",
-                                                       type_name(scale), "; the software device implements CUBLAS_COMPUTE_32F with CUDA_R_32F"));
+    return refuse(CUBLAS_STATUS_NOT_SUPPORTED,
+                  cat_str("cublasLtMatmulDescCreate: compute type ", (int)compute, " and scale type ", type_name(scale),
+                          "; the software device implements CUBLAS_COMPUTE_32F with CUDA_R_32F"));
   *desc = new cublasLtMatmulDescOpaque_t{compute, scale};
   return CUBLAS_STATUS_SUCCESS;
 }
@@ -217,38 +232,45 @@ cublasStatus_t cublasLtMatmulDescSetAttribute(cublasLtMatmulDesc_t desc, cublasL
   switch (attribute) {
     case CUBLASLT_MATMUL_DESC_TRANSA:
     case CUBLASLT_MATMUL_DESC_TRANSB: {
-      if (!size_is(sizeof(cublasOperation_t))) return refuse(CUBLAS_STATUS_INVALID_VALUE, call + ": TRANS of the wrong size");
+      if (!size_is(sizeof(cublasOperation_t)))
+        return refuse(CUBLAS_STATUS_INVALID_VALUE, call + ": TRANS of the wrong size");
       const cublasOperation_t op = *static_cast<const cublasOperation_t*>(buffer);
-      if (op != CUBLAS_OP_N && op != CUBLAS_OP_T) return refuse(CUBLAS_STATUS_NOT_SUPPORTED, call + ": CUBLAS_OP_C is not implemented");
+      if (op != CUBLAS_OP_N && op != CUBLAS_OP_T)
+        return refuse(CUBLAS_STATUS_NOT_SUPPORTED, call + ": CUBLAS_OP_C is not implemented");
       (attribute == CUBLASLT_MATMUL_DESC_TRANSA ? desc->transa : desc->transb) = op;
       return CUBLAS_STATUS_SUCCESS;
     }
     case CUBLASLT_MATMUL_DESC_EPILOGUE: {
-      if (!size_is(sizeof(cublasLtEpilogue_t))) return refuse(CUBLAS_STATUS_INVALID_VALUE, call + ": EPILOGUE of the wrong size");
+      if (!size_is(sizeof(cublasLtEpilogue_t)))
+        return refuse(CUBLAS_STATUS_INVALID_VALUE, call + ": EPILOGUE of the wrong size");
       const cublasLtEpilogue_t e = *static_cast<const cublasLtEpilogue_t*>(buffer);
       if (e != CUBLASLT_EPILOGUE_DEFAULT && e != CUBLASLT_EPILOGUE_BIAS)
-        return refuse(CUBLAS_STATUS_NOT_SUPPORTED, cat_str(call, ": epilogue ", (int)e,
-                                                           " is not implemented (DEFAULT and BIAS are)"));
+        return refuse(CUBLAS_STATUS_NOT_SUPPORTED,
+                      cat_str(call, ": epilogue ", (int)e, " is not implemented (DEFAULT and BIAS are)"));
       desc->epilogue = e;
       return CUBLAS_STATUS_SUCCESS;
     }
     case CUBLASLT_MATMUL_DESC_BIAS_POINTER:
-      if (!size_is(sizeof(void*))) return refuse(CUBLAS_STATUS_INVALID_VALUE, call + ": BIAS_POINTER of the wrong size");
+      if (!size_is(sizeof(void*)))
+        return refuse(CUBLAS_STATUS_INVALID_VALUE, call + ": BIAS_POINTER of the wrong size");
       std::memcpy(&desc->bias, buffer, sizeof(void*));
       return CUBLAS_STATUS_SUCCESS;
     default:
-      return refuse(CUBLAS_STATUS_NOT_SUPPORTED, cat_str(call, ": attribute ", (int)attribute,
-                                                         " is not implemented by the software device (TRANSA, TRANSB, EPILOGUE and BIAS_POINTER are)"));
+      return refuse(
+          CUBLAS_STATUS_NOT_SUPPORTED,
+          cat_str(call, ": attribute ", (int)attribute,
+                  " is not implemented by the software device (TRANSA, TRANSB, EPILOGUE and BIAS_POINTER are)"));
   }
 }
 
 cublasStatus_t cublasLtMatrixLayoutCreate(cublasLtMatrixLayout_t* layout, cudaDataType_t type, uint64_t rows,
                                           uint64_t cols, int64_t ld) {
   if (type_bytes(type) == 0)
-    return refuse(CUBLAS_STATUS_NOT_SUPPORTED, cat_str("cublasLtMatrixLayoutCreate: ", type_name(type), " is not implemented"));
+    return refuse(CUBLAS_STATUS_NOT_SUPPORTED,
+                  cat_str("cublasLtMatrixLayoutCreate: ", type_name(type), " is not implemented"));
   if (ld < (int64_t)std::max<uint64_t>(1, rows))
-    return refuse(CUBLAS_STATUS_INVALID_VALUE, cat_str("cublasLtMatrixLayoutCreate: leading dimension ", ld,
-                                                       " is less than the ", rows, " rows"));
+    return refuse(CUBLAS_STATUS_INVALID_VALUE,
+                  cat_str("cublasLtMatrixLayoutCreate: leading dimension ", ld, " is less than the ", rows, " rows"));
   *layout = new cublasLtMatrixLayoutOpaque_t{type, rows, cols, ld};
   return CUBLAS_STATUS_SUCCESS;
 }
@@ -271,23 +293,26 @@ cublasStatus_t cublasLtMatmulPreferenceSetAttribute(cublasLtMatmulPreference_t p
   const std::string call = "cublasLtMatmulPreferenceSetAttribute";
   switch (attribute) {
     case CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES:
-      if (bytes != sizeof(uint64_t)) return refuse(CUBLAS_STATUS_INVALID_VALUE, call + ": MAX_WORKSPACE_BYTES of the wrong size");
+      if (bytes != sizeof(uint64_t))
+        return refuse(CUBLAS_STATUS_INVALID_VALUE, call + ": MAX_WORKSPACE_BYTES of the wrong size");
       std::memcpy(&pref->workspace, buffer, sizeof(uint64_t));
       return CUBLAS_STATUS_SUCCESS;
     case CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES:
     case CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES:
     case CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES:
     case CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES: {
-      if (bytes != sizeof(uint32_t)) return refuse(CUBLAS_STATUS_INVALID_VALUE, call + ": MIN_ALIGNMENT of the wrong size");
+      if (bytes != sizeof(uint32_t))
+        return refuse(CUBLAS_STATUS_INVALID_VALUE, call + ": MIN_ALIGNMENT of the wrong size");
       uint32_t v;
       std::memcpy(&v, buffer, sizeof v);
-      if (v == 0 || (v & (v - 1))) return refuse(CUBLAS_STATUS_INVALID_VALUE, cat_str(call, ": alignment ", v, " is not a power of 2"));
+      if (v == 0 || (v & (v - 1)))
+        return refuse(CUBLAS_STATUS_INVALID_VALUE, cat_str(call, ": alignment ", v, " is not a power of 2"));
       pref->min_alignment[attribute - CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES] = v;
       return CUBLAS_STATUS_SUCCESS;
     }
     default:
-      return refuse(CUBLAS_STATUS_NOT_SUPPORTED, cat_str(call, ": attribute ", (int)attribute,
-                                                         " is not implemented by the software device"));
+      return refuse(CUBLAS_STATUS_NOT_SUPPORTED,
+                    cat_str(call, ": attribute ", (int)attribute, " is not implemented by the software device"));
   }
 }
 
@@ -304,7 +329,8 @@ std::string check_problem(const std::string& call, cublasLtMatmulDesc_t desc, cu
   if ((ta ? a->cols : a->rows) != m)
     return cat_str(call, ": op(A) has ", ta ? a->cols : a->rows, " rows but D has ", m);
   if ((tb ? b->cols : b->rows) != k || (tb ? b->rows : b->cols) != n)
-    return cat_str(call, ": op(B) is ", tb ? b->cols : b->rows, "x", tb ? b->rows : b->cols, " but op(A)·op(B) needs ", k, "x", n);
+    return cat_str(call, ": op(B) is ", tb ? b->cols : b->rows, "x", tb ? b->rows : b->cols, " but op(A)·op(B) needs ",
+                   k, "x", n);
   if (c->rows != m || c->cols != n) return cat_str(call, ": C is ", c->rows, "x", c->cols, " but D is ", m, "x", n);
   return "";
 }
@@ -317,7 +343,8 @@ cublasStatus_t cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t handle, cublasLtM
                                               cublasLtMatmulHeuristicResult_t results[], int* returned) {
   *returned = 0;
   const std::string call = "cublasLtMatmulAlgoGetHeuristic";
-  if (!handle || !pref || requested < 1) return refuse(CUBLAS_STATUS_INVALID_VALUE, call + ": no handle, preference or room for a result");
+  if (!handle || !pref || requested < 1)
+    return refuse(CUBLAS_STATUS_INVALID_VALUE, call + ": no handle, preference or room for a result");
   const std::string bad = check_problem(call, desc, a, b, c, d);
   if (!bad.empty()) return refuse(CUBLAS_STATUS_NOT_SUPPORTED, bad);
   std::memset(&results[0], 0, sizeof results[0]);
@@ -333,29 +360,31 @@ cublasStatus_t cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t handle, cublasLtM
 cublasStatus_t cublasLtMatmul(cublasLtHandle_t handle, cublasLtMatmulDesc_t desc, const void* alpha, const void* A,
                               cublasLtMatrixLayout_t a, const void* B, cublasLtMatrixLayout_t b, const void* beta,
                               const void* C, cublasLtMatrixLayout_t c, void* D, cublasLtMatrixLayout_t d,
-                              const cublasLtMatmulAlgo_t* algo, void* workspace, size_t workspace_bytes,
-                              cudaStream_t) {
+                              const cublasLtMatmulAlgo_t* algo, void* workspace, size_t workspace_bytes, cudaStream_t) {
   const std::string call = "cublasLtMatmul";
   if (!handle) return refuse(CUBLAS_STATUS_NOT_INITIALIZED, call + ": no handle");
   if (sticky_error()) return CUBLAS_STATUS_EXECUTION_FAILED;
   std::string bad = check_problem(call, desc, a, b, c, d);
   if (!bad.empty()) return refuse(CUBLAS_STATUS_INVALID_VALUE, bad);
   if (!algo || algo->data[0] != kAlgoMagic)
-    return refuse(CUBLAS_STATUS_INVALID_VALUE, call + ": the algorithm does not come from cublasLtMatmulAlgoGetHeuristic");
+    return refuse(CUBLAS_STATUS_INVALID_VALUE,
+                  call + ": the algorithm does not come from cublasLtMatmulAlgoGetHeuristic");
   if (C == D && (c->ld != d->ld))
     return refuse(CUBLAS_STATUS_INVALID_VALUE, call + ": in place (C == D) with different layouts of C and D");
   const void* pointers[4] = {A, B, C, D};
   for (int i = 0; i < 4; i++) {
     const uint64_t need = algo->data[1 + i];
     if (reinterpret_cast<uintptr_t>(pointers[i]) % need != 0)
-      return refuse(CUBLAS_STATUS_INVALID_VALUE,
-                    cat_str(call, ": ", "ABCD"[i], " at ", hex(pointers[i]), " is not ", need,
-                            "-byte aligned, as the preference promised the heuristic (MIN_ALIGNMENT_", "ABCD"[i], "_BYTES)"));
+      return refuse(
+          CUBLAS_STATUS_INVALID_VALUE,
+          cat_str(call, ": ", "ABCD"[i], " at ", hex(pointers[i]), " is not ", need,
+                  "-byte aligned, as the preference promised the heuristic (MIN_ALIGNMENT_", "ABCD"[i], "_BYTES)"));
   }
   const bool ta = desc->transa == CUBLAS_OP_T, tb = desc->transb == CUBLAS_OP_T;
   const int64_t m = (int64_t)d->rows, n = (int64_t)d->cols, k = ta ? (int64_t)a->rows : (int64_t)a->cols;
   const Stored sa{A, (int64_t)a->rows, (int64_t)a->cols, a->ld, type_bytes(a->type)},
-      sb{B, (int64_t)b->rows, (int64_t)b->cols, b->ld, type_bytes(b->type)}, sc{C, m, n, c->ld, 4}, sd{D, m, n, d->ld, 4};
+      sb{B, (int64_t)b->rows, (int64_t)b->cols, b->ld, type_bytes(b->type)}, sc{C, m, n, c->ld, 4},
+      sd{D, m, n, d->ld, 4};
   const float bv = *static_cast<const float*>(beta);
   for (const auto& [s, name] : {std::pair<const Stored*, const char*>{&sa, "A"}, {&sb, "B"}, {&sd, "D"}}) {
     bad = check_operand(call, name, *s);

@@ -39,10 +39,20 @@ ncclResult_t refuse(ncclResult_t r, const std::string& message) {
 
 size_t type_size(ncclDataType_t t) {
   switch (t) {
-    case ncclInt8: case ncclUint8: return 1;
-    case ncclFloat16: case ncclBfloat16: return 2;
-    case ncclInt32: case ncclUint32: case ncclFloat32: return 4;
-    case ncclInt64: case ncclUint64: case ncclFloat64: return 8;
+    case ncclInt8:
+    case ncclUint8:
+      return 1;
+    case ncclFloat16:
+    case ncclBfloat16:
+      return 2;
+    case ncclInt32:
+    case ncclUint32:
+    case ncclFloat32:
+      return 4;
+    case ncclInt64:
+    case ncclUint64:
+    case ncclFloat64:
+      return 8;
   }
   return 0;
 }
@@ -56,24 +66,38 @@ struct Request {
 #ifdef ALIGN_WITH_MPI
 MPI_Datatype mpi_type(ncclDataType_t t) {
   switch (t) {
-    case ncclInt8: return MPI_INT8_T;
-    case ncclUint8: return MPI_UINT8_T;
-    case ncclInt32: return MPI_INT32_T;
-    case ncclUint32: return MPI_UINT32_T;
-    case ncclInt64: return MPI_INT64_T;
-    case ncclUint64: return MPI_UINT64_T;
-    case ncclFloat32: return MPI_FLOAT;
-    case ncclFloat64: return MPI_DOUBLE;
-    default: return MPI_DATATYPE_NULL;
+    case ncclInt8:
+      return MPI_INT8_T;
+    case ncclUint8:
+      return MPI_UINT8_T;
+    case ncclInt32:
+      return MPI_INT32_T;
+    case ncclUint32:
+      return MPI_UINT32_T;
+    case ncclInt64:
+      return MPI_INT64_T;
+    case ncclUint64:
+      return MPI_UINT64_T;
+    case ncclFloat32:
+      return MPI_FLOAT;
+    case ncclFloat64:
+      return MPI_DOUBLE;
+    default:
+      return MPI_DATATYPE_NULL;
   }
 }
 MPI_Op mpi_op(ncclRedOp_t op) {
   switch (op) {
-    case ncclSum: return MPI_SUM;
-    case ncclProd: return MPI_PROD;
-    case ncclMax: return MPI_MAX;
-    case ncclMin: return MPI_MIN;
-    default: return MPI_OP_NULL;
+    case ncclSum:
+      return MPI_SUM;
+    case ncclProd:
+      return MPI_PROD;
+    case ncclMax:
+      return MPI_MAX;
+    case ncclMin:
+      return MPI_MIN;
+    default:
+      return MPI_OP_NULL;
   }
 }
 #endif
@@ -81,16 +105,18 @@ MPI_Op mpi_op(ncclRedOp_t op) {
 const char* op_names[] = {"ncclAllReduce", "ncclBroadcast", "ncclReduceScatter", "ncclAllGather"};
 
 // The checks every collective makes; ncclSuccess when it may run.
-ncclResult_t prepare(ncclComm_t comm, int op, const void* send, size_t send_bytes, const void* recv,
-                     size_t recv_bytes, size_t count, ncclDataType_t type, ncclRedOp_t redop, int root) {
+ncclResult_t prepare(ncclComm_t comm, int op, const void* send, size_t send_bytes, const void* recv, size_t recv_bytes,
+                     size_t count, ncclDataType_t type, ncclRedOp_t redop, int root) {
   const std::string call = op_names[op];
   if (!comm) return refuse(ncclInvalidArgument, call + ": no communicator");
   if (sticky_error()) return ncclUnhandledCudaError;
   if (type_size(type) == 0 || (type == ncclFloat16 || type == ncclBfloat16))
-    return refuse(ncclInvalidArgument, cat_str(call, ": data type ", (int)type, " is not implemented by the software device"));
+    return refuse(ncclInvalidArgument,
+                  cat_str(call, ": data type ", (int)type, " is not implemented by the software device"));
   if (op != 1 && op != 3 && (redop != ncclSum && redop != ncclProd && redop != ncclMax && redop != ncclMin))
     return refuse(ncclInvalidArgument, cat_str(call, ": reduction ", (int)redop, " is not implemented"));
-  if (root < 0 || root >= comm->nranks) return refuse(ncclInvalidArgument, cat_str(call, ": root ", root, " of ", comm->nranks, " ranks"));
+  if (root < 0 || root >= comm->nranks)
+    return refuse(ncclInvalidArgument, cat_str(call, ": root ", root, " of ", comm->nranks, " ranks"));
   ncclResult_t local = ncclSuccess;
   if (send_bytes) {
     const std::string bad = check_device_range(send, send_bytes, call + " send buffer");
@@ -102,7 +128,11 @@ ncclResult_t prepare(ncclComm_t comm, int op, const void* send, size_t send_byte
   }
 #ifdef ALIGN_WITH_MPI
   if (comm->nranks > 1) {
-    const Request mine{op, (int)(count >> 31), (int)(count & 0x7fffffff), (int)type, op == 1 || op == 3 ? 0 : (int)redop,
+    const Request mine{op,
+                       (int)(count >> 31),
+                       (int)(count & 0x7fffffff),
+                       (int)type,
+                       op == 1 || op == 3 ? 0 : (int)redop,
                        op == 1 ? root : 0};
     std::vector<Request> all(comm->nranks);
     MPI_Allgather(&mine, sizeof mine, MPI_BYTE, all.data(), sizeof mine, MPI_BYTE, comm->mpi);
@@ -110,13 +140,15 @@ ncclResult_t prepare(ncclComm_t comm, int op, const void* send, size_t send_byte
     MPI_Allreduce(MPI_IN_PLACE, &any_bad, 1, MPI_INT, MPI_MAX, comm->mpi);
     for (int r = 0; r < comm->nranks; r++)
       if (!(all[r] == all[0]))
-        return refuse(ncclInvalidUsage,
-                      cat_str(call, " on rank ", comm->rank, ": ranks disagree: rank 0 asked for ", op_names[all[0].op],
-                              " of ", ((size_t)all[0].count_hi << 31) | (size_t)all[0].count_lo, " elements of type ",
-                              all[0].type, ", rank ", r, " for ", op_names[all[r].op], " of ",
-                              ((size_t)all[r].count_hi << 31) | (size_t)all[r].count_lo, " elements of type ",
-                              all[r].type));
-    if (any_bad) return local != ncclSuccess ? local : refuse(ncclRemoteError, cat_str(call, ": another rank's buffers are invalid"));
+        return refuse(
+            ncclInvalidUsage,
+            cat_str(call, " on rank ", comm->rank, ": ranks disagree: rank 0 asked for ", op_names[all[0].op], " of ",
+                    ((size_t)all[0].count_hi << 31) | (size_t)all[0].count_lo, " elements of type ", all[0].type,
+                    ", rank ", r, " for ", op_names[all[r].op], " of ",
+                    ((size_t)all[r].count_hi << 31) | (size_t)all[r].count_lo, " elements of type ", all[r].type));
+    if (any_bad)
+      return local != ncclSuccess ? local
+                                  : refuse(ncclRemoteError, cat_str(call, ": another rank's buffers are invalid"));
   }
 #endif
   return local;
@@ -152,10 +184,12 @@ ncclResult_t ncclCommInitRank(ncclComm_t* comm, int nranks, ncclUniqueId id, int
     int initialized = 0, world = 0;
     MPI_Initialized(&initialized);
     if (!initialized)
-      return refuse(ncclInvalidUsage, "ncclCommInitRank: the software device's NCCL runs over MPI: launch the ranks with mpirun");
+      return refuse(ncclInvalidUsage,
+                    "ncclCommInitRank: the software device's NCCL runs over MPI: launch the ranks with mpirun");
     MPI_Comm_size(MPI_COMM_WORLD, &world);
     if (world != nranks)
-      return refuse(ncclInvalidUsage, cat_str("ncclCommInitRank: ", nranks, " ranks asked, but mpirun started ", world));
+      return refuse(ncclInvalidUsage,
+                    cat_str("ncclCommInitRank: ", nranks, " ranks asked, but mpirun started ", world));
     MPI_Comm_split(MPI_COMM_WORLD, 0, rank, &c->mpi);
     std::vector<char> ids((size_t)nranks * NCCL_UNIQUE_ID_BYTES);
     MPI_Allgather(id.internal, NCCL_UNIQUE_ID_BYTES, MPI_BYTE, ids.data(), NCCL_UNIQUE_ID_BYTES, MPI_BYTE, c->mpi);
@@ -163,7 +197,8 @@ ncclResult_t ncclCommInitRank(ncclComm_t* comm, int nranks, ncclUniqueId id, int
       if (std::memcmp(ids.data() + (size_t)r * NCCL_UNIQUE_ID_BYTES, id.internal, NCCL_UNIQUE_ID_BYTES) != 0)
         return refuse(ncclInvalidUsage, cat_str("ncclCommInitRank: rank ", r, " holds another unique id"));
 #else
-    return refuse(ncclInvalidUsage, "ncclCommInitRank: this build has no MPI, so the software device's NCCL has one rank");
+    return refuse(ncclInvalidUsage,
+                  "ncclCommInitRank: this build has no MPI, so the software device's NCCL has one rank");
 #endif
   }
   *comm = c.release();
@@ -195,19 +230,31 @@ ncclResult_t ncclCommUserRank(ncclComm_t comm, int* rank) {
   *rank = comm->rank;
   return ncclSuccess;
 }
-ncclResult_t ncclGroupStart() { return ncclSuccess; }
-ncclResult_t ncclGroupEnd() { return ncclSuccess; }
+ncclResult_t ncclGroupStart() {
+  return ncclSuccess;
+}
+ncclResult_t ncclGroupEnd() {
+  return ncclSuccess;
+}
 
 const char* ncclGetErrorString(ncclResult_t r) {
   switch (r) {
-    case ncclSuccess: return "no error";
-    case ncclUnhandledCudaError: return "unhandled cuda error (run with NCCL_DEBUG=INFO for details)";
-    case ncclSystemError: return "unhandled system error";
-    case ncclInternalError: return "internal error";
-    case ncclInvalidArgument: return "invalid argument";
-    case ncclInvalidUsage: return "invalid usage";
-    case ncclRemoteError: return "remote process exited or there was a network error";
-    case ncclInProgress: return "NCCL operation in progress";
+    case ncclSuccess:
+      return "no error";
+    case ncclUnhandledCudaError:
+      return "unhandled cuda error (run with NCCL_DEBUG=INFO for details)";
+    case ncclSystemError:
+      return "unhandled system error";
+    case ncclInternalError:
+      return "internal error";
+    case ncclInvalidArgument:
+      return "invalid argument";
+    case ncclInvalidUsage:
+      return "invalid usage";
+    case ncclRemoteError:
+      return "remote process exited or there was a network error";
+    case ncclInProgress:
+      return "NCCL operation in progress";
   }
   return "unknown result code";
 }
@@ -230,7 +277,8 @@ ncclResult_t ncclBroadcast(const void* send, void* recv, size_t count, ncclDataT
                            cudaStream_t) {
   const size_t bytes = count * type_size(type);
   const bool root_here = comm && comm->rank == root;
-  if (const ncclResult_t r = prepare(comm, 1, send, root_here ? bytes : 0, recv, bytes, count, type, ncclSum, root)) return r;
+  if (const ncclResult_t r = prepare(comm, 1, send, root_here ? bytes : 0, recv, bytes, count, type, ncclSum, root))
+    return r;
   if (root_here && send != recv && bytes) std::memmove(recv, send, bytes);
 #ifdef ALIGN_WITH_MPI
   if (comm->nranks > 1) MPI_Bcast(recv, (int)bytes, MPI_BYTE, root, comm->mpi);

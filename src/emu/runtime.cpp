@@ -6,12 +6,10 @@
 // with 0xFF bytes (NaN as float: a read of memory nobody wrote shows), recorded
 // in a table with its device, in a mapping of its own with a guard page after
 // it; cudaFree makes the range inaccessible and remembers it (a bounded list),
-// so a later use of it is recognised as use of freed device memory. The table counts the bytes allocated per device and their peak
-// (cudaMemGetInfo, emuPeakAllocatedBytes). Copies and memsets check their
-// kind against where the pointers live and their extent against the
-// allocation. Streams and events are handles: work runs when it is issued, which
-// is a valid order for every stream, so synchronisation calls only check
-// their handles; events record the host clock.
+// so a later use of it is recognised as use of freed device memory. The table counts the bytes allocated per device and
+// their peak (cudaMemGetInfo, emuPeakAllocatedBytes). Copies and memsets check their kind against where the pointers
+// live and their extent against the allocation. Streams and events are handles: work runs when it is issued, which is a
+// valid order for every stream, so synchronisation calls only check their handles; events record the host clock.
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -74,42 +72,73 @@ int device_count() {
 
 const char* error_name(cudaError_t e) {
   switch (e) {
-    case cudaSuccess: return "cudaSuccess";
-    case cudaErrorInvalidValue: return "cudaErrorInvalidValue";
-    case cudaErrorMemoryAllocation: return "cudaErrorMemoryAllocation";
-    case cudaErrorInitializationError: return "cudaErrorInitializationError";
-    case cudaErrorInvalidConfiguration: return "cudaErrorInvalidConfiguration";
-    case cudaErrorInvalidDevicePointer: return "cudaErrorInvalidDevicePointer";
-    case cudaErrorInvalidMemcpyDirection: return "cudaErrorInvalidMemcpyDirection";
-    case cudaErrorInvalidResourceHandle: return "cudaErrorInvalidResourceHandle";
-    case cudaErrorNotReady: return "cudaErrorNotReady";
-    case cudaErrorIllegalAddress: return "cudaErrorIllegalAddress";
-    case cudaErrorLaunchOutOfResources: return "cudaErrorLaunchOutOfResources";
-    case cudaErrorLaunchFailure: return "cudaErrorLaunchFailure";
-    case cudaErrorInvalidDevice: return "cudaErrorInvalidDevice";
-    case cudaErrorNoDevice: return "cudaErrorNoDevice";
-    case cudaErrorNotSupported: return "cudaErrorNotSupported";
-    default: return "cudaErrorUnknown";
+    case cudaSuccess:
+      return "cudaSuccess";
+    case cudaErrorInvalidValue:
+      return "cudaErrorInvalidValue";
+    case cudaErrorMemoryAllocation:
+      return "cudaErrorMemoryAllocation";
+    case cudaErrorInitializationError:
+      return "cudaErrorInitializationError";
+    case cudaErrorInvalidConfiguration:
+      return "cudaErrorInvalidConfiguration";
+    case cudaErrorInvalidDevicePointer:
+      return "cudaErrorInvalidDevicePointer";
+    case cudaErrorInvalidMemcpyDirection:
+      return "cudaErrorInvalidMemcpyDirection";
+    case cudaErrorInvalidResourceHandle:
+      return "cudaErrorInvalidResourceHandle";
+    case cudaErrorNotReady:
+      return "cudaErrorNotReady";
+    case cudaErrorIllegalAddress:
+      return "cudaErrorIllegalAddress";
+    case cudaErrorLaunchOutOfResources:
+      return "cudaErrorLaunchOutOfResources";
+    case cudaErrorLaunchFailure:
+      return "cudaErrorLaunchFailure";
+    case cudaErrorInvalidDevice:
+      return "cudaErrorInvalidDevice";
+    case cudaErrorNoDevice:
+      return "cudaErrorNoDevice";
+    case cudaErrorNotSupported:
+      return "cudaErrorNotSupported";
+    default:
+      return "cudaErrorUnknown";
   }
 }
 
 const char* error_text(cudaError_t e) {
   switch (e) {
-    case cudaSuccess: return "no error";
-    case cudaErrorInvalidValue: return "invalid argument";
-    case cudaErrorMemoryAllocation: return "out of memory";
-    case cudaErrorInvalidConfiguration: return "invalid configuration argument";
-    case cudaErrorInvalidDevicePointer: return "invalid device pointer";
-    case cudaErrorInvalidMemcpyDirection: return "invalid copy direction for memcpy";
-    case cudaErrorInvalidResourceHandle: return "invalid resource handle";
-    case cudaErrorNotReady: return "device not ready";
-    case cudaErrorIllegalAddress: return "an illegal memory access was encountered";
-    case cudaErrorLaunchOutOfResources: return "too many resources requested for launch";
-    case cudaErrorLaunchFailure: return "unspecified launch failure";
-    case cudaErrorInvalidDevice: return "invalid device ordinal";
-    case cudaErrorNoDevice: return "no CUDA-capable device is detected";
-    case cudaErrorNotSupported: return "operation not supported";
-    default: return "unknown error";
+    case cudaSuccess:
+      return "no error";
+    case cudaErrorInvalidValue:
+      return "invalid argument";
+    case cudaErrorMemoryAllocation:
+      return "out of memory";
+    case cudaErrorInvalidConfiguration:
+      return "invalid configuration argument";
+    case cudaErrorInvalidDevicePointer:
+      return "invalid device pointer";
+    case cudaErrorInvalidMemcpyDirection:
+      return "invalid copy direction for memcpy";
+    case cudaErrorInvalidResourceHandle:
+      return "invalid resource handle";
+    case cudaErrorNotReady:
+      return "device not ready";
+    case cudaErrorIllegalAddress:
+      return "an illegal memory access was encountered";
+    case cudaErrorLaunchOutOfResources:
+      return "too many resources requested for launch";
+    case cudaErrorLaunchFailure:
+      return "unspecified launch failure";
+    case cudaErrorInvalidDevice:
+      return "invalid device ordinal";
+    case cudaErrorNoDevice:
+      return "no CUDA-capable device is detected";
+    case cudaErrorNotSupported:
+      return "operation not supported";
+    default:
+      return "unknown error";
   }
 }
 
@@ -122,7 +151,9 @@ size_t page_size() {
   static const size_t p = (size_t)sysconf(_SC_PAGESIZE);
   return p;
 }
-size_t mapped_bytes(size_t bytes) { return (bytes + page_size() - 1) / page_size() * page_size() + page_size(); }
+size_t mapped_bytes(size_t bytes) {
+  return (bytes + page_size() - 1) / page_size() * page_size() + page_size();
+}
 void* map_device_memory(size_t bytes) {
 #if defined(ALIGN_EMU_ASAN)
   void* p = nullptr;
@@ -173,18 +204,31 @@ bool stream_ok(cudaStream_t s) {
 std::string check_copy(const char* call, void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
   if (bytes == 0) return "";
   const Where d = where_is(dst), s = where_is(src);
-  auto name = [](Where w) { return w == Where::Device ? "device memory" : w == Where::Host ? "host memory" : "freed device memory"; };
+  auto name = [](Where w) {
+    return w == Where::Device ? "device memory" : w == Where::Host ? "host memory" : "freed device memory";
+  };
   if (d == Where::Freed || s == Where::Freed)
     return cat_str(call, ": the ", d == Where::Freed ? "destination " + hex(dst) : "source " + hex(src),
                    " is device memory that has been freed");
   bool want_dst_device, want_src_device;
   switch (kind) {
-    case cudaMemcpyHostToHost: want_dst_device = false, want_src_device = false; break;
-    case cudaMemcpyHostToDevice: want_dst_device = true, want_src_device = false; break;
-    case cudaMemcpyDeviceToHost: want_dst_device = false, want_src_device = true; break;
-    case cudaMemcpyDeviceToDevice: want_dst_device = true, want_src_device = true; break;
-    case cudaMemcpyDefault: want_dst_device = d == Where::Device, want_src_device = s == Where::Device; break;
-    default: return cat_str(call, ": unknown copy kind ", (int)kind);
+    case cudaMemcpyHostToHost:
+      want_dst_device = false, want_src_device = false;
+      break;
+    case cudaMemcpyHostToDevice:
+      want_dst_device = true, want_src_device = false;
+      break;
+    case cudaMemcpyDeviceToHost:
+      want_dst_device = false, want_src_device = true;
+      break;
+    case cudaMemcpyDeviceToDevice:
+      want_dst_device = true, want_src_device = true;
+      break;
+    case cudaMemcpyDefault:
+      want_dst_device = d == Where::Device, want_src_device = s == Where::Device;
+      break;
+    default:
+      return cat_str(call, ": unknown copy kind ", (int)kind);
   }
   static const char* kinds[] = {"cudaMemcpyHostToHost", "cudaMemcpyHostToDevice", "cudaMemcpyDeviceToHost",
                                 "cudaMemcpyDeviceToDevice", "cudaMemcpyDefault"};
@@ -203,10 +247,11 @@ std::string check_copy(const char* call, void* dst, const void* src, size_t byte
   return "";
 }
 
-cudaError_t copy(const char* call, void* dst, const void* src, size_t bytes, cudaMemcpyKind kind,
-                 cudaStream_t stream) {
+cudaError_t copy(const char* call, void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, cudaStream_t stream) {
   if (const cudaError_t e = sticky_error()) return e;
-  if (!stream_ok(stream)) return fail(cudaErrorInvalidResourceHandle, cat_str(call, ": stream ", hex(stream), " was never created or has been destroyed"));
+  if (!stream_ok(stream))
+    return fail(cudaErrorInvalidResourceHandle,
+                cat_str(call, ": stream ", hex(stream), " was never created or has been destroyed"));
   const std::string problem = check_copy(call, dst, src, bytes, kind);
   if (!problem.empty()) return fail(cudaErrorInvalidValue, problem);
   if (bytes) std::memmove(dst, src, bytes);
@@ -215,7 +260,9 @@ cudaError_t copy(const char* call, void* dst, const void* src, size_t bytes, cud
 
 cudaError_t fill(const char* call, void* p, int value, size_t bytes, cudaStream_t stream) {
   if (const cudaError_t e = sticky_error()) return e;
-  if (!stream_ok(stream)) return fail(cudaErrorInvalidResourceHandle, cat_str(call, ": stream ", hex(stream), " was never created or has been destroyed"));
+  if (!stream_ok(stream))
+    return fail(cudaErrorInvalidResourceHandle,
+                cat_str(call, ": stream ", hex(stream), " was never created or has been destroyed"));
   if (bytes == 0) return cudaSuccess;
   const std::string problem = check_device_range(p, bytes, call);
   if (!problem.empty()) return fail(cudaErrorInvalidValue, problem);
@@ -292,7 +339,9 @@ std::string check_device_range(const void* p, size_t bytes, const std::string& w
   return "";
 }
 
-int current_device() { return tl_device; }
+int current_device() {
+  return tl_device;
+}
 
 }  // namespace emu
 
@@ -317,7 +366,8 @@ cudaError_t cudaGetDevice(int* device) {
 
 cudaError_t cudaGetDeviceProperties(cudaDeviceProp* p, int device) {
   if (device < 0 || device >= device_count())
-    return fail(cudaErrorInvalidDevice, cat_str("cudaGetDeviceProperties(", device, "): there are ", device_count(), " devices"));
+    return fail(cudaErrorInvalidDevice,
+                cat_str("cudaGetDeviceProperties(", device, "): there are ", device_count(), " devices"));
   std::memset(p, 0, sizeof *p);
   std::snprintf(p->name, sizeof p->name, "align.cu software device (sm_90, H100 SXM limits)");
   p->totalGlobalMem = kH100Memory;
@@ -348,8 +398,12 @@ cudaError_t cudaRuntimeGetVersion(int* v) {
   *v = CUDART_VERSION;
   return cudaSuccess;
 }
-cudaError_t cudaDeviceSynchronize() { return sticky_error(); }
-cudaError_t cudaDeviceReset() { return cudaSuccess; }
+cudaError_t cudaDeviceSynchronize() {
+  return sticky_error();
+}
+cudaError_t cudaDeviceReset() {
+  return cudaSuccess;
+}
 
 cudaError_t cudaMalloc(void** pointer, size_t bytes) {
   *pointer = nullptr;
@@ -386,8 +440,9 @@ cudaError_t cudaFree(void* pointer) {
       bool freed = false;
       for (const Allocation& f : g_freed) freed |= f.base == reinterpret_cast<uintptr_t>(pointer);
       lock.unlock();
-      return fail(cudaErrorInvalidValue, freed ? cat_str("cudaFree(", hex(pointer), "): freed twice")
-                                               : cat_str("cudaFree(", hex(pointer), "): not the start of a device allocation"));
+      return fail(cudaErrorInvalidValue,
+                  freed ? cat_str("cudaFree(", hex(pointer), "): freed twice")
+                        : cat_str("cudaFree(", hex(pointer), "): not the start of a device allocation"));
     }
     a = it->second;
     g_live.erase(it);
@@ -424,7 +479,9 @@ cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind 
 cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, cudaStream_t stream) {
   return copy("cudaMemcpyAsync", dst, src, bytes, kind, stream);
 }
-cudaError_t cudaMemset(void* p, int value, size_t bytes) { return fill("cudaMemset", p, value, bytes, nullptr); }
+cudaError_t cudaMemset(void* p, int value, size_t bytes) {
+  return fill("cudaMemset", p, value, bytes, nullptr);
+}
 cudaError_t cudaMemsetAsync(void* p, int value, size_t bytes, cudaStream_t stream) {
   return fill("cudaMemsetAsync", p, value, bytes, stream);
 }
@@ -443,7 +500,9 @@ cudaError_t cudaPointerGetAttributes(cudaPointerAttributes* attributes, const vo
   return cudaSuccess;
 }
 
-cudaError_t cudaStreamCreate(cudaStream_t* stream) { return cudaStreamCreateWithFlags(stream, cudaStreamDefault); }
+cudaError_t cudaStreamCreate(cudaStream_t* stream) {
+  return cudaStreamCreateWithFlags(stream, cudaStreamDefault);
+}
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned flags) {
   *stream = new CUstream_st{flags, tl_device};
   std::lock_guard<std::mutex> lock(g_mutex);
@@ -480,7 +539,9 @@ cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned
     return fail(cudaErrorInvalidResourceHandle, "cudaStreamWaitEvent: not a live stream or event");
   return sticky_error();
 }
-cudaError_t cudaEventCreate(cudaEvent_t* event) { return cudaEventCreateWithFlags(event, cudaEventDefault); }
+cudaError_t cudaEventCreate(cudaEvent_t* event) {
+  return cudaEventCreateWithFlags(event, cudaEventDefault);
+}
 cudaError_t cudaEventCreateWithFlags(cudaEvent_t* event, unsigned flags) {
   *event = new CUevent_st{flags, false, {}};
   std::lock_guard<std::mutex> lock(g_mutex);
@@ -542,4 +603,6 @@ const char* cudaGetErrorString(cudaError_t error) {
   if (error != cudaSuccess && error == tl_message_error) return tl_last_message.c_str();
   return error_text(error);
 }
-const char* cudaGetErrorName(cudaError_t error) { return error_name(error); }
+const char* cudaGetErrorName(cudaError_t error) {
+  return error_name(error);
+}

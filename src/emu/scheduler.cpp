@@ -99,7 +99,9 @@ std::string site(const std::source_location& w) {
   return cat_str(slash ? slash + 1 : f, ":", w.line());
 }
 
-std::string coords(const uint3& v) { return cat_str("(", v.x, ",", v.y, ",", v.z, ")"); }
+std::string coords(const uint3& v) {
+  return cat_str("(", v.x, ",", v.y, ",", v.z, ")");
+}
 
 struct Lane {  // one CUDA thread of the running block
   ThreadContext ctx{};
@@ -130,11 +132,12 @@ thread_local uint3 tl_block{};
 void on_segv(int sig, siginfo_t* info, void*) {
   if (tl_launch && tl_thread) {
     char buf[512];
-    const int n = std::snprintf(buf, sizeof buf,
-                                "software device: kernel %s, block (%u,%u,%u), thread (%u,%u,%u): invalid memory "
-                                "access at %p (out of bounds, freed device memory, or its stack of %zu KB overflowed: ALIGN_EMU_STACK_KB)\n",
-                                tl_launch->name, tl_block.x, tl_block.y, tl_block.z, tl_thread->thread_idx.x,
-                                tl_thread->thread_idx.y, tl_thread->thread_idx.z, info->si_addr, stack_bytes() >> 10);
+    const int n = std::snprintf(
+        buf, sizeof buf,
+        "software device: kernel %s, block (%u,%u,%u), thread (%u,%u,%u): invalid memory "
+        "access at %p (out of bounds, freed device memory, or its stack of %zu KB overflowed: ALIGN_EMU_STACK_KB)\n",
+        tl_launch->name, tl_block.x, tl_block.y, tl_block.z, tl_thread->thread_idx.x, tl_thread->thread_idx.y,
+        tl_thread->thread_idx.z, info->si_addr, stack_bytes() >> 10);
     if (n > 0) (void)!write(2, buf, (size_t)n);
   }
   signal(sig, SIG_DFL);
@@ -177,8 +180,8 @@ class BlockRunner {
     lanes_.assign(n, Lane{});
     for (unsigned i = 0; i < n; i++) {
       Lane& l = lanes_[i];
-      l.ctx.thread_idx = uint3{i % config.block.x, (i / config.block.x) % config.block.y,
-                               i / (config.block.x * config.block.y)};
+      l.ctx.thread_idx =
+          uint3{i % config.block.x, (i / config.block.x) % config.block.y, i / (config.block.x * config.block.y)};
       l.ctx.block_idx = block, l.ctx.block_dim = config.block, l.ctx.grid_dim = config.grid;
       l.ctx.dynamic_shared = shared_.data(), l.ctx.dynamic_shared_bytes = config.shared_bytes;
     }
@@ -226,8 +229,8 @@ class BlockRunner {
   void ensure_stacks(unsigned n) {
     const size_t page = (size_t)sysconf(_SC_PAGESIZE), bytes = stack_bytes() + page;
     while (stacks_.size() < n) {
-      void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
-                     -1, 0);
+      void* p =
+          mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
       if (p == MAP_FAILED) throw std::bad_alloc();
       mprotect(p, page, PROT_NONE);  // the guard page: an overflow faults instead of corrupting a neighbour
       stacks_.push_back(Stack{static_cast<unsigned char*>(p), bytes});
@@ -368,11 +371,20 @@ class BlockRunner {
       const unsigned base = i / (unsigned)width * (unsigned)width;
       int src = (int)i;
       switch (op) {
-        case WarpOp::ShflIdx: src = (int)base + ((me.arg % width) + width) % width; break;
-        case WarpOp::ShflUp: src = (int)i - me.arg < (int)base ? (int)i : (int)i - me.arg; break;
-        case WarpOp::ShflDown: src = (int)i + me.arg >= (int)(base + width) ? (int)i : (int)i + me.arg; break;
-        case WarpOp::ShflXor: src = (int)(i ^ (unsigned)me.arg) >= (int)(base + width) ? (int)i : (int)(i ^ (unsigned)me.arg); break;
-        default: break;
+        case WarpOp::ShflIdx:
+          src = (int)base + ((me.arg % width) + width) % width;
+          break;
+        case WarpOp::ShflUp:
+          src = (int)i - me.arg < (int)base ? (int)i : (int)i - me.arg;
+          break;
+        case WarpOp::ShflDown:
+          src = (int)i + me.arg >= (int)(base + width) ? (int)i : (int)i + me.arg;
+          break;
+        case WarpOp::ShflXor:
+          src = (int)(i ^ (unsigned)me.arg) >= (int)(base + width) ? (int)i : (int)(i ^ (unsigned)me.arg);
+          break;
+        default:
+          break;
       }
       switch (op) {
         case WarpOp::ShflIdx:
@@ -386,11 +398,19 @@ class BlockRunner {
           }
           me.result = l[src].value;
           break;
-        case WarpOp::Ballot: me.result = ballot; break;
-        case WarpOp::Any: me.result = ballot != 0; break;
-        case WarpOp::All: me.result = ballot == (uint64_t)mask; break;
+        case WarpOp::Ballot:
+          me.result = ballot;
+          break;
+        case WarpOp::Any:
+          me.result = ballot != 0;
+          break;
+        case WarpOp::All:
+          me.result = ballot == (uint64_t)mask;
+          break;
         case WarpOp::SyncWarp:
-        case WarpOp::Exchange: me.result = 0; break;
+        case WarpOp::Exchange:
+          me.result = 0;
+          break;
       }
     }
     for (unsigned i = 0; i < 32; i++)
@@ -487,8 +507,12 @@ std::string check_config(const LaunchConfig& c) {
 
 }  // namespace
 
-void set_schedule(Schedule s) { g_schedule = s; }
-Schedule schedule() { return g_schedule; }
+void set_schedule(Schedule s) {
+  g_schedule = s;
+}
+Schedule schedule() {
+  return g_schedule;
+}
 
 uint64_t warp_collective(WarpOp op, unsigned mask, uint64_t value, int arg, int width, const char* name,
                          const std::source_location& where) {
@@ -521,7 +545,9 @@ void syncthreads(const std::source_location& where) {
   r.wait(State::AtBarrier);
 }
 
-void device_fault(const char* message) { runner().fault_here(message); }
+void device_fault(const char* message) {
+  runner().fault_here(message);
+}
 
 void run_grid(const LaunchConfig& config, void (*thunk)(void*), void* context, const PointerArgument* pointers,
               int pointer_count) {
@@ -569,9 +595,9 @@ cudaError_t emuFuncSetAttribute(const void* kernel, cudaFuncAttribute attribute,
     return fail(cudaErrorNotSupported, cat_str("cudaFuncSetAttribute: attribute ", (int)attribute,
                                                " is not implemented by the software device"));
   if (value < 0 || (size_t)value > kSharedOptin)
-    return fail(cudaErrorInvalidValue, cat_str("cudaFuncSetAttribute: ", value,
-                                               " bytes of dynamic shared memory exceed the opt-in limit of ",
-                                               kSharedOptin));
+    return fail(cudaErrorInvalidValue,
+                cat_str("cudaFuncSetAttribute: ", value, " bytes of dynamic shared memory exceed the opt-in limit of ",
+                        kSharedOptin));
   std::lock_guard<std::mutex> lock(g_attr_mutex);
   for (auto& [k, v] : g_max_dynamic_shared)
     if (k == kernel) {

@@ -45,11 +45,27 @@ struct __nv_bfloat162 {
   __nv_bfloat16 x, y;
 };
 
-inline __nv_bfloat16 __float2bfloat16_rn(float f) { return __nv_bfloat16(f); }
-inline __nv_bfloat16 __float2bfloat16(float f) { return __nv_bfloat16(f); }
-inline float __bfloat162float(__nv_bfloat16 h) { return static_cast<float>(h); }
-inline unsigned short __bfloat16_as_ushort(__nv_bfloat16 h) { return h.__x; }
-inline __nv_bfloat16 __ushort_as_bfloat16(unsigned short u) { return __nv_bfloat16(__nv_bfloat16_raw{u}); }
-inline __nv_bfloat162 __floats2bfloat162_rn(float a, float b) { return __nv_bfloat162{__nv_bfloat16(a), __nv_bfloat16(b)}; }
-inline __nv_bfloat162 __float22bfloat162_rn(float2 f) { return __floats2bfloat162_rn(f.x, f.y); }
-inline float2 __bfloat1622float2(__nv_bfloat162 h) { return float2{(float)h.x, (float)h.y}; }
+inline __nv_bfloat16 __float2bfloat16_rn(float f) {
+  return __nv_bfloat16(f);
+}
+inline __nv_bfloat16 __float2bfloat16(float f) {
+  return __nv_bfloat16(f);
+}
+inline float __bfloat162float(__nv_bfloat16 h) {
+  return static_cast<float>(h);
+}
+inline unsigned short __bfloat16_as_ushort(__nv_bfloat16 h) {
+  return h.__x;
+}
+inline __nv_bfloat16 __ushort_as_bfloat16(unsigned short u) {
+  return __nv_bfloat16(__nv_bfloat16_raw{u});
+}
+inline __nv_bfloat162 __floats2bfloat162_rn(float a, float b) {
+  return __nv_bfloat162{__nv_bfloat16(a), __nv_bfloat16(b)};
+}
+inline __nv_bfloat162 __float22bfloat162_rn(float2 f) {
+  return __floats2bfloat162_rn(f.x, f.y);
+}
+inline float2 __bfloat1622float2(__nv_bfloat162 h) {
+  return float2{(float)h.x, (float)h.y};
+}

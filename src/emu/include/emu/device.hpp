@@ -68,7 +68,8 @@ constexpr int warpSize = 32;
 inline void __syncthreads(const std::source_location& where = std::source_location::current()) {
   emu::syncthreads(where);
 }
-inline void __syncwarp(unsigned mask = 0xffffffffu, const std::source_location& where = std::source_location::current()) {
+inline void __syncwarp(unsigned mask = 0xffffffffu,
+                       const std::source_location& where = std::source_location::current()) {
   emu::warp_collective(emu::WarpOp::SyncWarp, mask, 0, 0, 32, "__syncwarp", where);
 }
 template <typename T>
@@ -103,8 +104,12 @@ inline int __all_sync(unsigned mask, int predicate,
                       const std::source_location& where = std::source_location::current()) {
   return (int)emu::warp_collective(emu::WarpOp::All, mask, predicate != 0, 0, 32, "__all_sync", where);
 }
-inline void __threadfence() { std::atomic_thread_fence(std::memory_order_seq_cst); }
-inline void __threadfence_block() { std::atomic_thread_fence(std::memory_order_seq_cst); }
+inline void __threadfence() {
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+}
+inline void __threadfence_block() {
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+}
 
 // Atomics: blocks of one launch may run on different host threads at once.
 template <typename T>
@@ -142,18 +147,40 @@ inline T atomicMin(T* address, T value) {
 }
 
 // Device math: the host functions of <cmath>, plus the CUDA-only names.
-inline float rsqrtf(float x) { return 1.f / std::sqrt(x); }
-inline double rsqrt(double x) { return 1.0 / std::sqrt(x); }
-inline float __expf(float x) { return std::exp(x); }
-inline float __logf(float x) { return std::log(x); }
-inline float __fdividef(float a, float b) { return a / b; }
-inline float __saturatef(float x) { return x < 0.f ? 0.f : x > 1.f ? 1.f : x; }
-inline float __fmaf_rn(float a, float b, float c) { return std::fma(a, b, c); }
-inline int __popc(unsigned x) { return __builtin_popcount(x); }
-inline int __ffs(int x) { return __builtin_ffs(x); }
-inline int __clz(int x) { return x == 0 ? 32 : __builtin_clz((unsigned)x); }
+inline float rsqrtf(float x) {
+  return 1.f / std::sqrt(x);
+}
+inline double rsqrt(double x) {
+  return 1.0 / std::sqrt(x);
+}
+inline float __expf(float x) {
+  return std::exp(x);
+}
+inline float __logf(float x) {
+  return std::log(x);
+}
+inline float __fdividef(float a, float b) {
+  return a / b;
+}
+inline float __saturatef(float x) {
+  return x < 0.f ? 0.f : x > 1.f ? 1.f : x;
+}
+inline float __fmaf_rn(float a, float b, float c) {
+  return std::fma(a, b, c);
+}
+inline int __popc(unsigned x) {
+  return __builtin_popcount(x);
+}
+inline int __ffs(int x) {
+  return __builtin_ffs(x);
+}
+inline int __clz(int x) {
+  return x == 0 ? 32 : __builtin_clz((unsigned)x);
+}
 template <typename T>
-inline T __ldg(const T* p) { return *p; }
+inline T __ldg(const T* p) {
+  return *p;
+}
 // CUDA's min/max overloads for mixed arithmetic types (int, int64, float, double).
 template <typename A, typename B, typename = std::enable_if_t<std::is_arithmetic_v<A> && std::is_arithmetic_v<B>>>
 inline std::common_type_t<A, B> min(A a, B b) {

@@ -80,8 +80,7 @@ class Launch {
 };
 
 template <typename... P>
-Launch<P...> launch(void (*kernel)(P...), const char* name, dim3 grid, dim3 block, size_t shared,
-                    cudaStream_t stream) {
+Launch<P...> launch(void (*kernel)(P...), const char* name, dim3 grid, dim3 block, size_t shared, cudaStream_t stream) {
   return Launch<P...>(kernel, name, grid, block, shared, stream);
 }
 

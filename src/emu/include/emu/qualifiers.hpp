@@ -49,7 +49,15 @@ struct uint2 {
 struct uint4 {
   unsigned x, y, z, w;
 };
-inline float2 make_float2(float x, float y) { return float2{x, y}; }
-inline float4 make_float4(float x, float y, float z, float w) { return float4{x, y, z, w}; }
-inline int2 make_int2(int x, int y) { return int2{x, y}; }
-inline uint3 make_uint3(unsigned x, unsigned y, unsigned z) { return uint3{x, y, z}; }
+inline float2 make_float2(float x, float y) {
+  return float2{x, y};
+}
+inline float4 make_float4(float x, float y, float z, float w) {
+  return float4{x, y, z, w};
+}
+inline int2 make_int2(int x, int y) {
+  return int2{x, y};
+}
+inline uint3 make_uint3(unsigned x, unsigned y, unsigned z) {
+  return uint3{x, y, z};
+}
