@@ -1,5 +1,7 @@
 // dist_check: data-parallel training on MPI ranks against one process.
-//   mpirun -np N dist_check DIR [--zero1]
+//   mpirun -np N dist_check DIR [--zero1] [--device cuda]
+// With --device cuda (CUDA builds; `make test` runs it on the software device)
+// the ranks train on the CUDA backend in fp32 and exchange over NCCL.
 // All ranks train a toy DPO task with a global micro-batch of 8 pairs (8/N per
 // rank) for 6 steps with gradient accumulation 2; rank 0 then trains the same
 // with one process and a micro-batch of 8, and compares:
@@ -23,8 +25,12 @@
 #include "common/file_io.hpp"
 #include "common/rng.hpp"
 #include "dist/communicator.hpp"
+#ifdef ALIGN_WITH_CUDA
+#include "dist/nccl.hpp"
+#endif
 #include "model/checkpoint.hpp"
 #include "model/init.hpp"
+#include "train/backend.hpp"
 #include "train/trainer.hpp"
 #include "test_util.hpp"
 
@@ -52,7 +58,11 @@ int main(int argc, char** argv) {
   }
   const std::string dir = argv[1];
   const std::string mode = argc > 2 ? argv[2] : "";
-  const bool zero1 = mode == "--zero1";
+  bool zero1 = false, cuda = false;
+  for (int i = 2; i < argc; i++) {
+    zero1 |= std::strcmp(argv[i], "--zero1") == 0;
+    cuda |= std::strcmp(argv[i], "--device") == 0 && i + 1 < argc && std::strcmp(argv[i + 1], "cuda") == 0;
+  }
   if (mode == "--hang" || mode == "--die") {
     // Failure behaviour: rank 1 never arrives (sleeps) or dies; rank 0's collective must end the
     // job within the 2 s timeout with a line naming the rank, the operation and the step.
@@ -67,7 +77,16 @@ int main(int argc, char** argv) {
     std::printf("FAIL: the collective returned\n");
     return 1;
   }
+#ifdef ALIGN_WITH_CUDA
+  std::unique_ptr<dist::Communicator> comm =
+      cuda ? std::unique_ptr<dist::Communicator>(dist::make_nccl_communicator(120.0)) : dist::make_communicator(120.0);
+#else
+  if (cuda) {
+    std::fprintf(stderr, "dist_check: --device cuda needs a CUDA build\n");
+    return 2;
+  }
   auto comm = dist::make_communicator(120.0);
+#endif
   const int rank = comm->rank(), R = comm->world_size();
   const ModelConfig c = ModelConfig::llama(32, 1, 2, 1, 16, 32, 16);
   std::vector<float> init(TensorTable(c).total_size());
@@ -80,8 +99,8 @@ int main(int argc, char** argv) {
   }
   comm->barrier();
   auto run = [&](const std::string& out, dist::Communicator* cm, long stop_after, bool resume) {
-    auto policy = train::make_cpu_backend(c, init);
-    auto ref = train::make_cpu_backend(c, init);
+    auto policy = train::make_backend(cuda ? "cuda" : "cpu", "fp32", c, init);
+    auto ref = train::make_backend(cuda ? "cuda" : "cpu", "fp32", c, init);
     objectives::ObjectiveConfig obj;
     train::DpoTask task(std::make_shared<data::PairsFile>(dir + "/train.bin"),
                         std::make_shared<data::PairsFile>(dir + "/val.bin"), obj, ref.get(), false, c.max_seq_len);
@@ -110,9 +129,9 @@ int main(int argc, char** argv) {
     double worst_loss = 0;
     for (size_t i = 0; i < la.size() && i < lb.size(); i++)
       worst_loss = std::max(worst_loss, std::abs(la[i] - lb[i]) / std::abs(lb[i]));
-    std::printf("%d ranks%s vs one process: %zu step losses, worst relative difference %.2e; parameters: %zu of %zu "
+    std::printf("%d %s ranks%s vs one process: %zu step losses, worst relative difference %.2e; parameters: %zu of %zu "
                 "differ, worst %.2e of max %.2e\n",
-                R, zero1 ? " (ZeRO-1)" : "", la.size(), worst_loss, differing, a.params.size(), worst, scale);
+                R, comm->name(), zero1 ? " (ZeRO-1)" : "", la.size(), worst_loss, differing, a.params.size(), worst, scale);
     const bool same = la.size() == lb.size() && la.size() == 6 && worst_loss <= 1e-5 && worst <= 1e-5 * scale;
     (same ? passed : failed)++;
     if (!same) std::printf("FAIL: the data-parallel run differs from one process beyond float rounding\n");

@@ -5,7 +5,8 @@
 //     151936, one chunk, 4096 and 1000 columns, rows with nothing to predict,
 //     zero weights, logits near ±800, planted argmax targets; outputs poisoned
 //     with NaN first, dW starting from random values with its padding rows
-//     untouched, and a second run giving the same bits.
+//     untouched, and a second run (under the other thread schedule of the
+//     software device) giving the same bits.
 //   Whole layer (gpu_loss_layer, on the cases of loss_layer_case.hpp): every loss
 //     of the objective, LD-DPO, WPO and a sum with SFT, through the GPU forward,
 //     the host objective and the GPU backward, against the unfused path in
@@ -30,6 +31,7 @@
 #include "cpu/chunked_logprob.hpp"
 #include "cuda/chunked_logprob.cuh"
 #include "loss_layer_case.hpp"
+#include "schedules.hpp"
 
 namespace align::cuda {
 namespace {
@@ -147,8 +149,10 @@ void check_layer(int V, int chunk, uint64_t seed) {
   for (size_t i = (size_t)V * C; i < first_dw.size(); i++)
     ASSERT_EQ(first_dw[i], (float)dw0[i]) << what << ": padding row element " << i << " of dW was written";
 
-  // Same inputs, same bits: forward and backward are deterministic.
+  // Same inputs, same bits: forward and backward are deterministic, under either thread
+  // schedule of the software device.
   dw.upload(std::vector<float>(dw0.begin(), dw0.end()));
+  test::ReverseSchedule reverse;
   layer.forward(logp.data(), lse.data(), stats, dh_in.data(), dw_in.data(), dt.data(), M, C, V, 0);
   layer.backward(dh.data(), dw.data(), dl.data(), dh_in.data(), dw_in.data(), lse.data(), dt.data(), M, C, V, false, 0);
   CUDA_CHECK(cudaDeviceSynchronize());

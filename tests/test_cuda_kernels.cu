@@ -1,7 +1,9 @@
 // test_cuda_kernels.cu: every CUDA kernel against the CPU reference
 // (src/cpu/ops.hpp) on random inputs, outputs poisoned with NaN first so an
-// element a kernel fails to write shows up, and the backward kernels run
-// twice to check they are bit-identical. Skips (GTEST_SKIP) without a GPU.
+// element a kernel fails to write shows up, and the kernels that combine
+// threads (reductions, shuffles) run a second time under the software device's
+// other thread schedule (schedules.hpp), which must give the same bits: a race
+// fails here. Skips (GTEST_SKIP) without a GPU.
 //
 // Tolerance: float32 on both sides with different summation orders (warp
 // shuffles vs sequential loops): reductions over C ≤ 1024 or V ≤ 50k terms of
@@ -18,6 +20,7 @@
 #include "cuda/attention.cuh"
 #include "cuda/device_buffer.cuh"
 #include "float_checks.hpp"
+#include "schedules.hpp"
 #include "cuda/matmul.cuh"
 #include "kernels/kernels.cuh"
 
@@ -79,6 +82,13 @@ TEST_F(CudaKernels, LayerNormAndRmsNorm) {
     cpu::layernorm_forward(rout.data(), rmean.data(), rrstd.data(), x.data(), w.data(), b.data(), M, C, 1e-5f);
     expect_close(out.download(), rout, 1e-5, "layernorm out");
     expect_close(rstd.download(), rrstd, 1e-5, "layernorm rstd");
+    {
+      test::ReverseSchedule reverse;
+      DeviceBuffer<float> out2((size_t)M * C), mean2(M), rstd2(M);
+      layernorm_forward(out2.data(), mean2.data(), rstd2.data(), dx.data(), dw.data(), db.data(), M, C, 1e-5f, 0);
+      EXPECT_EQ(out2.download(), out.download()) << "layernorm under the other schedule";
+      EXPECT_EQ(rstd2.download(), rstd.download());
+    }
     std::vector<float> gx = randn((size_t)M * C, 14), gw = randn(C, 15), gb = randn(C, 16);
     std::vector<float> rgx = gx, rgw = gw, rgb = gb;
     DeviceBuffer<float> dgx(gx), dgw(gw), dgb(gb);
@@ -102,7 +112,8 @@ TEST_F(CudaKernels, LayerNormAndRmsNorm) {
                           cpu::GradMode::Overwrite);
     expect_close(over.download(), rover, 1e-5, "rmsnorm dinp (overwrite)");
     expect_close(dgw2.download(), rgw2, 1e-5, "rmsnorm dw");
-    // Deterministic: a second backward gives the same bits.
+    // Deterministic: a second backward, under the other schedule, gives the same bits.
+    test::ReverseSchedule reverse;
     DeviceBuffer<float> again((size_t)M * C), dgw3(gw);
     rmsnorm_backward(again.data(), dgw3.data(), ddy.data(), dx.data(), dw.data(), rstd.data(), M, C, false, 0);
     EXPECT_EQ(again.download(), over.download());
@@ -181,15 +192,23 @@ TEST_F(CudaKernels, RopeAndAttention) {
     cpu::attention_forward(rout.data(), ratt.data(), qkv.data(), lengths.data(), sh.N, sh.T, sh.NH, sh.NKV, sh.HS);
     expect_close(out.download(), rout, 1e-5, "attention out");
     expect_close(att.download(), ratt, 1e-5, "attention probabilities");
+    {
+      test::ReverseSchedule reverse;
+      DeviceBuffer<float> out2(out.size()), att2(att.size());
+      attention_forward(out2.data(), att2.data(), dq.data(), dl.data(), sh.N, sh.T, sh.NH, sh.NKV, sh.HS, 0);
+      EXPECT_EQ(out2.download(), out.download()) << "attention under the other schedule";
+      EXPECT_EQ(att2.download(), att.download());
+    }
     attention_backward(dqkv.data(), ds.data(), dy.data(), dq.data(), att.data(), dl.data(), sh.N, sh.T, sh.NH, sh.NKV,
                        sh.HS, 0);
     cpu::attention_backward(rdqkv.data(), dout.data(), qkv.data(), ratt.data(), lengths.data(), sh.N, sh.T, sh.NH,
                             sh.NKV, sh.HS);
     expect_close(dqkv.download(), rdqkv, 1e-5, "attention dqkv");
     DeviceBuffer<float> again(qkv.size());
+    test::ReverseSchedule reverse;
     attention_backward(again.data(), ds.data(), dy.data(), dq.data(), att.data(), dl.data(), sh.N, sh.T, sh.NH, sh.NKV,
                        sh.HS, 0);
-    EXPECT_EQ(again.download(), dqkv.download());  // deterministic
+    EXPECT_EQ(again.download(), dqkv.download());  // deterministic, whatever the schedule
     // The inverse rotation undoes RoPE.
     rope_apply(dq.data(), dtab.data(), sh.N, sh.T, sh.NH, sh.NKV, sh.HS, -1.f, 0);
     cpu::rope_backward(qkv.data(), table.data(), sh.N, sh.T, sh.NH, sh.NKV, sh.HS);
@@ -226,11 +245,17 @@ TEST_F(CudaKernels, BatchedAttention) {
     cpu::attention_backward(rdqkv.data(), dout.data(), qkv.data(), ratt.data(), lengths.data(), sh.N, sh.T, sh.NH,
                             sh.NKV, sh.HS);
     expect_close(dqkv.download(), rdqkv, 1e-5, "batched attention dqkv");
-    DeviceBuffer<float> again(qkv.size());
+    DeviceBuffer<float> again(qkv.size()), att2(att.size()), out2(out.size());
     again.poison();
-    attention.backward(again.data(), ds.data(), dy.data(), dq.data(), att.data(), dl.data(), sh.N, sh.T, sh.NH, sh.NKV,
-                       sh.HS, 0);
-    EXPECT_EQ(again.download(), dqkv.download());  // deterministic
+    {
+      test::ReverseSchedule reverse;
+      attention.forward(out2.data(), att2.data(), dq.data(), dl.data(), sh.N, sh.T, sh.NH, sh.NKV, sh.HS, 0);
+      EXPECT_EQ(att2.download(), att.download()) << "batched attention's softmax under the other schedule";
+      EXPECT_EQ(out2.download(), out.download());
+      attention.backward(again.data(), ds.data(), dy.data(), dq.data(), att.data(), dl.data(), sh.N, sh.T, sh.NH, sh.NKV,
+                         sh.HS, 0);
+    }
+    EXPECT_EQ(again.download(), dqkv.download());  // deterministic, whatever the schedule
 
     // bf16 operands: the scores come from bf16 casts of q and k, exact products summed in float,
     // so against the CPU on the same rounded qkv the probabilities agree to float rounding (1e-5);
@@ -266,6 +291,13 @@ TEST_F(CudaKernels, LogProb) {
     cpu::logprob_forward(rlogp.data(), rlse.data(), z.data(), targets.data(), M, V, Vp);
     expect_close(logp.download(), rlogp, 1e-5, "logp");
     expect_close(lse.download(), rlse, 1e-5, "lse");
+    {
+      test::ReverseSchedule reverse;
+      DeviceBuffer<float> logp2(M), lse2(M);
+      logprob_forward(logp2.data(), lse2.data(), dz.data(), dt.data(), M, V, Vp, 0);
+      EXPECT_EQ(logp2.download(), logp.download()) << "logprob under the other schedule";
+      EXPECT_EQ(lse2.download(), lse.download());
+    }
     logprob_backward(dz.data(), dd.data(), lse.data(), dt.data(), M, V, Vp, 0);
     cpu::logprob_backward(z.data(), dlogp.data(), rlse.data(), targets.data(), M, V, Vp);
     expect_close(dz.download(), z, 1e-5, "dlogits");
@@ -323,8 +355,9 @@ TEST_F(CudaKernels, AdamWAndGradNorm) {
   for (float x : g) ref += (double)x * x;
   EXPECT_NEAR(out.download()[0], ref, 1e-5 * ref);
   DeviceBuffer<float> out2(1);
+  test::ReverseSchedule reverse;
   sum_of_squares(out2.data(), scratch.data(), dg.data(), n, 0);
-  EXPECT_EQ(out2.download()[0], out.download()[0]);  // deterministic
+  EXPECT_EQ(out2.download()[0], out.download()[0]);  // deterministic, whatever the schedule
 }
 
 }  // namespace
