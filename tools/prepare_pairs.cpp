@@ -92,6 +92,8 @@ int main(int argc, char** argv) {
     rep.tool = "prepare_pairs", rep.where = "line", rep.choices = choices;
     rep.splits.emplace_back("train", output, choices);
     if (!val_output.empty()) rep.splits.emplace_back("val", val_output, choices);
+    rep.splits[0].examples_in = input;  // examples are input lines
+    if (!val_output.empty()) rep.splits[1].examples_in = val_input.empty() ? input : val_input;
 
     struct Result {
       align::data::PrepareStats stats;
@@ -102,7 +104,7 @@ int main(int argc, char** argv) {
       std::optional<align::data::PairRecord> pair;
       align::data::LineFacts facts;
     };
-    std::vector<size_t> val_lines;  // input line of each validation pair, for the leakage examples
+    std::vector<int64_t> train_lines, val_lines;  // input line of each pair, for the report's examples
     auto prepare = [&](const std::string& path, bool split, bool all_val, std::vector<align::data::PairRecord>& train,
                        std::vector<align::data::PairRecord>& val) {
       std::vector<align::data::PrepareStats> per_thread(threads);
@@ -132,7 +134,7 @@ int main(int argc, char** argv) {
             align::data::SplitReport& sp = rep.splits[to_val ? 1 : 0];
             sp.pairs_in++;
             if (!sp.findings.add((int64_t)line, {l.pair->prompt, l.pair->chosen, l.pair->rejected})) return;
-            if (to_val) val_lines.push_back(line);
+            (to_val ? val_lines : train_lines).push_back((int64_t)line);
             (to_val ? val : train).push_back(std::move(*l.pair));
           });
       for (const auto& s : per_thread) r.stats.add(s);
@@ -155,10 +157,10 @@ int main(int argc, char** argv) {
       vs.has_leak_check = true;
       size_t kept = 0;
       for (size_t i = 0; i < val.size(); i++)
-        if (vs.findings.check_leak((int64_t)val_lines[i], {val[i].prompt, val[i].chosen, val[i].rejected},
+        if (vs.findings.check_leak(val_lines[i], {val[i].prompt, val[i].chosen, val[i].rejected},
                                    rep.splits[0].findings))
-          if (kept++ != i) val[kept - 1] = std::move(val[i]);
-      val.resize(kept);
+          if (kept++ != i) val[kept - 1] = std::move(val[i]), val_lines[kept - 1] = val_lines[i];
+      val.resize(kept), val_lines.resize(kept);
     }
     ALIGN_REQUIRE(!train.empty(), input, ": no pairs left to write (", main_run.counts.lines, " lines read)");
     align::data::write_pairs(output, meta, train);
@@ -168,8 +170,8 @@ int main(int argc, char** argv) {
       for (const auto& p : v) out.push_back({p.prompt, p.chosen, p.rejected});
       return out;
     };
-    rep.splits[0].stats = align::data::pair_stats(views(train));
-    if (rep.splits.size() > 1) rep.splits[1].stats = align::data::pair_stats(views(val));
+    rep.splits[0].stats = align::data::pair_stats(views(train), train_lines);
+    if (rep.splits.size() > 1) rep.splits[1].stats = align::data::pair_stats(views(val), val_lines);
     align::data::write_report_json(align::data::report_path(output), rep);
     const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 

@@ -186,23 +186,29 @@ uint64_t bin_width(uint64_t span) { return std::max<uint64_t>(1, (span + kHistog
 
 }  // namespace
 
-PairStats pair_stats(const std::vector<PairsFile::View>& pairs) {
+PairStats pair_stats(const std::vector<PairsFile::View>& pairs, const std::vector<int64_t>& where) {
+  ALIGN_ASSERT(where.empty() || where.size() == pairs.size(), "one place per pair");
   PairStats s;
   s.pairs = pairs.size();
   if (pairs.empty()) return s;
   std::vector<uint64_t> prompt, chosen, rejected;
   std::vector<int64_t> diff;
   double diff_sum = 0, prefix_sum = 0, completion_tokens = 0;
-  for (const PairsFile::View& p : pairs) {
+  for (size_t i = 0; i < pairs.size(); i++) {
+    const PairsFile::View& p = pairs[i];
+    const int64_t at = where.empty() ? (int64_t)i : where[i];
     prompt.push_back(p.prompt.size()), chosen.push_back(p.chosen.size()), rejected.push_back(p.rejected.size());
     const int64_t d = (int64_t)p.chosen.size() - (int64_t)p.rejected.size();
     diff.push_back(d);
     diff_sum += (double)d;
     s.chosen_longer += d > 0, s.rejected_longer += d < 0, s.equal_length += d == 0;
+    if (i == 0 || d > s.largest_difference) s.largest_difference = d, s.largest_difference_at = at;
+    if (i == 0 || d < s.smallest_difference) s.smallest_difference = d, s.smallest_difference_at = at;
     const size_t n = std::min(p.chosen.size(), p.rejected.size());
     size_t prefix = 0;
     while (prefix < n && p.chosen[prefix] == p.rejected[prefix]) prefix++;
     s.shared_prefix_pairs += prefix > 0;
+    if (prefix > s.longest_shared_prefix) s.longest_shared_prefix = prefix, s.longest_shared_prefix_at = at;
     prefix_sum += (double)prefix;
     completion_tokens += (double)(p.chosen.size() + p.rejected.size());
   }
@@ -231,9 +237,9 @@ PairStats pair_stats(const std::vector<PairsFile::View>& pairs) {
 
 namespace {
 
-nlohmann::json finding_json(const Finding& f) {
-  return {{"pairs", f.count}, {"example", f.example >= 0 ? nlohmann::json(f.example) : nlohmann::json(nullptr)}};
-}
+nlohmann::json place(int64_t where) { return where >= 0 ? nlohmann::json(where) : nlohmann::json(nullptr); }
+
+nlohmann::json finding_json(const Finding& f) { return {{"pairs", f.count}, {"example", place(f.example)}}; }
 
 nlohmann::json lengths_json(const LengthSummary& l) {
   return {{"p50", l.p50}, {"p90", l.p90}, {"max", l.max}, {"mean", l.mean}};
@@ -278,11 +284,12 @@ nlohmann::json split_json(const SplitReport& r) {
   const PairStats& s = r.stats;
   auto with_first = [](const Finding& x, int64_t first) {
     nlohmann::json j = finding_json(x);
-    j["first_seen"] = first >= 0 ? nlohmann::json(first) : nlohmann::json(nullptr);
+    j["first_seen"] = place(first);
     return j;
   };
   nlohmann::json j = {
       {"file", r.written_to},
+      {"examples_in", r.examples_in},
       {"pairs_in", r.pairs_in},
       {"pairs_written", s.pairs},
       {"dropped", {{"identical", f.dropped_identical}, {"duplicate", f.dropped_duplicate}, {"leaked_val", f.dropped_leaked}}},
@@ -297,12 +304,15 @@ nlohmann::json split_json(const SplitReport& r) {
         {"chosen_longer_share", share(s.chosen_longer, s.pairs)},
         {"rejected_longer_share", share(s.rejected_longer, s.pairs)},
         {"mean_difference", s.mean_difference},
-        {"median_difference", s.median_difference}}},
+        {"median_difference", s.median_difference},
+        {"largest_difference", {{"tokens", s.largest_difference}, {"example", place(s.largest_difference_at)}}},
+        {"smallest_difference", {{"tokens", s.smallest_difference}, {"example", place(s.smallest_difference_at)}}}}},
       {"shared_prefix",
        {{"pairs", s.shared_prefix_pairs},
         {"pair_share", share(s.shared_prefix_pairs, s.pairs)},
         {"mean_tokens", s.shared_prefix_mean_tokens},
-        {"token_share", s.shared_prefix_token_share}}},
+        {"token_share", s.shared_prefix_token_share},
+        {"longest", {{"tokens", s.longest_shared_prefix}, {"example", place(s.longest_shared_prefix_at)}}}}},
       {"histograms",
        {{"length_bin_width", s.length_bin_width},
         {"chosen", s.chosen_hist},
@@ -394,7 +404,7 @@ std::vector<std::string> report_warnings(const PairReport& r) {
   }
   for (const SplitReport& sp : r.splits) {
     const PairFindings& f = sp.findings;
-    const std::string& file = sp.written_to;
+    const std::string& file = sp.examples_in;
     const std::string in = cat(" in ", sp.name);
     if (f.identical_tokens.count > T::identical)
       warn(file, f.identical_tokens.count, cat("pairs", in, " whose chosen and rejected tokens are identical"),
@@ -415,7 +425,8 @@ std::vector<std::string> report_warnings(const PairReport& r) {
     if (sp.has_leak_check && f.leaked.count > T::leaked_val)
       warn(file, f.leaked.count, "validation pairs whose prompt occurs in the training split",
            f.leaked.example >= 0
-               ? cat(" (e.g. ", r.where, " ", f.leaked.example, ", first in training at ", r.where, " ", f.leaked_from, ")")
+               ? cat(" (e.g. ", r.where, " ", f.leaked.example, ", first in training at ", r.where, " ", f.leaked_from,
+                     " of ", r.splits[0].examples_in, ")")
                : "",
            r.choices.drop_leaked_val ? "dropped from validation (--drop-leaked-val)"
                                      : "eval metrics overstate generalisation; --drop-leaked-val removes them");
@@ -425,13 +436,16 @@ std::vector<std::string> report_warnings(const PairReport& r) {
       if (s.pairs >= T::longer_min_pairs && share(n, s.pairs) > T::longer_share)
         warn(file, n, cat("pairs", in, " (", pct(share(n, s.pairs)), ") where ", chosen ? "chosen" : "rejected",
                           " is longer than ", chosen ? "rejected" : "chosen"),
-             cat(" (difference mean ", num(s.mean_difference), ", median ", num(s.median_difference), " tokens)"),
+             cat(" (chosen - rejected: mean ", num(s.mean_difference), ", median ", num(s.median_difference),
+                 " tokens; e.g. ", r.where, " ", chosen ? s.largest_difference_at : s.smallest_difference_at, ", ",
+                 num((double)(chosen ? s.largest_difference : s.smallest_difference)), ")"),
              "DPO learns length along with preference; compare lengths in eval, consider a length-normalised loss");
     }
     if (s.shared_prefix_token_share > T::shared_prefix_token_share)
       warn(file, s.shared_prefix_pairs, cat("pairs", in, " whose answers share a prefix (",
                                             pct(s.shared_prefix_token_share), " of completion tokens)"),
-           "", "shared tokens cancel in the DPO margin: the signal is only in what follows");
+           cat(" (e.g. ", r.where, " ", s.longest_shared_prefix_at, ", ", s.longest_shared_prefix, " tokens)"),
+           "shared tokens cancel in the DPO margin: the signal is only in what follows");
   }
   return w;
 }

@@ -160,8 +160,12 @@ struct PairStats {
   LengthSummary prompt, chosen, rejected;
   uint64_t chosen_longer = 0, rejected_longer = 0, equal_length = 0;
   double mean_difference = 0, median_difference = 0;  // |chosen| - |rejected| in tokens
+  int64_t largest_difference = 0, smallest_difference = 0;  // and where: the first pair with each
+  int64_t largest_difference_at = -1, smallest_difference_at = -1;
   uint64_t shared_prefix_pairs = 0;                   // pairs whose answers share at least their first token
   double shared_prefix_mean_tokens = 0, shared_prefix_token_share = 0;
+  uint64_t longest_shared_prefix = 0;
+  int64_t longest_shared_prefix_at = -1;
   // Histograms: bin i counts lengths in [i*width, (i+1)*width), differences in [lo + i*width, ...).
   uint64_t length_bin_width = 1;
   std::vector<uint64_t> chosen_hist, rejected_hist;
@@ -170,17 +174,18 @@ struct PairStats {
   std::vector<uint64_t> difference_hist;
 };
 
-// pairs: the written pairs, any order (the statistics do not depend on it).
-PairStats pair_stats(const std::vector<PairsFile::View>& pairs);
+// pairs: the written pairs; where: each one's input line or index (empty: the index), for the examples.
+PairStats pair_stats(const std::vector<PairsFile::View>& pairs, const std::vector<int64_t>& where = {});
 // The nearest-rank percentile of sorted values: v[round(q (n - 1))] (0 when empty).
 uint64_t percentile(const std::vector<uint64_t>& sorted, double q);
 
 // The report of one split (training or validation).
 struct SplitReport {
   SplitReport(std::string split_name, std::string file, const ReportChoices& choices = {})
-      : name(std::move(split_name)), written_to(std::move(file)), findings(choices) {}
+      : name(std::move(split_name)), written_to(std::move(file)), examples_in(written_to), findings(choices) {}
   std::string name;                    // "train" or "val"
   std::string written_to;              // the pairs file
+  std::string examples_in;             // the file the examples' line or pair numbers refer to
   uint64_t pairs_in = 0;               // tokenized pairs that reached this split, before the chosen drops
   PairFindings findings;
   bool has_leak_check = false;         // validation split with a training split to compare against
