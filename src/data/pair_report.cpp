@@ -406,7 +406,7 @@ std::vector<std::string> report_warnings(const PairReport& r) {
     const PairFindings& f = sp.findings;
     const std::string& file = sp.examples_in;
     const std::string in = cat(" in ", sp.name);
-    if (f.identical_tokens.count > T::identical)
+    if (r.inputs.empty() && f.identical_tokens.count > T::identical)  // with the source, said per input above
       warn(file, f.identical_tokens.count, cat("pairs", in, " whose chosen and rejected tokens are identical"),
            example(r, f.identical_tokens),
            r.choices.drop_identical ? "dropped (--drop-identical)" : "no signal; --drop-identical removes them");
