@@ -127,9 +127,10 @@ TEST_F(ReportTool, InspectReproducesTheReportFromTheFiles) {
 }
 
 TEST_F(ReportTool, ChoicesDropWhatTheReportFinds) {
-  ASSERT_EQ(prepare("c.bin", cat("--val-input ", kReport,
-                                 "val.jsonl --max-length 64 --skip-invalid --drop-identical --dedupe --drop-leaked-val")),
-            0);
+  ASSERT_EQ(
+      prepare("c.bin", cat("--val-input ", kReport,
+                           "val.jsonl --max-length 64 --skip-invalid --drop-identical --dedupe --drop-leaked-val")),
+      0);
   const nlohmann::json expected = nlohmann::json::parse(std::ifstream(kReport + "expected.json"));
   const nlohmann::json got = json("c.bin.report.json");
   const nlohmann::json& et = expected["splits"]["train"];
@@ -162,7 +163,9 @@ TEST_F(ReportTool, ChoicesDropWhatTheReportFinds) {
 
 // ---- the pieces -----------------------------------------------------------------------------
 
-PairsFile::View view(const PairRecord& p) { return {p.prompt, p.chosen, p.rejected}; }
+PairsFile::View view(const PairRecord& p) {
+  return {p.prompt, p.chosen, p.rejected};
+}
 
 TEST(PairReport, SpecialTokensInTextExceptWherePreparationExpectsThem) {
   const TokenizerDir td = load_tokenizer_dir(kTok);

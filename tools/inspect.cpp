@@ -134,7 +134,8 @@ int main(int argc, char** argv) {
                  "duplicates, leaked validation prompts, lengths, length bias, shared prefixes)");
     app.add_option("--val", val, "pairs files, --report: the validation file to check for leaked prompts (default: "
                    "FILE's .val.bin when it exists; 'none' for no check)");
-    app.add_option("--report-json", report_json, "pairs files: write the report as JSON to this path (implies --report)");
+    app.add_option("--report-json", report_json,
+                   "pairs files: write the report as JSON to this path (implies --report)");
     if (const int rc = align::parse_args(app, argc, argv); rc >= 0) return rc;
     report = report || !report_json.empty();
     ALIGN_REQUIRE(report || val.empty(), "--val applies to --report only");

@@ -121,9 +121,10 @@ int main(int argc, char** argv) {
             const size_t fills = st.dropped_prompt_fills_max_length, empty = st.dropped_no_completion_tokens;
             align::data::PairTrace before;
             Line l{align::data::tokenize_preference(ex, *toks[tid], opt, st, &before), {}};
-            const auto outcome = st.dropped_prompt_fills_max_length > fills ? align::data::PrepareOutcome::PromptFillsMaxLength
-                                 : st.dropped_no_completion_tokens > empty  ? align::data::PrepareOutcome::NoCompletionTokens
-                                                                            : align::data::PrepareOutcome::Kept;
+            using Outcome = align::data::PrepareOutcome;
+            const Outcome outcome = st.dropped_prompt_fills_max_length > fills ? Outcome::PromptFillsMaxLength
+                                    : st.dropped_no_completion_tokens > empty  ? Outcome::NoCompletionTokens
+                                                                               : Outcome::Kept;
             l.facts = align::data::line_facts(ex, before, l.pair, outcome, scanner);
             return l;
           },

@@ -40,8 +40,8 @@ std::vector<uint16_t> SpecialTokenScanner::find(const ParsedExample& ex) const {
     const bool leading_bos = !bos_.empty() && ex.prompt.compare(0, bos_.size(), bos_) == 0;
     scan(ex.prompt, leading_bos ? bos_.size() : 0, ex.prompt.size(), found);
     for (const std::string* s : {&ex.chosen, &ex.rejected}) {
-      const bool trailing_eos = !eos_.empty() && s->size() >= eos_.size() &&
-                                s->compare(s->size() - eos_.size(), eos_.size(), eos_) == 0;
+      const bool trailing_eos =
+          !eos_.empty() && s->size() >= eos_.size() && s->compare(s->size() - eos_.size(), eos_.size(), eos_) == 0;
       scan(*s, 0, s->size() - (trailing_eos ? eos_.size() : 0), found);
     }
   }
@@ -182,7 +182,9 @@ LengthSummary summarize(std::vector<uint64_t> v) {
 
 constexpr uint64_t kHistogramBins = 40;
 
-uint64_t bin_width(uint64_t span) { return std::max<uint64_t>(1, (span + kHistogramBins - 1) / kHistogramBins); }
+uint64_t bin_width(uint64_t span) {
+  return std::max<uint64_t>(1, (span + kHistogramBins - 1) / kHistogramBins);
+}
 
 }  // namespace
 
@@ -237,15 +239,21 @@ PairStats pair_stats(const std::vector<PairsFile::View>& pairs, const std::vecto
 
 namespace {
 
-nlohmann::json place(int64_t where) { return where >= 0 ? nlohmann::json(where) : nlohmann::json(nullptr); }
+nlohmann::json place(int64_t where) {
+  return where >= 0 ? nlohmann::json(where) : nlohmann::json(nullptr);
+}
 
-nlohmann::json finding_json(const Finding& f) { return {{"pairs", f.count}, {"example", place(f.example)}}; }
+nlohmann::json finding_json(const Finding& f) {
+  return {{"pairs", f.count}, {"example", place(f.example)}};
+}
 
 nlohmann::json lengths_json(const LengthSummary& l) {
   return {{"p50", l.p50}, {"p90", l.p90}, {"max", l.max}, {"mean", l.mean}};
 }
 
-double share(uint64_t part, uint64_t whole) { return whole ? (double)part / whole : 0.0; }
+double share(uint64_t part, uint64_t whole) {
+  return whole ? (double)part / whole : 0.0;
+}
 
 nlohmann::json source_json(const SourceCounts& s) {
   nlohmann::json tokens = nlohmann::json::object();
@@ -271,8 +279,9 @@ nlohmann::json source_json(const SourceCounts& s) {
           {"eos_appended", s.eos_appended},
           {"bos_deduplicated", s.bos_deduplicated},
           {"boundary_mismatches", s.boundary_mismatches},
-          {"dropped", {{"prompt_fills_max_length", finding_json(s.dropped_prompt_fills_max_length)},
-                       {"no_completion_tokens", finding_json(s.dropped_no_completion_tokens)}}},
+          {"dropped",
+           {{"prompt_fills_max_length", finding_json(s.dropped_prompt_fills_max_length)},
+            {"no_completion_tokens", finding_json(s.dropped_no_completion_tokens)}}},
           {"identical_text", finding_json(s.identical_text)},
           {"identical_after_truncation", finding_json(s.identical_after_truncation)},
           {"truncation", trunc},
@@ -292,11 +301,15 @@ nlohmann::json split_json(const SplitReport& r) {
       {"examples_in", r.examples_in},
       {"pairs_in", r.pairs_in},
       {"pairs_written", s.pairs},
-      {"dropped", {{"identical", f.dropped_identical}, {"duplicate", f.dropped_duplicate}, {"leaked_val", f.dropped_leaked}}},
+      {"dropped",
+       {{"identical", f.dropped_identical}, {"duplicate", f.dropped_duplicate}, {"leaked_val", f.dropped_leaked}}},
       {"identical_tokens", finding_json(f.identical_tokens)},
       {"duplicate_pairs", with_first(f.duplicate_pairs, f.duplicate_of)},
       {"duplicate_prompts", with_first(f.duplicate_prompts, f.duplicate_prompt_of)},
-      {"lengths", {{"prompt", lengths_json(s.prompt)}, {"chosen", lengths_json(s.chosen)}, {"rejected", lengths_json(s.rejected)}}},
+      {"lengths",
+       {{"prompt", lengths_json(s.prompt)},
+        {"chosen", lengths_json(s.chosen)},
+        {"rejected", lengths_json(s.rejected)}}},
       {"length_bias",
        {{"chosen_longer", s.chosen_longer},
         {"rejected_longer", s.rejected_longer},
@@ -335,14 +348,16 @@ nlohmann::json report_json(const PairReport& r) {
           {"version", 1},
           {"tool", r.tool},
           {"examples_are", r.where},
-          {"choices", {{"drop_identical", r.choices.drop_identical},
-                       {"dedupe", r.choices.dedupe},
-                       {"drop_leaked_val", r.choices.drop_leaked_val}}},
-          {"thresholds", {{"cut_by_truncation_share", T::cut_by_truncation_share},
-                          {"duplicate_prompt_share", T::duplicate_prompt_share},
-                          {"longer_share", T::longer_share},
-                          {"longer_min_pairs", T::longer_min_pairs},
-                          {"shared_prefix_token_share", T::shared_prefix_token_share}}},
+          {"choices",
+           {{"drop_identical", r.choices.drop_identical},
+            {"dedupe", r.choices.dedupe},
+            {"drop_leaked_val", r.choices.drop_leaked_val}}},
+          {"thresholds",
+           {{"cut_by_truncation_share", T::cut_by_truncation_share},
+            {"duplicate_prompt_share", T::duplicate_prompt_share},
+            {"longer_share", T::longer_share},
+            {"longer_min_pairs", T::longer_min_pairs},
+            {"shared_prefix_token_share", T::shared_prefix_token_share}}},
           {"inputs", inputs},
           {"splits", splits},
           {"warnings", report_warnings(r)}};
@@ -359,6 +374,11 @@ namespace {
 
 std::string example(const PairReport& r, const Finding& f) {
   return f.example >= 0 ? cat(" (e.g. ", r.where, " ", f.example, ")") : std::string();
+}
+
+// The flags that drop findings are prepare_pairs' own.
+std::string by_prepare(const PairReport& r) {
+  return r.tool == "prepare_pairs" ? "" : "prepare_pairs ";
 }
 
 std::string pct(double x) {
@@ -382,11 +402,12 @@ std::vector<std::string> report_warnings(const PairReport& r) {
                   const std::string& advice) { w.push_back(cat(file, ": ", n, " ", what, ex, ": ", advice)); };
   for (const SourceCounts& s : r.inputs) {
     if (s.identical_text.count > T::identical)
-      warn(s.file, s.identical_text.count, "pairs whose chosen and rejected are the same text", example(r, s.identical_text),
-           "no preference signal; --drop-identical removes them");
+      warn(s.file, s.identical_text.count, "pairs whose chosen and rejected are the same text",
+           example(r, s.identical_text), cat("no preference signal; ", by_prepare(r), "--drop-identical removes them"));
     if (s.identical_after_truncation.count > T::identical)
       warn(s.file, s.identical_after_truncation.count, "pairs whose answers differ as text but not after truncation",
-           example(r, s.identical_after_truncation), "raise --max-length, or --drop-identical removes them");
+           example(r, s.identical_after_truncation),
+           cat("raise --max-length, or ", by_prepare(r), "--drop-identical removes them"));
     if (s.emptied.count > T::emptied_by_truncation)
       warn(s.file, s.emptied.count, "pairs dropped because the prompt fills --max-length", example(r, s.emptied),
            "raise --max-length or set --max-prompt-length to keep them");
@@ -409,41 +430,44 @@ std::vector<std::string> report_warnings(const PairReport& r) {
     if (r.inputs.empty() && f.identical_tokens.count > T::identical)  // with the source, said per input above
       warn(file, f.identical_tokens.count, cat("pairs", in, " whose chosen and rejected tokens are identical"),
            example(r, f.identical_tokens),
-           r.choices.drop_identical ? "dropped (--drop-identical)" : "no signal; --drop-identical removes them");
+           r.choices.drop_identical ? "dropped (--drop-identical)"
+                                    : cat("no signal; ", by_prepare(r), "--drop-identical removes them"));
     if (f.duplicate_pairs.count > T::duplicate_pairs)
       warn(file, f.duplicate_pairs.count, cat("pairs", in, " that repeat an earlier pair"),
            f.duplicate_pairs.example >= 0
                ? cat(" (e.g. ", r.where, " ", f.duplicate_pairs.example, " repeats ", r.where, " ", f.duplicate_of, ")")
                : "",
-           r.choices.dedupe ? "dropped (--dedupe)" : "they weigh twice; --dedupe removes them");
+           r.choices.dedupe ? "dropped (--dedupe)" : cat("they weigh twice; ", by_prepare(r), "--dedupe removes them"));
     if (share(f.duplicate_prompts.count, sp.pairs_in) > T::duplicate_prompt_share)
       warn(file, f.duplicate_prompts.count, cat("pairs", in, " whose prompt occurs in an earlier pair"),
-           f.duplicate_prompts.example >= 0 ? cat(" (e.g. ", r.where, " ", f.duplicate_prompts.example, " and ", r.where,
-                                                  " ", f.duplicate_prompt_of, ")")
+           f.duplicate_prompts.example >= 0 ? cat(" (e.g. ", r.where, " ", f.duplicate_prompts.example,
+                                                  " repeats the prompt of ", r.where, " ", f.duplicate_prompt_of, ")")
                                             : "",
            "few distinct prompts: the model may learn the prompts rather than the preference");
     if (sp.has_leak_check && f.leaked.count > T::leaked_val)
       warn(file, f.leaked.count, "validation pairs whose prompt occurs in the training split",
-           f.leaked.example >= 0
-               ? cat(" (e.g. ", r.where, " ", f.leaked.example, ", first in training at ", r.where, " ", f.leaked_from,
-                     " of ", r.splits[0].examples_in, ")")
-               : "",
-           r.choices.drop_leaked_val ? "dropped from validation (--drop-leaked-val)"
-                                     : "eval metrics overstate generalisation; --drop-leaked-val removes them");
+           f.leaked.example >= 0 ? cat(" (e.g. ", r.where, " ", f.leaked.example, ", first in training at ", r.where,
+                                       " ", f.leaked_from, " of ", r.splits[0].examples_in, ")")
+                                 : "",
+           r.choices.drop_leaked_val
+               ? "dropped from validation (--drop-leaked-val)"
+               : cat("eval metrics overstate generalisation; ", by_prepare(r), "--drop-leaked-val removes them"));
     const PairStats& s = sp.stats;
     for (const bool chosen : {true, false}) {
       const uint64_t n = chosen ? s.chosen_longer : s.rejected_longer;
       if (s.pairs >= T::longer_min_pairs && share(n, s.pairs) > T::longer_share)
-        warn(file, n, cat("pairs", in, " (", pct(share(n, s.pairs)), ") where ", chosen ? "chosen" : "rejected",
-                          " is longer than ", chosen ? "rejected" : "chosen"),
+        warn(file, n,
+             cat("pairs", in, " (", pct(share(n, s.pairs)), ") where ", chosen ? "chosen" : "rejected",
+                 " is longer than ", chosen ? "rejected" : "chosen"),
              cat(" (chosen - rejected: mean ", num(s.mean_difference), ", median ", num(s.median_difference),
                  " tokens; e.g. ", r.where, " ", chosen ? s.largest_difference_at : s.smallest_difference_at, ", ",
                  num((double)(chosen ? s.largest_difference : s.smallest_difference)), ")"),
              "DPO learns length along with preference; compare lengths in eval, consider a length-normalised loss");
     }
     if (s.shared_prefix_token_share > T::shared_prefix_token_share)
-      warn(file, s.shared_prefix_pairs, cat("pairs", in, " whose answers share a prefix (",
-                                            pct(s.shared_prefix_token_share), " of completion tokens)"),
+      warn(file, s.shared_prefix_pairs,
+           cat("pairs", in, " whose answers share a prefix (", pct(s.shared_prefix_token_share),
+               " of completion tokens)"),
            cat(" (e.g. ", r.where, " ", s.longest_shared_prefix_at, ", ", s.longest_shared_prefix, " tokens)"),
            "shared tokens cancel in the DPO margin: the signal is only in what follows");
   }
@@ -483,7 +507,8 @@ void print_report(std::FILE* out, const PairReport& r) {
                  (unsigned long long)s.chosen.p50, (unsigned long long)s.chosen.p90, (unsigned long long)s.chosen.max,
                  (unsigned long long)s.rejected.p50, (unsigned long long)s.rejected.p90,
                  (unsigned long long)s.rejected.max);
-    std::fprintf(out, "  length bias           chosen longer in %s, rejected in %s; chosen - rejected mean %s, median %s\n",
+    std::fprintf(out,
+                 "  length bias           chosen longer in %s, rejected in %s; chosen - rejected mean %s, median %s\n",
                  pct(share(s.chosen_longer, s.pairs)).c_str(), pct(share(s.rejected_longer, s.pairs)).c_str(),
                  num(s.mean_difference).c_str(), num(s.median_difference).c_str());
     std::fprintf(out, "  shared prefix         %s of pairs, %s of completion tokens\n",

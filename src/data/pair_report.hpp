@@ -47,11 +47,11 @@ namespace align::data {
 struct ReportThresholds {
   static constexpr size_t identical = 0, duplicate_pairs = 0, leaked_val = 0, special_tokens = 0;
   static constexpr size_t emptied_by_truncation = 0;
-  static constexpr double cut_by_truncation_share = 0.01;  // pairs with a completion cut
-  static constexpr double duplicate_prompt_share = 0.5;    // several pairs per prompt is often by design
-  static constexpr double longer_share = 0.6;              // chosen (or rejected) longer in this share of pairs
-  static constexpr size_t longer_min_pairs = 20;           // ... of at least this many (fewer say little)
-  static constexpr double shared_prefix_token_share = 0.5; // completion tokens inside a shared prefix
+  static constexpr double cut_by_truncation_share = 0.01;   // pairs with a completion cut
+  static constexpr double duplicate_prompt_share = 0.5;     // several pairs per prompt is often by design
+  static constexpr double longer_share = 0.6;               // chosen (or rejected) longer in this share of pairs
+  static constexpr size_t longer_min_pairs = 20;            // ... of at least this many (fewer say little)
+  static constexpr double shared_prefix_token_share = 0.5;  // completion tokens inside a shared prefix
 };
 
 // The drops the user chose, on top of what preparation drops as TRL does.
@@ -82,10 +82,10 @@ enum class PrepareOutcome : uint8_t { Kept, PromptFillsMaxLength, NoCompletionTo
 // What one input line tells that its tokens do not.
 struct LineFacts {
   PrepareOutcome outcome = PrepareOutcome::Kept;
-  bool identical_text = false;           // chosen == rejected as text (or as messages)
-  bool identical_tokens = false;         // chosen == rejected as tokens after truncation (kept pairs)
-  std::vector<uint16_t> special_tokens;    // indices into SpecialTokenScanner::tokens()
-  PairTrace before;                        // token counts before truncation
+  bool identical_text = false;                  // chosen == rejected as text (or as messages)
+  bool identical_tokens = false;                // chosen == rejected as tokens after truncation (kept pairs)
+  std::vector<uint16_t> special_tokens;         // indices into SpecialTokenScanner::tokens()
+  PairTrace before;                             // token counts before truncation
   size_t prompt = 0, chosen = 0, rejected = 0;  // after truncation (0 when dropped)
 };
 
@@ -109,9 +109,9 @@ struct SourceCounts {
   Finding dropped_prompt_fills_max_length, dropped_no_completion_tokens;
   Finding identical_text;
   Finding identical_after_truncation;  // identical as tokens after truncation, not as text
-  Finding pairs_cut;         // a kept pair that lost prompt or completion tokens
-  Finding completion_cut;    // a kept pair that lost completion tokens
-  Finding emptied;           // a pair dropped because truncation left a completion with no tokens
+  Finding pairs_cut;                   // a kept pair that lost prompt or completion tokens
+  Finding completion_cut;              // a kept pair that lost completion tokens
+  Finding emptied;                     // a pair dropped because truncation left a completion with no tokens
   uint64_t completion_tokens_before = 0, completion_tokens_cut = 0, prompt_tokens_cut = 0;
   Finding special_token_pairs;
   std::vector<Finding> special_token_by_string;  // per SpecialTokenScanner::tokens()
@@ -159,10 +159,10 @@ struct PairStats {
   uint64_t pairs = 0;
   LengthSummary prompt, chosen, rejected;
   uint64_t chosen_longer = 0, rejected_longer = 0, equal_length = 0;
-  double mean_difference = 0, median_difference = 0;  // |chosen| - |rejected| in tokens
+  double mean_difference = 0, median_difference = 0;        // |chosen| - |rejected| in tokens
   int64_t largest_difference = 0, smallest_difference = 0;  // and where: the first pair with each
   int64_t largest_difference_at = -1, smallest_difference_at = -1;
-  uint64_t shared_prefix_pairs = 0;                   // pairs whose answers share at least their first token
+  uint64_t shared_prefix_pairs = 0;  // pairs whose answers share at least their first token
   double shared_prefix_mean_tokens = 0, shared_prefix_token_share = 0;
   uint64_t longest_shared_prefix = 0;
   int64_t longest_shared_prefix_at = -1;
@@ -183,12 +183,12 @@ uint64_t percentile(const std::vector<uint64_t>& sorted, double q);
 struct SplitReport {
   SplitReport(std::string split_name, std::string file, const ReportChoices& choices = {})
       : name(std::move(split_name)), written_to(std::move(file)), examples_in(written_to), findings(choices) {}
-  std::string name;                    // "train" or "val"
-  std::string written_to;              // the pairs file
-  std::string examples_in;             // the file the examples' line or pair numbers refer to
-  uint64_t pairs_in = 0;               // tokenized pairs that reached this split, before the chosen drops
+  std::string name;         // "train" or "val"
+  std::string written_to;   // the pairs file
+  std::string examples_in;  // the file the examples' line or pair numbers refer to
+  uint64_t pairs_in = 0;    // tokenized pairs that reached this split, before the chosen drops
   PairFindings findings;
-  bool has_leak_check = false;         // validation split with a training split to compare against
+  bool has_leak_check = false;  // validation split with a training split to compare against
   PairStats stats;
 };
 
@@ -207,7 +207,9 @@ void print_report(std::FILE* out, const PairReport& r);
 std::vector<std::string> report_warnings(const PairReport& r);
 
 // prepare_pairs writes the report of OUTPUT to OUTPUT.report.json.
-inline std::string report_path(const std::string& output) { return output + ".report.json"; }
+inline std::string report_path(const std::string& output) {
+  return output + ".report.json";
+}
 
 // inspect --report: the pair findings and statistics of a prepared file (and its validation file).
 PairReport report_from_files(const std::string& train_path, const std::string& val_path);
