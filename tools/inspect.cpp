@@ -132,7 +132,8 @@ int main(int argc, char** argv) {
     app.add_flag("--report", report,
                  "pairs files: the data report of prepare_pairs for the tokens as written (identical answers, "
                  "duplicates, leaked validation prompts, lengths, length bias, shared prefixes)");
-    app.add_option("--val", val, "pairs files, --report: the validation file to check for leaked prompts (default: "
+    app.add_option("--val", val,
+                   "pairs files, --report: the validation file to check for leaked prompts (default: "
                    "FILE's .val.bin when it exists; 'none' for no check)");
     app.add_option("--report-json", report_json,
                    "pairs files: write the report as JSON to this path (implies --report)");

@@ -61,9 +61,10 @@ int main(int argc, char** argv) {
     app.add_flag("--dedupe", choices.dedupe, "drop pairs that repeat an earlier pair of the same split exactly");
     app.add_flag("--drop-leaked-val", choices.drop_leaked_val,
                  "drop validation pairs whose prompt also occurs in the training split");
-    app.footer("The data report (identical answers, truncation, duplicates, leaked validation prompts, length bias, "
-               "shared prefixes, special-token strings in the text) is printed, with a warning per finding above its "
-               "threshold, and written to OUTPUT.report.json (docs/formats.md); dev/plot_pair_report.py draws it.");
+    app.footer(
+        "The data report (identical answers, truncation, duplicates, leaked validation prompts, length bias, "
+        "shared prefixes, special-token strings in the text) is printed, with a warning per finding above its "
+        "threshold, and written to OUTPUT.report.json (docs/formats.md); dev/plot_pair_report.py draws it.");
     if (const int rc = align::parse_args(app, argc, argv); rc >= 0) return rc;
 
     ALIGN_REQUIRE(truncation == "keep_start" || truncation == "keep_end", "--truncation '", truncation,
@@ -121,7 +122,7 @@ int main(int argc, char** argv) {
             const size_t fills = st.dropped_prompt_fills_max_length, empty = st.dropped_no_completion_tokens;
             align::data::PairTrace before;
             Line l{align::data::tokenize_preference(ex, *toks[tid], opt, st, &before), {}};
-            using Outcome = align::data::PrepareOutcome;
+            using Outcome = align::data::PrepareOutcome;  // a drop is told by the counter it raised
             const Outcome outcome = st.dropped_prompt_fills_max_length > fills ? Outcome::PromptFillsMaxLength
                                     : st.dropped_no_completion_tokens > empty  ? Outcome::NoCompletionTokens
                                                                                : Outcome::Kept;
@@ -148,7 +149,7 @@ int main(int argc, char** argv) {
     };
 
     const auto t0 = std::chrono::steady_clock::now();
-    std::vector<align::data::PairRecord> train, val, unused;
+    std::vector<align::data::PairRecord> train, val;
     const Result main_run = prepare(input, val_fraction > 0, false, train, val);
     Result val_run;
     if (!val_input.empty()) val_run = prepare(val_input, false, true, train, val);
