@@ -8,6 +8,7 @@
 // wrote at commit 0e95a5a, before the report existed:
 //   before_a: -i train.jsonl --val-input val.jsonl --max-length 64 --skip-invalid
 //   before_b: -i train.jsonl --val-fraction 0.25 --skip-invalid
+//   before_c: -i train.jsonl --val-input val.jsonl --max-length 64 --truncation keep_end --skip-invalid
 // (tokenizer tests/data/pairs/llama3_tok_llama3).
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -75,7 +76,7 @@ nlohmann::json without_places(const nlohmann::json& j) {
 
 TEST_F(ReportTool, PrepareMatchesTheIndependentReferenceAndKeepsThePairs) {
   ASSERT_EQ(prepare("a.bin", cat("--val-input ", kReport, "val.jsonl --max-length 64 --skip-invalid")), 0);
-  const nlohmann::json expected = nlohmann::json::parse(std::ifstream(kReport + "expected.json"));
+  const nlohmann::json expected = nlohmann::json::parse(std::ifstream(kReport + "expected.json"))["keep_start"];
   const nlohmann::json got = json("a.bin.report.json");
   ASSERT_EQ(got["inputs"].size(), 2u);
   expect_contains(expected["inputs"][0], got["inputs"][0], "inputs/train.jsonl");
@@ -101,6 +102,21 @@ TEST_F(ReportTool, PrepareMatchesTheIndependentReferenceAndKeepsThePairs) {
   size_t files = 0;
   for ([[maybe_unused]] const auto& e : fs::directory_iterator(dir_)) files++;
   EXPECT_EQ(files, 5u) << "a.bin, a.val.bin, a.bin.report.json, out.txt, err.txt";
+}
+
+TEST_F(ReportTool, KeepEndTruncationCutsPromptsAndKeepsThePairs) {
+  ASSERT_EQ(
+      prepare("c.bin", cat("--val-input ", kReport, "val.jsonl --max-length 64 --truncation keep_end --skip-invalid")),
+      0);
+  const nlohmann::json expected = nlohmann::json::parse(std::ifstream(kReport + "expected.json"))["keep_end"];
+  const nlohmann::json got = json("c.bin.report.json");
+  ASSERT_EQ(got["inputs"].size(), 2u);
+  expect_contains(expected["inputs"][0], got["inputs"][0], "inputs/train.jsonl");
+  expect_contains(expected["inputs"][1], got["inputs"][1], "inputs/val.jsonl");
+  expect_contains(expected["splits"], got["splits"], "splits");
+  ASSERT_GT(got["inputs"][0]["truncation"]["prompt_tokens_cut"].get<int>(), 0) << "the data exercise prompt cuts";
+  EXPECT_EQ(read_file_bytes(path("c.bin")), read_file_bytes(kReport + "before_c.bin"));
+  EXPECT_EQ(read_file_bytes(path("c.val.bin")), read_file_bytes(kReport + "before_c.val.bin"));
 }
 
 TEST_F(ReportTool, DefaultsWithAValidationFractionKeepThePairs) {
@@ -131,7 +147,7 @@ TEST_F(ReportTool, ChoicesDropWhatTheReportFinds) {
       prepare("c.bin", cat("--val-input ", kReport,
                            "val.jsonl --max-length 64 --skip-invalid --drop-identical --dedupe --drop-leaked-val")),
       0);
-  const nlohmann::json expected = nlohmann::json::parse(std::ifstream(kReport + "expected.json"));
+  const nlohmann::json expected = nlohmann::json::parse(std::ifstream(kReport + "expected.json"))["keep_start"];
   const nlohmann::json got = json("c.bin.report.json");
   const nlohmann::json& et = expected["splits"]["train"];
   const nlohmann::json& ev = expected["splits"]["val"];

@@ -7,8 +7,9 @@ completions cut and a prompt that fills max_length, exact duplicate pairs, repea
 validation prompts leaked from training, special-token strings inside message text (and the BOS/EOS
 placements that are not counted), shared answer prefixes, a chosen-longer length bias, a blank and a
 malformed line), tokenizes them with TRL's own DPOTrainer._prepare_dataset (as make_pairs_golden.py
-does), applies keep_start truncation at MAX_LENGTH, and computes every count and statistic of the
-report here, independently of the C++ code, into tests/data/report/expected.json.
+does), applies keep_start and keep_end truncation at MAX_LENGTH (the rules of docs/formats.md), and
+computes every count and statistic of the report here, independently of the C++ code, into
+tests/data/report/expected.json (one report per truncation mode).
 
 Needs: pip install trl transformers tokenizers datasets   (dev tooling only)
 """
@@ -124,7 +125,19 @@ def finding(n, ex):
     return {"pairs": n, "example": ex}
 
 
-def source_and_pairs(tok, rows, specials):
+def truncate(p, c, r, mode):
+    """TRL's truncation at MAX_LENGTH (docs/formats.md): None when the pair is dropped."""
+    if mode == "keep_start":
+        if len(p) >= MAX_LENGTH:
+            return None
+        room = MAX_LENGTH - len(p)
+        return p, c[:room], r[:room]
+    c, r = c[-MAX_LENGTH:], r[-MAX_LENGTH:]
+    room = MAX_LENGTH - max(len(c), len(r))
+    return p[len(p) - room:] if len(p) > room else p, c, r
+
+
+def source_and_pairs(tok, rows, specials, mode):
     """Source counts of one input file and its kept pairs (with their line numbers)."""
     src = {"lines": len(rows), "blank_lines": 0, "invalid_skipped": 0, "pairs_read": 0}
     firsts = {}
@@ -151,21 +164,23 @@ def source_and_pairs(tok, rows, specials):
         if special_found(row, specials):
             add("special", line)
         before_c += len(c) + len(r)
-        if len(p) >= MAX_LENGTH:
+        t = truncate(p, c, r, mode)
+        if t is None:
             add("prompt_fills", line)
             add("emptied", line)
             cut_c += len(c) + len(r)
             continue
-        room = MAX_LENGTH - len(p)
-        c2, r2 = c[:room], r[:room]
+        p2, c2, r2 = t
         cut = len(c) - len(c2) + len(r) - len(r2)
         cut_c += cut
+        prompt_cut += len(p) - len(p2)
         if cut:
             add("completions_cut", line)
+        if cut or len(p2) < len(p):
             add("pairs_cut", line)
         if c2 == r2 and row["chosen"] != row["rejected"]:
             add("identical_after_truncation", line)
-        kept.append((line, p, c2, r2))
+        kept.append((line, p2, c2, r2))
     f = lambda k: finding(counts.get(k, 0), firsts.get(k))  # noqa: E731
     src.update({
         "dropped": {"prompt_fills_max_length": f("prompt_fills"), "no_completion_tokens": finding(0, None)},
@@ -241,12 +256,13 @@ def main():
         with open(os.path.join(OUT, name), "w") as f:
             for r in rows:
                 f.write("\n" if r is None else (r if isinstance(r, str) else json.dumps(r, ensure_ascii=False)) + "\n")
-    train_src, train_kept = source_and_pairs(tok, train_rows, specials)
-    val_src, val_kept = source_and_pairs(tok, val_rows, specials)
-    train_split, train_prompts = split_report(train_kept)
-    val_split, _ = split_report(val_kept, train_prompts)
-    expected = {"max_length": MAX_LENGTH, "inputs": [train_src, val_src],
-                "splits": {"train": train_split, "val": val_split}}
+    expected = {"max_length": MAX_LENGTH}
+    for mode in ("keep_start", "keep_end"):
+        train_src, train_kept = source_and_pairs(tok, train_rows, specials, mode)
+        val_src, val_kept = source_and_pairs(tok, val_rows, specials, mode)
+        train_split, train_prompts = split_report(train_kept)
+        val_split, _ = split_report(val_kept, train_prompts)
+        expected[mode] = {"inputs": [train_src, val_src], "splits": {"train": train_split, "val": val_split}}
     with open(os.path.join(OUT, "expected.json"), "w") as f:
         json.dump(expected, f, indent=1)
     print(f"train: {len(train_kept)} pairs kept of {train_src['pairs_read']}; val: {len(val_kept)}; "
