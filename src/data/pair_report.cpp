@@ -403,11 +403,14 @@ std::vector<std::string> report_warnings(const PairReport& r) {
   for (const SourceCounts& s : r.inputs) {
     if (s.identical_text.count > T::identical)
       warn(s.file, s.identical_text.count, "pairs whose chosen and rejected are the same text",
-           example(r, s.identical_text), cat("no preference signal; ", by_prepare(r), "--drop-identical removes them"));
+           example(r, s.identical_text),
+           r.choices.drop_identical ? "no preference signal; dropped (--drop-identical)"
+                                    : cat("no preference signal; ", by_prepare(r), "--drop-identical removes them"));
     if (s.identical_after_truncation.count > T::identical)
       warn(s.file, s.identical_after_truncation.count, "pairs whose answers differ as text but not after truncation",
            example(r, s.identical_after_truncation),
-           cat("raise --max-length, or ", by_prepare(r), "--drop-identical removes them"));
+           r.choices.drop_identical ? "dropped (--drop-identical); raise --max-length to keep them"
+                                    : cat("raise --max-length, or ", by_prepare(r), "--drop-identical removes them"));
     if (s.emptied.count > T::emptied_by_truncation)
       warn(s.file, s.emptied.count, "pairs dropped because the prompt fills --max-length", example(r, s.emptied),
            "raise --max-length or set --max-prompt-length to keep them");
