@@ -4,7 +4,7 @@
 // expected.json is the report computed from TRL's own tokenization by an independent Python
 // implementation (dev/reference/make_report_golden.py). The tools run as a user runs them
 // (prepare_pairs, inspect --report), their JSON is compared field by field, and the pairs they write
-// with the default flags are compared byte for byte with before_{a,b}{,.val}.bin, which prepare_pairs
+// with the default flags are compared byte for byte with before_{a,b,c}{,.val}.bin, which prepare_pairs
 // wrote at commit 0e95a5a, before the report existed:
 //   before_a: -i train.jsonl --val-input val.jsonl --max-length 64 --skip-invalid
 //   before_b: -i train.jsonl --val-fraction 0.25 --skip-invalid
