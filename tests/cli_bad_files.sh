@@ -95,6 +95,35 @@ check "broken JSON" 2 "json.jsonl:1: not valid JSON" "$prepare_pairs" -i "$dir/j
 check "val split" 0 "" "$prepare_pairs" -i "$dir/in.jsonl" -o "$dir/s.bin" -t "$tok" --val-fraction 0.3
 [ -f "$dir/s.val.bin" ] || { echo "FAIL no validation file"; fails=$((fails + 1)); }
 check "bad truncation" 2 "--truncation 'middle' is not known" "$prepare_pairs" -i "$dir/in.jsonl" -o "$dir/x.bin" -t "$tok" --truncation middle
+# The data report: written next to the output, not after a failure; the choices and their misuse.
+[ -f "$dir/p.bin.report.json" ] && grep -q '"format": "align.cu pair report"' "$dir/p.bin.report.json" ||
+  { echo "FAIL prepare_pairs wrote no p.bin.report.json"; fails=$((fails + 1)); }
+[ ! -e "$dir/bad.bin.report.json" ] || [ -e "$dir/bad.bin" ] || { echo "FAIL a report without its pairs"; fails=$((fails + 1)); }
+check "val split report" 0 "" "$prepare_pairs" -i "$dir/in.jsonl" -o "$dir/s.bin" -t "$tok" --val-fraction 0.3
+grep -q "prompts also in training" "$dir/out" || { echo "FAIL no leakage line: $(cat "$dir/out")"; fails=$((fails + 1)); }
+check "drop-leaked-val without a split" 2 "--drop-leaked-val needs a validation split (--val-fraction or --val-input)" \
+  "$prepare_pairs" -i "$dir/in.jsonl" -o "$dir/x.bin" -t "$tok" --drop-leaked-val
+[ ! -e "$dir/x.bin" ] && [ ! -e "$dir/x.bin.report.json" ] || { echo "FAIL output after a refused flag"; fails=$((fails + 1)); }
+{ head -2 "$dir/in.jsonl"; head -1 "$dir/in.jsonl"; echo '{"prompt": "p", "chosen": " same", "rejected": " same"}'; } >"$dir/dup.jsonl"
+check "findings warn" 0 "1 pairs in train that repeat an earlier pair (e.g. line 3 repeats line 1)" \
+  "$prepare_pairs" -i "$dir/dup.jsonl" -o "$dir/dup.bin" -t "$tok"
+grep -q "dup.jsonl: 1 pairs whose chosen and rejected are the same text (e.g. line 4)" "$dir/err" ||
+  { echo "FAIL identical warning: $(cat "$dir/err")"; fails=$((fails + 1)); }
+check "--dedupe --drop-identical" 0 "" "$prepare_pairs" -i "$dir/dup.jsonl" -o "$dir/dup.bin" -t "$tok" --dedupe --drop-identical
+grep -q "wrote $dir/dup.bin (2 pairs)" "$dir/out" && grep -q "dropped by choice     1 identical, 1 duplicate, 0 leaked" "$dir/out" ||
+  { echo "FAIL choices: $(cat "$dir/out")"; fails=$((fails + 1)); }
+check "inspect --report" 0 "" "$inspect" "$dir/s.bin" --report
+grep -q "report of val ($dir/s.val.bin)" "$dir/out" || { echo "FAIL inspect --report found no val file: $(cat "$dir/out")"; fails=$((fails + 1)); }
+check "inspect --report --val none" 0 "" "$inspect" "$dir/s.bin" --report --val none
+! grep -q "report of val" "$dir/out" || { echo "FAIL --val none still checked validation"; fails=$((fails + 1)); }
+check "inspect --report-json" 0 "" "$inspect" "$dir/p.bin" --report-json "$dir/p_inspect.json"
+grep -q '"tool": "inspect"' "$dir/p_inspect.json" || { echo "FAIL inspect --report-json"; fails=$((fails + 1)); }
+check "inspect --report on a model" 2 "good.bin: --report applies to pairs files, this is not one" "$inspect" "$good" --report
+check "inspect --val without --report" 2 "--val applies to --report only" "$inspect" "$dir/p.bin" --val "$dir/s.val.bin"
+check "inspect --val missing" 2 "nope.val.bin: cannot open" "$inspect" "$dir/p.bin" --report --val "$dir/nope.val.bin"
+check "prepare_pairs help" 0 "" "$prepare_pairs" --help
+grep -q -- "--drop-leaked-val" "$dir/out" && grep -q "OUTPUT.report.json" "$dir/out" ||
+  { echo "FAIL --help lists no report flags"; fails=$((fails + 1)); }
 head -c 300 "$dir/p.bin" >"$dir/trunc_pairs.bin"
 check "truncated pairs.bin" 2 "(truncated)" "$inspect" "$dir/trunc_pairs.bin"
 check "tokenize" 0 "" "$tokenize" -t "$tok" --ids-only --special "Hello world"
@@ -165,6 +194,7 @@ fi
 rm -rf "$dir"/run* "$dir"/sftrun "$dir"/sig "$dir"/tiny.bin "$dir"/small_vocab.bin "$dir"/recipe.json
 rm -f "$dir"/sft.bin "$dir"/stream.bin "$dir"/plain.txt
 rm -f "$dir"/*.jsonl "$dir"/p.bin "$dir"/bad.bin "$dir"/s.bin "$dir"/s.val.bin "$dir"/trunc_pairs.bin
+rm -f "$dir"/*.report.json "$dir"/p_inspect.json "$dir"/dup.bin
 
 leftover=$(ls "$dir" | grep -vE '^(good|truncated|short|magic|version|heads|corrupt)\.bin$|^(out|err)$')
 [ -z "$leftover" ] || { echo "FAIL files left behind: $leftover"; fails=$((fails + 1)); }

@@ -1,14 +1,19 @@
 // inspect: validates any align.cu file (model.bin, pairs.bin) and prints its
 // header and a summary; the file kind comes from its magic. Exit 0 when the
-// file is sound, 2 with one line naming the problem otherwise.
+// file is sound, 2 with one line naming the problem otherwise. For pairs
+// files, --report gives prepare_pairs' data report of the tokens as written
+// (src/data/pair_report.hpp), without the source JSONL.
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 
 #include "common/cli.hpp"
+#include "data/jsonl_runner.hpp"
+#include "data/pair_report.hpp"
 #include "data/pairs_file.hpp"
 #include "data/sft_file.hpp"
 #include "model/checkpoint.hpp"
@@ -83,6 +88,22 @@ int inspect_pairs(const std::string& path, const std::string& tokenizer, int sho
   return 0;
 }
 
+// The data report of a pairs file and its validation file: printed, warnings on stderr, JSON on request.
+int report_pairs(const std::string& path, std::string val, const std::string& json_out) {
+  if (val.empty() && std::filesystem::exists(align::data::default_val_path(path)))
+    val = align::data::default_val_path(path);
+  if (val == "none") val.clear();
+  const align::data::PairReport r = align::data::report_from_files(path, val);
+  align::data::print_report(stdout, r);
+  if (!json_out.empty()) {
+    align::data::write_report_json(json_out, r);
+    std::printf("report written to %s\n", json_out.c_str());
+  }
+  std::fflush(stdout);
+  for (const std::string& w : align::data::report_warnings(r)) std::fprintf(stderr, "warning: %s\n", w.c_str());
+  return 0;
+}
+
 int inspect_sft(const std::string& path) {
   const align::data::SftFile f(path);
   std::printf("%s: align.cu SFT data v%u (%s), %zu records, %llu tokens of which %llu trained, vocab %u, eos %d, "
@@ -106,12 +127,28 @@ int main(int argc, char** argv) {
     app.add_flag("-t,--tensors", tensors, "model files: list every tensor with its shape, offset and RMS");
     app.add_option("--show", show, "pairs files: print the first N pairs (ids, or text with --tokenizer)");
     app.add_option("--tokenizer", tokenizer, "pairs files: tokenizer.json to decode --show with");
+    bool report = false;
+    std::string val, report_json;
+    app.add_flag("--report", report,
+                 "pairs files: the data report of prepare_pairs for the tokens as written (identical answers, "
+                 "duplicates, leaked validation prompts, lengths, length bias, shared prefixes)");
+    app.add_option("--val", val,
+                   "pairs files, --report: the validation file to check for leaked prompts (default: "
+                   "FILE's .val.bin when it exists; 'none' for no check)");
+    app.add_option("--report-json", report_json,
+                   "pairs files: write the report as JSON to this path (implies --report)");
     if (const int rc = align::parse_args(app, argc, argv); rc >= 0) return rc;
+    report = report || !report_json.empty();
+    ALIGN_REQUIRE(report || val.empty(), "--val applies to --report only");
     char magic[8] = {};
     std::ifstream in(path, std::ios::binary);
     ALIGN_REQUIRE(in.is_open(), path, ": cannot open");
     in.read(magic, 8);
-    if (std::memcmp(magic, align::data::kPairsMagic, 8) == 0) return inspect_pairs(path, tokenizer, show);
+    if (std::memcmp(magic, align::data::kPairsMagic, 8) == 0) {
+      const int rc = inspect_pairs(path, tokenizer, show);
+      return report && rc == 0 ? report_pairs(path, val, report_json) : rc;
+    }
+    ALIGN_REQUIRE(!report, path, ": --report applies to pairs files, this is not one");
     if (std::memcmp(magic, align::data::kSftMagic, 8) == 0) return inspect_sft(path);
     if (std::memcmp(magic, align::kModelMagic, 8) == 0 || in.gcount() < 8) return inspect_model(path, tensors);
     throw align::InputError(align::cat(path, ": magic is '", std::string(magic, in.gcount()),

@@ -1,7 +1,10 @@
 // prepare_pairs: preference JSONL (TRL's standard, conversational and
 // implicit-prompt forms) -> pairs.bin (+ a validation split), tokenized as
 // TRL's DPOTrainer does (src/data/prepare_pairs.hpp). Lines are tokenized on
-// all cores; the output order is the input order.
+// all cores; the output order is the input order. The data report
+// (src/data/pair_report.hpp) is printed and written to OUTPUT.report.json;
+// --drop-identical, --dedupe and --drop-leaked-val drop what it finds, by
+// choice only, so that the defaults keep every pair TRL keeps.
 #include <omp.h>
 
 #include <CLI/CLI.hpp>
@@ -13,6 +16,7 @@
 #include "common/cli.hpp"
 #include "common/error.hpp"
 #include "data/jsonl_runner.hpp"
+#include "data/pair_report.hpp"
 #include "data/prepare_pairs.hpp"
 
 namespace {
@@ -34,6 +38,7 @@ int main(int argc, char** argv) {
     double val_fraction = 0;
     uint64_t seed = 1234;
     bool skip_invalid = false;
+    align::data::ReportChoices choices;
     app.add_option("-i,--input", input, "JSONL with prompt/chosen/rejected (strings or message lists), '-' for stdin")
         ->required();
     app.add_option("-o,--output", output, "pairs.bin to write")->required();
@@ -51,6 +56,15 @@ int main(int argc, char** argv) {
     app.add_option("--val-output", val_output, "validation pairs file (default: OUTPUT with .val.bin)");
     app.add_option("--seed", seed, "seed of the validation split")->capture_default_str();
     app.add_flag("--skip-invalid", skip_invalid, "skip malformed lines (counted) instead of stopping at the first");
+    app.add_flag("--drop-identical", choices.drop_identical,
+                 "drop pairs whose chosen and rejected tokens are identical (no signal; kept by default, as TRL does)");
+    app.add_flag("--dedupe", choices.dedupe, "drop pairs that repeat an earlier pair of the same split exactly");
+    app.add_flag("--drop-leaked-val", choices.drop_leaked_val,
+                 "drop validation pairs whose prompt also occurs in the training split");
+    app.footer(
+        "The data report (identical answers, truncation, duplicates, leaked validation prompts, length bias, "
+        "shared prefixes, special-token strings in the text) is printed, with a warning per finding above its "
+        "threshold, and written to OUTPUT.report.json (docs/formats.md); dev/plot_pair_report.py draws it.");
     if (const int rc = align::parse_args(app, argc, argv); rc >= 0) return rc;
 
     ALIGN_REQUIRE(truncation == "keep_start" || truncation == "keep_end", "--truncation '", truncation,
@@ -58,6 +72,8 @@ int main(int argc, char** argv) {
     ALIGN_REQUIRE(max_length >= 0 && max_prompt_length >= 0, "--max-length and --max-prompt-length must be >= 0");
     ALIGN_REQUIRE(val_fraction >= 0 && val_fraction < 1, "--val-fraction ", val_fraction, ", expected 0 <= f < 1");
     ALIGN_REQUIRE(val_fraction == 0 || val_input.empty(), "--val-fraction and --val-input exclude each other");
+    ALIGN_REQUIRE(!choices.drop_leaked_val || val_fraction > 0 || !val_input.empty(),
+                  "--drop-leaked-val needs a validation split (--val-fraction or --val-input)");
     align::data::PrepareOptions opt;
     opt.max_length = max_length;
     if (max_prompt_length > 0) opt.max_prompt_length = max_prompt_length;
@@ -72,37 +88,93 @@ int main(int argc, char** argv) {
     const align::data::PairsMeta meta{(uint32_t)toks[0]->tokenizer.vocab_size(),
                                       toks[0]->eos_id ? *toks[0]->eos_id : -1, toks[0]->tokenizer.fingerprint()};
 
+    const align::data::SpecialTokenScanner scanner(*toks[0]);
+    align::data::PairReport rep;
+    rep.tool = "prepare_pairs", rep.where = "line", rep.choices = choices;
+    rep.splits.emplace_back("train", output, choices);
+    if (!val_output.empty()) rep.splits.emplace_back("val", val_output, choices);
+    rep.splits[0].examples_in = input;  // examples are input lines
+    if (!val_output.empty()) rep.splits[1].examples_in = val_input.empty() ? input : val_input;
+
     struct Result {
       align::data::PrepareStats stats;
       align::data::JsonlCounts counts;
     };
-    auto prepare = [&](const std::string& path, bool split, std::vector<align::data::PairRecord>& train,
+    // A line's pair (if preparation kept it) and what the report needs to know about it.
+    struct Line {
+      std::optional<align::data::PairRecord> pair;
+      align::data::LineFacts facts;
+    };
+    std::vector<int64_t> train_lines, val_lines;  // input line of each pair, for the report's examples
+    auto prepare = [&](const std::string& path, bool split, bool all_val, std::vector<align::data::PairRecord>& train,
                        std::vector<align::data::PairRecord>& val) {
       std::vector<align::data::PrepareStats> per_thread(threads);
+      align::data::SourceCounts source;
+      source.file = path;
+      source.special_token_strings = scanner.tokens();
       Result r;
-      r.counts = align::data::run_jsonl<align::data::PairRecord>(
+      r.counts = align::data::run_jsonl<Line>(
           path, skip_invalid,
-          [&](const nlohmann::json& j, size_t, int tid) {
+          [&](const nlohmann::json& j, size_t, int tid) -> std::optional<Line> {
             const align::data::ParsedExample ex = align::data::parse_preference(j);
-            per_thread[tid].implicit_prompt += ex.implicit_prompt;
-            return align::data::tokenize_preference(ex, *toks[tid], opt, per_thread[tid]);
+            align::data::PrepareStats& st = per_thread[tid];
+            st.implicit_prompt += ex.implicit_prompt;
+            const size_t fills = st.dropped_prompt_fills_max_length, empty = st.dropped_no_completion_tokens;
+            align::data::PairTrace before;
+            Line l{align::data::tokenize_preference(ex, *toks[tid], opt, st, &before), {}};
+            using Outcome = align::data::PrepareOutcome;  // a drop is told by the counter it raised
+            const Outcome outcome = st.dropped_prompt_fills_max_length > fills ? Outcome::PromptFillsMaxLength
+                                    : st.dropped_no_completion_tokens > empty  ? Outcome::NoCompletionTokens
+                                                                               : Outcome::Kept;
+            l.facts = align::data::line_facts(ex, before, l.pair, outcome, scanner);
+            return l;
           },
-          [&](size_t line, align::data::PairRecord&& p) {
-            const bool to_val = split && align::data::split_hash(seed, line) < val_fraction;
-            (to_val ? val : train).push_back(std::move(p));
+          [&](size_t line, Line&& l) {
+            source.add(line, l.facts);
+            if (!l.pair) return;
+            const bool to_val = all_val || (split && align::data::split_hash(seed, line) < val_fraction);
+            align::data::SplitReport& sp = rep.splits[to_val ? 1 : 0];
+            sp.pairs_in++;
+            if (!sp.findings.add((int64_t)line, {l.pair->prompt, l.pair->chosen, l.pair->rejected})) return;
+            (to_val ? val_lines : train_lines).push_back((int64_t)line);
+            (to_val ? val : train).push_back(std::move(*l.pair));
           });
       for (const auto& s : per_thread) r.stats.add(s);
+      source.lines = r.counts.lines, source.blank = r.counts.blank, source.invalid_skipped = r.counts.invalid_skipped;
+      source.conversational = r.stats.conversational, source.implicit_prompt = r.stats.implicit_prompt;
+      source.eos_appended = r.stats.eos_appended, source.bos_deduplicated = r.stats.bos_deduplicated;
+      source.boundary_mismatches = r.stats.boundary_mismatches;
+      rep.inputs.push_back(std::move(source));
       return r;
     };
 
     const auto t0 = std::chrono::steady_clock::now();
-    std::vector<align::data::PairRecord> train, val, unused;
-    const Result main_run = prepare(input, val_fraction > 0, train, val);
+    std::vector<align::data::PairRecord> train, val;
+    const Result main_run = prepare(input, val_fraction > 0, false, train, val);
     Result val_run;
-    if (!val_input.empty()) val_run = prepare(val_input, false, val, unused);
+    if (!val_input.empty()) val_run = prepare(val_input, false, true, train, val);
+    // Leakage: validation prompts that also occur in the (kept) training split.
+    if (rep.splits.size() > 1) {
+      align::data::SplitReport& vs = rep.splits[1];
+      vs.has_leak_check = true;
+      size_t kept = 0;
+      for (size_t i = 0; i < val.size(); i++)
+        if (vs.findings.check_leak(val_lines[i], {val[i].prompt, val[i].chosen, val[i].rejected},
+                                   rep.splits[0].findings))
+          if (kept++ != i) val[kept - 1] = std::move(val[i]), val_lines[kept - 1] = val_lines[i];
+      val.resize(kept), val_lines.resize(kept);
+    }
     ALIGN_REQUIRE(!train.empty(), input, ": no pairs left to write (", main_run.counts.lines, " lines read)");
     align::data::write_pairs(output, meta, train);
     if (!val_output.empty()) align::data::write_pairs(val_output, meta, val);
+    auto views = [](const std::vector<align::data::PairRecord>& v) {
+      std::vector<align::data::PairsFile::View> out;
+      for (const auto& p : v) out.push_back({p.prompt, p.chosen, p.rejected});
+      return out;
+    };
+    rep.splits[0].stats = align::data::pair_stats(views(train), train_lines);
+    if (rep.splits.size() > 1) rep.splits[1].stats = align::data::pair_stats(views(val), val_lines);
+    align::data::write_report_json(align::data::report_path(output), rep);
     const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
     auto report = [](const std::string& what, const Result& r) {
@@ -124,6 +196,10 @@ int main(int argc, char** argv) {
     if (!val_output.empty()) std::printf(" and %s (%zu pairs)", val_output.c_str(), val.size());
     std::printf(" in %.2f s (%.0f pairs/s, %d threads)\n", dt, (main_run.counts.lines + val_run.counts.lines) / dt,
                 threads);
+    align::data::print_report(stdout, rep);
+    std::printf("report written to %s\n", align::data::report_path(output).c_str());
+    std::fflush(stdout);
+    for (const std::string& w : align::data::report_warnings(rep)) std::fprintf(stderr, "warning: %s\n", w.c_str());
     return 0;
   });
 }

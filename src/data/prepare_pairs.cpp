@@ -130,7 +130,8 @@ ParsedExample parse_preference(const nlohmann::json& j) {
 }
 
 std::optional<PairRecord> tokenize_preference(const ParsedExample& ex, const TokenizerDir& td,
-                                              const PrepareOptions& opt, PrepareStats& st) {
+                                              const PrepareOptions& opt, PrepareStats& st,
+                                              PairTrace* before_truncation) {
   std::vector<int32_t> prompt, with_c, with_r;
   if (ex.conversational) {
     st.conversational++;
@@ -152,6 +153,7 @@ std::optional<PairRecord> tokenize_preference(const ParsedExample& ex, const Tok
   rec.prompt.assign(with_c.begin(), with_c.begin() + plen);
   rec.chosen.assign(with_c.begin() + plen, with_c.end());
   rec.rejected.assign(with_r.begin() + plen, with_r.end());
+  if (before_truncation) *before_truncation = {rec.prompt.size(), rec.chosen.size(), rec.rejected.size()};
 
   if (opt.max_prompt_length && (int)rec.prompt.size() > *opt.max_prompt_length)
     rec.prompt.erase(rec.prompt.begin(), rec.prompt.end() - *opt.max_prompt_length);

@@ -61,8 +61,15 @@ struct ParsedExample {
 // One JSONL object -> example; InputError with the reason (the caller adds file:line).
 ParsedExample parse_preference(const nlohmann::json& j);
 
-// One example -> a pair, or nullopt when it is dropped (the reason is counted in stats).
+// Token counts of a pair before truncation, for the data report (pair_report.hpp).
+struct PairTrace {
+  size_t prompt = 0, chosen = 0, rejected = 0;
+};
+
+// One example -> a pair, or nullopt when it is dropped (the reason is counted in stats);
+// before_truncation, when given, receives the token counts before truncation.
 std::optional<PairRecord> tokenize_preference(const ParsedExample& ex, const TokenizerDir& tok,
-                                              const PrepareOptions& opt, PrepareStats& stats);
+                                              const PrepareOptions& opt, PrepareStats& stats,
+                                              PairTrace* before_truncation = nullptr);
 
 }  // namespace align::data
