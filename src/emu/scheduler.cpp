@@ -107,7 +107,7 @@ struct Lane {  // one CUDA thread of the running block
   ThreadContext ctx{};
   State state = State::Ready;
   fc::fcontext_t fiber = nullptr;
-  bool started = false;
+  int stack = -1;  // index into the runner's stacks while the fiber lives
   // what it waits at
   const char* name = "";
   std::source_location where;
@@ -174,7 +174,6 @@ class BlockRunner {
     config_ = &config, thunk_ = thunk, context_ = context, block_ = block;
     tl_launch = &config, tl_block = block;
     const unsigned n = config.block.x * config.block.y * config.block.z;
-    ensure_stacks(n);
     if (shared_.size() < config.shared_bytes) shared_.resize(config.shared_bytes);
     std::memset(shared_.data(), 0xFF, config.shared_bytes);  // uninitialised shared memory reads as NaN
     lanes_.assign(n, Lane{});
@@ -186,11 +185,21 @@ class BlockRunner {
       l.ctx.dynamic_shared = shared_.data(), l.ctx.dynamic_shared_bytes = config.shared_bytes;
     }
     fault_.clear();
+    schedule_ = schedule, cursor_ = 0;
     std::string result;
     while (result.empty()) {
-      for (unsigned k = 0; k < n && fault_.empty(); k++) {
-        const unsigned i = schedule == Schedule::Forward ? k : n - 1 - k;
-        if (lanes_[i].state == State::Ready) resume(i);
+      // One pass: every ready thread runs until it waits or ends, in the schedule's order. In the
+      // first pass a fiber starts at the first thread not yet started and goes on to the next
+      // ones while they end without waiting (most kernels never wait: one fiber runs them all).
+      for (unsigned k = 0; k < n && fault_.empty();) {
+        const unsigned i = order(k);
+        if (k >= cursor_) {
+          start_fiber(k);
+          k = cursor_;
+        } else {
+          if (lanes_[i].state == State::Ready) resume(i);
+          k++;
+        }
       }
       if (!fault_.empty()) {
         result = fault_;
@@ -202,6 +211,8 @@ class BlockRunner {
       if (resolve_warps() || resolve_barrier()) continue;
       result = fault_.empty() ? describe_hang() : fault_;
     }
+    for (Lane& l : lanes_)  // fibers abandoned by a fault give their stacks back
+      if (l.stack >= 0) free_stacks_.push_back(l.stack), l.stack = -1;
     tl_launch = nullptr;
     return result;
   }
@@ -226,31 +237,53 @@ class BlockRunner {
                    ": ");
   }
 
-  void ensure_stacks(unsigned n) {
-    const size_t page = (size_t)sysconf(_SC_PAGESIZE), bytes = stack_bytes() + page;
-    while (stacks_.size() < n) {
-      void* p =
-          mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
-      if (p == MAP_FAILED) throw std::bad_alloc();
-      mprotect(p, page, PROT_NONE);  // the guard page: an overflow faults instead of corrupting a neighbour
-      stacks_.push_back(Stack{static_cast<unsigned char*>(p), bytes});
+  // A stack for a fiber that starts. A thread that runs to its end without waiting gives its
+  // stack back at once, so kernels without barriers run every thread on the same warm stack.
+  int take_stack() {
+    if (!free_stacks_.empty()) {
+      const int i = free_stacks_.back();
+      free_stacks_.pop_back();
+      return i;
     }
+    const size_t page = (size_t)sysconf(_SC_PAGESIZE), bytes = stack_bytes() + page;
+    void* p =
+        mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+    if (p == MAP_FAILED) throw std::bad_alloc();
+    mprotect(p, page, PROT_NONE);  // the guard page: an overflow faults instead of corrupting a neighbour
+    stacks_.push_back(Stack{static_cast<unsigned char*>(p), bytes});
+    return (int)stacks_.size() - 1;
   }
 
+  unsigned order(unsigned k) const {
+    return schedule_ == Schedule::Forward ? k : (unsigned)lanes_.size() - 1 - k;
+  }
+
+  // A fiber on a fresh stack that runs the threads from the cursor on, one after the other, until
+  // one of them waits (the fiber then belongs to that thread) or all have run.
   static void fiber_main(fc::transfer_t t) {
     BlockRunner* r = static_cast<BlockRunner*>(t.data);
     r->scheduler_ = t.fctx;
 #ifdef ALIGN_EMU_ASAN
     __sanitizer_finish_switch_fiber(nullptr, &r->scheduler_stack_, &r->scheduler_stack_size_);
 #endif
-    try {
-      r->thunk_(r->context_);
-    } catch (const std::exception& e) {
-      r->fault_ = r->prefix(r->current_) + cat_str("exception thrown inside the kernel: ", e.what());
-    } catch (...) {
-      r->fault_ = r->prefix(r->current_) + "exception thrown inside the kernel";
+    const int stack = r->starting_stack_;
+    const unsigned n = (unsigned)r->lanes_.size();
+    while (r->cursor_ < n && r->fault_.empty()) {
+      const unsigned i = r->order(r->cursor_++);
+      Lane& l = r->lanes_[i];
+      l.stack = stack;
+      r->current_ = i;
+      tl_thread = &l.ctx;
+      try {
+        r->thunk_(r->context_);
+      } catch (const std::exception& e) {
+        r->fault_ = r->prefix(r->current_) + cat_str("exception thrown inside the kernel: ", e.what());
+      } catch (...) {
+        r->fault_ = r->prefix(r->current_) + "exception thrown inside the kernel";
+      }
+      l.state = State::Exited;
+      if (r->cursor_ < n && r->fault_.empty()) l.stack = -1;  // the stack goes on to the next thread
     }
-    r->lanes_[r->current_].state = State::Exited;
     r->finish();
   }
 
@@ -274,25 +307,39 @@ class BlockRunner {
 #endif
   }
 
+  void start_fiber(unsigned k) {
+    cursor_ = k;
+    starting_stack_ = take_stack();
+    const fc::fcontext_t f =
+        fc::make_fcontext(stacks_[starting_stack_].top(), stack_bytes(), &BlockRunner::fiber_main);
+    switch_to(f, starting_stack_);
+  }
+
   void resume(unsigned i) {
-    Lane& l = lanes_[i];
-    const Stack& s = stacks_[i];
-    if (!l.started) {
-      l.fiber = fc::make_fcontext(s.top(), stack_bytes(), &BlockRunner::fiber_main);
-      l.started = true;
-    }
     current_ = i;
-    tl_thread = &l.ctx;
+    tl_thread = &lanes_[i].ctx;
+    switch_to(lanes_[i].fiber, lanes_[i].stack);
+  }
+
+  // Runs a fiber until it waits or ends; the thread it was running then is current_.
+  void switch_to(fc::fcontext_t fiber, int stack) {
 #ifdef ALIGN_EMU_ASAN
     void* fake = nullptr;
-    __sanitizer_start_switch_fiber(&fake, s.top() - stack_bytes(), stack_bytes());
+    __sanitizer_start_switch_fiber(&fake, stacks_[stack].top() - stack_bytes(), stack_bytes());
+#else
+    (void)stack;
 #endif
-    const fc::transfer_t t = fc::jump_fcontext(l.fiber, this);
+    const fc::transfer_t t = fc::jump_fcontext(fiber, this);
 #ifdef ALIGN_EMU_ASAN
     __sanitizer_finish_switch_fiber(fake, nullptr, nullptr);
 #endif
-    l.fiber = t.fctx;
     tl_thread = nullptr;
+    Lane& l = lanes_[current_];
+    l.fiber = t.fctx;
+    if (l.state == State::Exited) {
+      free_stacks_.push_back(l.stack);
+      l.stack = -1;
+    }
   }
 
   unsigned lane_count(unsigned warp) const {
@@ -468,6 +515,10 @@ class BlockRunner {
   uint3 block_{};
   std::vector<Lane> lanes_;
   std::vector<Stack> stacks_;
+  std::vector<int> free_stacks_;
+  Schedule schedule_ = Schedule::Forward;
+  unsigned cursor_ = 0;      // the next thread (in the schedule's order) that no fiber has started
+  int starting_stack_ = -1;  // the stack of the fiber being started
   std::vector<unsigned char> shared_;
   std::vector<std::vector<unsigned char>> exchange_;
   std::vector<std::array<const void*, 32>> exchange_ptrs_;
