@@ -13,9 +13,10 @@ set -euo pipefail
 #   libpcre2-dev            the regex engine (Unicode properties, JIT) for tokenizer pre-splitting
 #   libicu-dev              Unicode normalisation (NFC, NFKC, ...) for tokenizer normalisers
 #   libopenmpi-dev, openmpi-bin  MPI for data-parallel training on CPU ranks (and the NCCL id exchange)
+#   libboost-context-dev    fibers for the software device (src/emu): the threads of an emulated CUDA block
 #   libgtest-dev, cmake     test framework and build (present on a fresh machine,
 #                           listed so that any machine gets them)
-packages=(cmake g++ make pkg-config libopenblas-openmp-dev nlohmann-json3-dev libcli11-dev libpcre2-dev libicu-dev libopenmpi-dev openmpi-bin libgtest-dev)
+packages=(cmake g++ make pkg-config libopenblas-openmp-dev nlohmann-json3-dev libcli11-dev libpcre2-dev libicu-dev libopenmpi-dev openmpi-bin libboost-context-dev libgtest-dev)
 
 missing=()
 for p in "${packages[@]}"; do
