@@ -8,7 +8,8 @@
 //     untouched, and a second run (under the other thread schedule of the
 //     software device) giving the same bits.
 //   Whole layer (gpu_loss_layer, on the cases of loss_layer_case.hpp): every loss
-//     of the objective, LD-DPO, WPO and a sum with SFT, through the GPU forward,
+//     of the objective, LD-DPO, WPO and a sum with SFT, through the GPU forward
+//     (once per chunk width: it does not depend on the objective),
 //     the host objective and the GPU backward, against the unfused path in
 //     double: loss, every metric, dh, dW; heavy padding, completions of 1 token
 //     to the whole row, chunks of 1 column up to the vocabulary, |βd| in the
@@ -210,13 +211,15 @@ TEST(ChunkedLogprobChunks, FollowTheBudget) {
   EXPECT_EQ(chunk_columns(1 << 22, 100, budget, 6), 100);    // nor above V
 }
 
-// The whole loss layer with the GPU doing both passes: forward (logp, lse, statistics), the
-// objective between the passes on the host (the same code the trainer runs), backward into dh
-// and dW (dW accumulating onto p.dw_before). For T = bf16, p's h and w must already hold bf16
-// values (rounded_to_bf16) so that the double truth sees exactly what the device sees.
+// The whole loss layer with the GPU doing both passes, for several objectives on the same rows:
+// forward once (logp, lse, statistics: they do not depend on the objective), then for each
+// objective the host objective between the passes (the same code the trainer runs) and the
+// backward into dh and dW (dW accumulating onto p.dw_before). For T = bf16, p's h and w must
+// already hold bf16 values (rounded_to_bf16) so that the double truth sees what the device sees.
 template <typename T>
-test::LayerOutput<float> gpu_loss_layer(const test::Problem<float>& p, const objectives::ObjectiveConfig& config,
-                                        int chunk) {
+std::vector<test::LayerOutput<float>> gpu_loss_layer(const test::Problem<float>& p,
+                                                     const std::vector<objectives::ObjectiveConfig>& configs,
+                                                     int chunk) {
   const int M = p.M(), C = p.C, V = p.V;
   Matmul mm;
   ChunkedLogprob<T> layer(mm);
@@ -229,16 +232,25 @@ test::LayerOutput<float> gpu_loss_layer(const test::Problem<float>& p, const obj
   logp.poison(), lse.poison(), ent.poison(), mean.poison(), sq.poison(), top.poison();
   layer.forward(logp.data(), lse.data(), DeviceTokenStats{ent.data(), mean.data(), sq.data(), top.data()}, h.data(),
                 w.data(), targets.data(), M, C, V, 0);
-  test::LayerOutput<float> o;
-  o.logp = logp.download(), o.lse = lse.download();
-  o.stats.entropy = ent.download(), o.stats.mean_logit = mean.download(), o.stats.log_sum_sq_probs = sq.download();
-  o.stats.is_top1 = top.download();
-  const std::vector<float> dlogp = test::objective_between_passes(p, config, o);
-  DeviceBuffer<float> dl(dlogp), dh((size_t)M * C), dw(p.dw_before);
-  dh.poison();
-  layer.backward(dh.data(), dw.data(), dl.data(), h.data(), w.data(), lse.data(), targets.data(), M, C, V, false, 0);
-  o.dh = dh.download(), o.dw = dw.download();
-  return o;
+  test::LayerOutput<float> forward;
+  forward.logp = logp.download(), forward.lse = lse.download();
+  forward.stats.entropy = ent.download(), forward.stats.mean_logit = mean.download();
+  forward.stats.log_sum_sq_probs = sq.download(), forward.stats.is_top1 = top.download();
+  std::vector<test::LayerOutput<float>> out;
+  for (const objectives::ObjectiveConfig& config : configs) {
+    test::LayerOutput<float> o = forward;
+    const std::vector<float> dlogp = test::objective_between_passes(p, config, o);
+    DeviceBuffer<float> dl(dlogp), dh((size_t)M * C), dw(p.dw_before);
+    dh.poison();
+    layer.backward(dh.data(), dw.data(), dl.data(), h.data(), w.data(), lse.data(), targets.data(), M, C, V, false, 0);
+    o.dh = dh.download(), o.dw = dw.download();
+    out.push_back(std::move(o));
+  }
+  return out;
+}
+test::LayerOutput<float> gpu_loss_layer_one(const test::Problem<float>& p, const objectives::ObjectiveConfig& config,
+                                            int chunk) {
+  return gpu_loss_layer<float>(p, {config}, chunk)[0];
 }
 
 test::Problem<float> rounded_to_bf16(test::Problem<float> p) {
@@ -250,17 +262,19 @@ test::Problem<float> rounded_to_bf16(test::Problem<float> p) {
 // fp32: within 1e-5 of each array's scale (the issue's fp32 bound) of the unfused path in double
 // on the same inputs. bf16: forward, loss and metrics the same; dh and dW within 1e-2, since dz is
 // rounded to bf16 (2^-9) before the two backward GEMMs.
-void expect_gpu_matches_truth(const test::Problem<float>& p, const objectives::ObjectiveConfig& config, int chunk,
-                              const std::string& what) {
-  {
-    SCOPED_TRACE(what + " fp32 chunk " + std::to_string(chunk));
-    test::expect_same_layer(test::widen(gpu_loss_layer<float>(p, config, chunk)),
-                            test::loss_layer(test::widen(p), config, 0), 1e-5);
-  }
-  SCOPED_TRACE(what + " bf16 chunk " + std::to_string(chunk));
+void expect_gpu_matches_truth(const test::Problem<float>& p, const std::vector<objectives::ObjectiveConfig>& configs,
+                              const std::vector<std::string>& names, int chunk) {
+  const std::vector<test::LayerOutput<float>> fp32 = gpu_loss_layer<float>(p, configs, chunk);
   const test::Problem<float> r = rounded_to_bf16(p);
-  test::expect_same_layer(test::widen(gpu_loss_layer<__nv_bfloat16>(r, config, chunk)),
-                          test::loss_layer(test::widen(r), config, 0), 1e-5, 1e-2);
+  const std::vector<test::LayerOutput<float>> bf16 = gpu_loss_layer<__nv_bfloat16>(r, configs, chunk);
+  for (size_t i = 0; i < configs.size(); i++) {
+    {
+      SCOPED_TRACE(names[i] + " fp32 chunk " + std::to_string(chunk));
+      test::expect_same_layer(test::widen(fp32[i]), test::loss_layer(test::widen(p), configs[i], 0), 1e-5);
+    }
+    SCOPED_TRACE(names[i] + " bf16 chunk " + std::to_string(chunk));
+    test::expect_same_layer(test::widen(bf16[i]), test::loss_layer(test::widen(r), configs[i], 0), 1e-5, 1e-2);
+  }
 }
 
 // Every loss of the objective, its loss, metrics and gradients through the GPU layer: rows of
@@ -268,22 +282,25 @@ void expect_gpu_matches_truth(const test::Problem<float>& p, const objectives::O
 // labels, chunks of 1 column, not dividing V, and the whole vocabulary.
 TEST_F(CudaChunkedLogprob, EveryLossThroughTheGpuLayer) {
   const test::Problem<float> p = test::make_problem<float>(301, 3.0, 11);
+  std::vector<objectives::ObjectiveConfig> configs;
+  std::vector<std::string> names;
   for (const std::string& loss : objectives::loss_names())
-    for (int chunk : {0, 1, 64, 300}) expect_gpu_matches_truth(p, test::config_for(loss), chunk, loss);
+    configs.push_back(test::config_for(loss)), names.push_back(loss);
   objectives::ObjectiveConfig ld = test::config_for("sigmoid"), wpo = ld, rpo = ld;
   ld.ld_alpha = 0.3;
   wpo.wpo_weighting = true;
   rpo.losses.push_back({objectives::LossType::Sft, 0.7});
-  expect_gpu_matches_truth(p, ld, 50, "ld-dpo");
-  expect_gpu_matches_truth(p, wpo, 50, "wpo");
-  expect_gpu_matches_truth(p, rpo, 50, "sigmoid + sft");
+  configs.insert(configs.end(), {ld, wpo, rpo});
+  names.insert(names.end(), {"ld-dpo", "wpo", "sigmoid + sft"});
+  for (int chunk : {0, 1, 64, 300}) expect_gpu_matches_truth(p, configs, names, chunk);
 }
 
 TEST_F(CudaChunkedLogprob, LossesAtRealVocabularySizes) {
   for (int V : {50257, 128256, 151936}) {
     const test::Problem<float> p = test::make_problem<float>(V, 4.0, (uint64_t)V);
-    for (const char* loss : {"sigmoid", "orpo", "ipo"})
-      for (int chunk : {0, 4096, 10007}) expect_gpu_matches_truth(p, test::config_for(loss), chunk, loss);
+    for (int chunk : {0, 4096, 10007})
+      expect_gpu_matches_truth(p, {test::config_for("sigmoid"), test::config_for("orpo"), test::config_for("ipo")},
+                               {"sigmoid", "orpo", "ipo"}, chunk);
   }
 }
 
@@ -292,10 +309,10 @@ TEST_F(CudaChunkedLogprob, LossesAtRealVocabularySizes) {
 TEST_F(CudaChunkedLogprob, LogitsNear800AndLargeMargins) {
   const test::Problem<float> p = test::make_problem<float>(2000, 300.0, 13);
   for (const char* loss : {"sigmoid", "hinge", "simpo"}) {
-    const test::LayerOutput<float> got = gpu_loss_layer<float>(p, test::config_for(loss), 97);
+    const test::LayerOutput<float> got = gpu_loss_layer_one(p, test::config_for(loss), 97);
     for (float x : got.logp) ASSERT_TRUE(std::isfinite(x)) << loss;
     for (float x : got.dh) ASSERT_TRUE(std::isfinite(x)) << loss;
-    expect_gpu_matches_truth(p, test::config_for(loss), 97, loss);
+    expect_gpu_matches_truth(p, {test::config_for(loss)}, {loss}, 97);
   }
 }
 
