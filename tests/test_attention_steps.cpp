@@ -110,9 +110,11 @@ TEST(AttentionSteps, GemmLayoutsMatchTheCpuReference) {
                              sh.T, sh.NH, sh.NKV, sh.HS);
     EXPECT_EQ(ops.gemm_calls, 2 + 2 + 2 * (sh.NH / sh.NKV));  // S, Y; dA, dQ; dK and dV per group head
     std::vector<float> rout(out.size()), ratt(att.size()), rdqkv(qkv.size());
-    cpu::attention_forward(rout.data(), ratt.data(), qkv.data(), lengths.data(), sh.N, sh.T, sh.NH, sh.NKV, sh.HS);
-    cpu::attention_backward(rdqkv.data(), dout.data(), qkv.data(), ratt.data(), lengths.data(), sh.N, sh.T, sh.NH,
-                            sh.NKV, sh.HS);
+    const cpu::AttentionRule rule = cpu::AttentionRule::causal(lengths.data(), sh.N, sh.T);
+    std::vector<float> compact((size_t)sh.NH * rule.visible());
+    cpu::attention_forward(rout.data(), compact.data(), qkv.data(), rule, sh.NH, sh.NKV, sh.HS);
+    cpu::attention_backward(rdqkv.data(), dout.data(), qkv.data(), compact.data(), rule, sh.NH, sh.NKV, sh.HS);
+    cpu::dense_probabilities(ratt.data(), compact.data(), rule, sh.NH);
     expect_close(out, rout, "out");
     expect_close(att, ratt, "probabilities");
     expect_close(dqkv, rdqkv, "dqkv");
