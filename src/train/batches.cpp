@@ -117,16 +117,10 @@ Unit shared_unit(const data::PairsFile::View& v, int k, int B) {
   return u;
 }
 
-// Rows for the units: one per unit in order (padded), or first-fit-decreasing into rows of
-// at most `budget` columns (a longer unit gets a row of its own). Empty units take no room
-// when packing. Returns (row, column) per unit and the number of rows.
-std::vector<std::pair<int, int>> place(const std::vector<Unit>& units, bool pack, int budget, int& rows) {
+// First-fit-decreasing of the units into rows of at most `width` columns (a longer unit gets a
+// row of its own); empty units take no room. Returns (row, column) per unit; rows, T set.
+std::vector<std::pair<int, int>> first_fit_decreasing(const std::vector<Unit>& units, int width, int& rows, int& T) {
   std::vector<std::pair<int, int>> at(units.size(), {0, 0});
-  if (!pack) {
-    for (size_t u = 0; u < units.size(); u++) at[u] = {(int)u, 0};
-    rows = (int)units.size();
-    return at;
-  }
   std::vector<size_t> order(units.size());
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return units[a].len() > units[b].len(); });
@@ -135,13 +129,41 @@ std::vector<std::pair<int, int>> place(const std::vector<Unit>& units, bool pack
     const int len = units[u].len();
     if (len == 0) continue;
     int r = 0;
-    while (r < (int)fill.size() && fill[r] + len > budget) r++;
+    while (r < (int)fill.size() && fill[r] + len > width) r++;
     if (r == (int)fill.size()) fill.push_back(0);
     at[u] = {r, fill[r]};
     fill[r] += len;
   }
   rows = std::max<int>(1, (int)fill.size());
+  T = 1;
+  for (int f : fill) T = std::max(T, f);
   return at;
+}
+
+// Rows for the units: one per unit in order (padded), or first-fit-decreasing. The batch is
+// rectangular (rows × T, T the fullest row), so the row width that computes the fewest columns
+// is taken among a few widths from the longest unit up to the budget: the longest unit's width
+// alone never computes more than the padded layout, so packing is never worse than padding.
+std::vector<std::pair<int, int>> place(const std::vector<Unit>& units, bool pack, int budget, int& rows) {
+  if (!pack) {
+    std::vector<std::pair<int, int>> at(units.size());
+    for (size_t u = 0; u < units.size(); u++) at[u] = {(int)u, 0};
+    rows = (int)units.size();
+    return at;
+  }
+  int longest = 1;
+  for (const Unit& u : units) longest = std::max(longest, u.len());
+  std::vector<int> widths{budget};
+  for (const double f : {1.0, 1.25, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0})
+    if (longest * f < budget) widths.push_back((int)(longest * f));
+  std::vector<std::pair<int, int>> best;
+  int64_t best_cost = -1;
+  for (const int w : widths) {
+    int r = 0, T = 0;
+    std::vector<std::pair<int, int>> at = first_fit_decreasing(units, w, r, T);
+    if (best_cost < 0 || (int64_t)r * T < best_cost) best_cost = (int64_t)r * T, best = std::move(at), rows = r;
+  }
+  return best;
 }
 
 TokenBatch assemble(const std::vector<Unit>& units, int S, bool pack, int budget) {
@@ -198,10 +220,18 @@ int budget_of(int row_budget, int max_seq_len) { return row_budget > 0 ? row_bud
 
 TokenBatch pair_batch(const data::PairsFile& pairs, const std::vector<size_t>& idx, int max_seq_len, Layout layout,
                       int row_budget) {
-  const int B = (int)idx.size();
+  std::vector<data::PairsFile::View> views;
+  for (size_t i : idx) views.push_back(pairs.get(i));
+  return pair_batch(views, idx, max_seq_len, layout, row_budget);
+}
+
+TokenBatch pair_batch(const std::vector<data::PairsFile::View>& pairs, const std::vector<size_t>& ids, int max_seq_len,
+                      Layout layout, int row_budget) {
+  const int B = (int)pairs.size();
   uint64_t sequence_tokens = 0;
-  for (size_t i : idx) {
-    const auto v = pairs.get(i);
+  for (int k = 0; k < B; k++) {
+    const auto& v = pairs[k];
+    const size_t i = ids[k];
     const size_t longest = v.prompt.size() + std::max(v.chosen.size(), v.rejected.size());
     ALIGN_REQUIRE(longest <= (size_t)max_seq_len, "pair ", i, " has ", longest, " tokens, the model's max_seq_len is ",
                   max_seq_len, " (prepare the data with --max-length ", max_seq_len, ")");
@@ -209,11 +239,11 @@ TokenBatch pair_batch(const data::PairsFile& pairs, const std::vector<size_t>& i
   }
   std::vector<Unit> units;
   if (layout == Layout::Shared) {
-    for (int k = 0; k < B; k++) units.push_back(shared_unit(pairs.get(idx[k]), k, B));
+    for (int k = 0; k < B; k++) units.push_back(shared_unit(pairs[k], k, B));
   } else {
     for (int side = 0; side < 2; side++)
       for (int k = 0; k < B; k++) {
-        const auto v = pairs.get(idx[k]);
+        const auto& v = pairs[k];
         const auto completion = side == 0 ? v.chosen : v.rejected;
         std::vector<uint8_t> trained(v.prompt.size() + completion.size(), 0);
         std::fill(trained.begin() + v.prompt.size(), trained.end(), 1);

@@ -7,8 +7,9 @@
 // The layouts (DESIGN.md §3, docs/training.md):
 //   padded  2B right-padded rows, chosen rows then rejected rows;
 //   packed  the 2B sequences back to back in as few rows of at most row_budget
-//           columns as first-fit-decreasing gives; positions restart at each
-//           sequence and no sequence sees another;
+//           columns as first-fit-decreasing gives (at the row width, up to the
+//           budget, that computes the fewest columns: never more than padded);
+//           positions restart at each sequence and no sequence sees another;
 //   shared  each pair as one unit [prompt | chosen | rejected], units packed the
 //           same way: chosen's positions continue the prompt's, rejected's restart
 //           where chosen's began; rejected sees the prompt and itself (the batch's
@@ -58,6 +59,9 @@ struct TokenBatch {
 // row_budget <= 0 means max_seq_len.
 TokenBatch pair_batch(const data::PairsFile& pairs, const std::vector<size_t>& indices, int max_seq_len,
                       Layout layout = Layout::Padded, int row_budget = 0);
+// The same from pairs already in memory; ids name them in messages.
+TokenBatch pair_batch(const std::vector<data::PairsFile::View>& pairs, const std::vector<size_t>& ids, int max_seq_len,
+                      Layout layout, int row_budget = 0);
 // Rows for SFT examples[indices] (Shared is refused: an example has no second answer).
 TokenBatch sft_batch(const data::SftFile& sft, const std::vector<size_t>& indices, int max_seq_len,
                      Layout layout = Layout::Padded, int row_budget = 0);
