@@ -142,7 +142,7 @@ std::vector<std::pair<int, int>> first_fit_decreasing(const std::vector<Unit>& u
 
 // Rows for the units: one per unit in order (padded), or first-fit-decreasing. The batch is
 // rectangular (rows × T, T the fullest row), so the row width that computes the fewest columns
-// is taken among a few widths from the longest unit up to the budget: the longest unit's width
+// is taken among widths from the longest unit up to the budget: the longest unit's width
 // alone never computes more than the padded layout, so packing is never worse than padding.
 std::vector<std::pair<int, int>> place(const std::vector<Unit>& units, bool pack, int budget, int& rows) {
   if (!pack) {
@@ -153,9 +153,8 @@ std::vector<std::pair<int, int>> place(const std::vector<Unit>& units, bool pack
   }
   int longest = 1;
   for (const Unit& u : units) longest = std::max(longest, u.len());
-  std::vector<int> widths{budget};
-  for (const double f : {1.0, 1.25, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0})
-    if (longest * f < budget) widths.push_back((int)(longest * f));
+  std::vector<int> widths{budget};  // and from the longest unit up in steps of 1/16
+  for (int w = longest; w < budget; w = std::max(w + 1, w + w / 16)) widths.push_back(w);
   std::vector<std::pair<int, int>> best;
   int64_t best_cost = -1;
   for (const int w : widths) {
@@ -214,7 +213,9 @@ TokenBatch assemble(const std::vector<Unit>& units, int S, bool pack, int budget
   return b;
 }
 
-int budget_of(int row_budget, int max_seq_len) { return row_budget > 0 ? row_budget : max_seq_len; }
+// The default row budget: twice max_seq_len, the most a shared pair can span (prompt + two
+// answers); the width search in place() keeps rows narrower when that computes fewer columns.
+int budget_of(int row_budget, int max_seq_len) { return row_budget > 0 ? row_budget : 2 * max_seq_len; }
 
 }  // namespace
 

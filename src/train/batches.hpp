@@ -39,7 +39,7 @@ const char* layout_name(Layout layout);
 
 struct LayoutOptions {
   Layout layout = Layout::Padded;
-  int row_budget = 0;  // columns per packed row; <= 0: the model's max_seq_len
+  int row_budget = 0;  // columns per packed row at most; <= 0: twice the model's max_seq_len
 };
 
 struct TokenBatch {
@@ -56,7 +56,7 @@ struct TokenBatch {
 };
 
 // Rows for pairs[indices]. Each sequence must fit max_seq_len (InputError naming the pair);
-// row_budget <= 0 means max_seq_len.
+// row_budget <= 0 means 2·max_seq_len (a packed row may be longer than a sequence: positions restart).
 TokenBatch pair_batch(const data::PairsFile& pairs, const std::vector<size_t>& indices, int max_seq_len,
                       Layout layout = Layout::Padded, int row_budget = 0);
 // The same from pairs already in memory; ids name them in messages.
