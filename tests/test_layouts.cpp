@@ -97,7 +97,9 @@ struct LayoutCase {
 // (shared@8: units of 9 alone in their rows). RowsRespectTheBudgetAndFillItExactly pins this.
 const LayoutCase kLayouts[] = {{Layout::Packed, 15}, {Layout::Packed, 8}, {Layout::Shared, 17}, {Layout::Shared, 8}};
 
-std::string layout_label(const LayoutCase& lc) { return cat(layout_name(lc.layout), "@", lc.budget); }
+std::string layout_label(const LayoutCase& lc) {
+  return cat(layout_name(lc.layout), "@", lc.budget);
+}
 
 // Independent of the builder's bookkeeping: the tokens a column sees, in order, must be its
 // sequence's tokens at positions 0..p, and its targets that sequence's token p+1.
@@ -113,10 +115,12 @@ TEST(Layouts, EveryColumnSeesItsSequenceAndPredictsItsNextToken) {
     for (int n = 0; n < b.N; n++) {
       real += b.lengths[n];
       // A row over the budget holds one unit only: every column's runs start at the row's start.
-      if (b.lengths[n] > lc.budget)
-        for (int t = 0; t < b.lengths[n]; t++)
+      if (b.lengths[n] > lc.budget) {
+        for (int t = 0; t < b.lengths[n]; t++) {
           EXPECT_EQ(std::min(b.seq_start[(size_t)n * b.T + t], b.prefix_start[(size_t)n * b.T + t]), 0)
               << "row " << n << " exceeds the budget with more than one unit";
+        }
+      }
       for (int t = 0; t < b.lengths[n]; t++) {
         const size_t i = (size_t)n * b.T + t;
         std::vector<uint32_t> seen;
@@ -163,10 +167,10 @@ TEST(Layouts, RowsRespectTheBudgetAndFillItExactly) {
     const TokenBatch b = pair_batch(p.views(), p.ids(), 8, layout, budget);
     return std::vector<int>(b.lengths.begin(), b.lengths.end());
   };
-  EXPECT_EQ(lengths(Layout::Packed, 15), (std::vector<int>{15, 15, 15}));   // 8+7, 7+5+3, 5+5+5: no padding
+  EXPECT_EQ(lengths(Layout::Packed, 15), (std::vector<int>{15, 15, 15}));          // 8+7, 7+5+3, 5+5+5: no padding
   EXPECT_EQ(lengths(Layout::Packed, 8), (std::vector<int>{8, 7, 7, 8, 5, 5, 5}));  // 5+3 fills a row of 8
-  EXPECT_EQ(lengths(Layout::Shared, 17), (std::vector<int>{17, 16}));      // 9+8, 9+7
-  EXPECT_EQ(lengths(Layout::Shared, 8), (std::vector<int>{9, 9, 8, 7}));   // over the budget: alone, not cut
+  EXPECT_EQ(lengths(Layout::Shared, 17), (std::vector<int>{17, 16}));              // 9+8, 9+7
+  EXPECT_EQ(lengths(Layout::Shared, 8), (std::vector<int>{9, 9, 8, 7}));           // over the budget: alone, not cut
   // A wide budget is not taken when a narrower row computes fewer columns: at 64 the units
   // would share one row of 33 columns; here 33 exactly as well.
   EXPECT_EQ(lengths(Layout::Shared, 64), (std::vector<int>{33}));
@@ -216,7 +220,8 @@ Outcome run_step(cpu::CpuModel<S>& policy, cpu::CpuModel<S>& reference, const To
 
 // |got - want| <= rel·scale, the scale being the largest magnitude among the values compared
 // (rounding of a sum grows with its terms, not with its result).
-void expect_close(const std::vector<double>& got, const std::vector<double>& want, double rel, const std::string& what) {
+void expect_close(const std::vector<double>& got, const std::vector<double>& want, double rel,
+                  const std::string& what) {
   ASSERT_EQ(got.size(), want.size()) << what;
   double scale = 1;
   for (double x : want) scale = std::max(scale, std::abs(x));
@@ -225,10 +230,14 @@ void expect_close(const std::vector<double>& got, const std::vector<double>& wan
 
 void expect_same_outcome(const Outcome& got, const Outcome& want, double rel) {
   const std::pair<const char*, std::vector<double> RowSums::*> fields[] = {
-      {"completion_logp", &RowSums::completion_logp}, {"raw_completion_logp", &RowSums::raw_completion_logp},
-      {"completion_len", &RowSums::completion_len},   {"all_logp", &RowSums::all_logp},
-      {"all_len", &RowSums::all_len},                 {"entropy", &RowSums::entropy},
-      {"mean_logit", &RowSums::mean_logit},           {"top1", &RowSums::top1},
+      {"completion_logp", &RowSums::completion_logp},
+      {"raw_completion_logp", &RowSums::raw_completion_logp},
+      {"completion_len", &RowSums::completion_len},
+      {"all_logp", &RowSums::all_logp},
+      {"all_len", &RowSums::all_len},
+      {"entropy", &RowSums::entropy},
+      {"mean_logit", &RowSums::mean_logit},
+      {"top1", &RowSums::top1},
       {"log_sum_sq_probs", &RowSums::log_sum_sq_probs}};
   for (const auto& [name, f] : fields) expect_close(got.sums.*f, want.sums.*f, rel, name);
   expect_close(got.ref, want.ref, rel, "reference sums");
@@ -256,7 +265,9 @@ struct EquivCase {
   int model;
   std::string loss;  // a TRL loss name, or "rpo_ld_wpo": sigmoid + sft with LD-DPO and WPO weighting
 };
-void PrintTo(const EquivCase& c, std::ostream* os) { *os << test::tiny_configs()[c.model].name << "_" << c.loss; }
+void PrintTo(const EquivCase& c, std::ostream* os) {
+  *os << test::tiny_configs()[c.model].name << "_" << c.loss;
+}
 
 class LayoutEquivalence : public ::testing::TestWithParam<EquivCase> {};
 
@@ -494,8 +505,9 @@ class LayoutTraining : public LayoutFiles {
     auto policy = make_cpu_backend(config_, params_);
     auto ref = make_cpu_backend(config_, params_);
     objectives::ObjectiveConfig obj;
-    DpoTask task(std::make_shared<data::PairsFile>(path("train.bin")), std::make_shared<data::PairsFile>(path("val.bin")),
-                 obj, ref.get(), false, config_.max_seq_len, layout);
+    DpoTask task(std::make_shared<data::PairsFile>(path("train.bin")),
+                 std::make_shared<data::PairsFile>(path("val.bin")), obj, ref.get(), false, config_.max_seq_len,
+                 layout);
     return train(*policy, task, o);
   }
   std::vector<nlohmann::json> metrics(const std::string& out) const {

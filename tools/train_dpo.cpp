@@ -40,7 +40,7 @@ int main(int argc, char** argv) {
   return align::run_main("train_dpo", [&]() -> int {
     CLI::App app{"preference training (DPO family, SimPO, ORPO) of a model.bin on a pairs.bin", "train_dpo"};
     align::train::CommonFlags f;
-    f.opt.lr = 1e-6;     // TRL's DPOConfig default
+    f.opt.lr = 1e-6;      // TRL's DPOConfig default
     f.layout = "shared";  // the prompt computed once per pair
     std::string input, ref_path, losses = "sigmoid", weights, f_div = "reverse_kl";
     double beta = 0.1, orpo_lambda = 0.1, ld_alpha = -1;
@@ -116,8 +116,8 @@ int main(int argc, char** argv) {
             continue;
           }
           if (!ref_backend) ref_backend = align::train::make_backend(f.device, f.dtype, r.info.config, r.params);
-          const size_t n = align::train::precompute_reference(path, *ref_backend, obj, tag, f.opt.batch_size, comm.get(),
-                                                              f.layout_options);
+          const size_t n = align::train::precompute_reference(path, *ref_backend, obj, tag, f.opt.batch_size,
+                                                              comm.get(), f.layout_options);
           if (lead) std::printf("%s: stored reference log-probs of %zu pairs from %s\n", path.c_str(), n, rp.c_str());
         }
         // Reopen: the files now hold the sums; no reference model stays in memory.

@@ -71,9 +71,12 @@ int main(int argc, char** argv) {
     app.add_option("--heads", heads, "heads NH")->capture_default_str()->check(CLI::PositiveNumber);
     app.add_option("--embd", embd, "width C")->capture_default_str()->check(CLI::PositiveNumber);
     app.add_option("--vocab", vocab, "vocabulary V")->capture_default_str()->check(CLI::PositiveNumber);
-    app.add_option("--seq", seq, "max_seq_len, and the packed row budget")->capture_default_str()->check(CLI::PositiveNumber);
+    app.add_option("--seq", seq, "max_seq_len, and the packed row budget")
+        ->capture_default_str()
+        ->check(CLI::PositiveNumber);
     app.add_option("-b,--pairs", pairs, "pairs per batch B")->capture_default_str()->check(CLI::PositiveNumber);
-    app.add_option("--batches", batches, "timed batches per layout and distribution")->capture_default_str()
+    app.add_option("--batches", batches, "timed batches per layout and distribution")
+        ->capture_default_str()
         ->check(CLI::PositiveNumber);
     app.add_option("--warmup", warmup, "untimed batches first")->capture_default_str();
     app.add_option("--seed", seed, "seed of the lengths and tokens")->capture_default_str();
@@ -87,8 +90,7 @@ int main(int argc, char** argv) {
     align::objectives::ObjectiveConfig objective;  // sigmoid DPO, β = 0.1, stored reference sums
     const Layout layouts[] = {Layout::Padded, Layout::Packed, Layout::Shared};
     std::printf("model: %s; %s %s; B = %d pairs per batch, %d timed batches (+%d warm-up), seed %llu\n\n",
-                c.summary().c_str(), device.c_str(), dtype.c_str(), pairs, batches, warmup,
-                (unsigned long long)seed);
+                c.summary().c_str(), device.c_str(), dtype.c_str(), pairs, batches, warmup, (unsigned long long)seed);
     std::printf("| data | layout | pairs/s | vs padded | tokens/pair | padding | attn pairs/pair |\n");
     std::printf("|---|---|---:|---:|---:|---:|---:|\n");
     std::fflush(stdout);
@@ -100,14 +102,16 @@ int main(int argc, char** argv) {
       for (int k = 0; k < batches + warmup; k++) {
         std::vector<align::data::PairsFile::View> views;
         std::vector<size_t> ids;
-        for (int i = k * pairs; i < (k + 1) * pairs; i++) views.push_back({data[i].prompt, data[i].chosen, data[i].rejected}), ids.push_back(i);
+        for (int i = k * pairs; i < (k + 1) * pairs; i++)
+          views.push_back({data[i].prompt, data[i].chosen, data[i].rejected}), ids.push_back(i);
         std::vector<double> ref(2 * pairs, 0.0);
         double padded_loss = 0;
         for (const Layout layout : layouts) {
           const auto t0 = std::chrono::steady_clock::now();
           const align::train::TokenBatch b = align::train::pair_batch(views, ids, seq, layout, seq);
           policy->zero_grad();
-          const double loss = align::objectives::preference_step(*policy, b.view(), b.sequences, objective, ref, 1.0).loss;
+          const double loss =
+              align::objectives::preference_step(*policy, b.view(), b.sequences, objective, ref, 1.0).loss;
           const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
           // float32: the layouts agree to ~1e-6 relative (tests/test_layouts.cpp); 1e-3 catches a broken layout.
           if (layout == Layout::Padded) padded_loss = loss;

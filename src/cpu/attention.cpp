@@ -199,9 +199,9 @@ void dense_probabilities(T* dense, const T* att, const AttentionRule& rule, int 
 }
 
 #define ALIGN_INSTANTIATE_ATT(T)                                                                              \
-  template void rope_forward<T>(T*, const T*, const int32_t*, int, int, int, int, int);                      \
-  template void rope_backward<T>(T*, const T*, const int32_t*, int, int, int, int, int);                     \
-  template void attention_forward<T>(T*, T*, const T*, const AttentionRule&, int, int, int);                 \
+  template void rope_forward<T>(T*, const T*, const int32_t*, int, int, int, int, int);                       \
+  template void rope_backward<T>(T*, const T*, const int32_t*, int, int, int, int, int);                      \
+  template void attention_forward<T>(T*, T*, const T*, const AttentionRule&, int, int, int);                  \
   template void attention_backward<T>(T*, const T*, const T*, const T*, const AttentionRule&, int, int, int); \
   template void dense_probabilities<T>(T*, const T*, const AttentionRule&, int);
 ALIGN_INSTANTIATE_ATT(float)

@@ -10,8 +10,9 @@
 // norm is LayerNorm (gpt2) or RMSNorm (llama); act is tanh-GELU or SwiGLU;
 // gpt2 adds learned position embeddings to the token embeddings, llama rotates
 // q and k, both at the batch's position ids; attention follows its visibility
-// rule (a packed row holds several sequences; batch.hpp). The backward pass walks the same list in reverse; the residual
-// gradient `dx` is the one activation gradient that accumulates.
+// rule (a packed row holds several sequences; batch.hpp). The backward pass
+// walks the same list in reverse; the residual gradient `dx` is the one
+// activation gradient that accumulates.
 #include "cpu/model_cpu.hpp"
 
 #include <algorithm>
@@ -160,15 +161,14 @@ void CpuModel<T>::forward(const Batch& batch, T* logp, TokenStats* stats) {
   if (stats)
     stats->entropy.resize(M + E), stats->mean_logit.resize(M + E), stats->log_sum_sq_probs.resize(M + E),
         stats->is_top1.resize(M + E);
-  std::vector<T> logp2(E > 0 ? M : 0);      // (M) log-probs of the second targets
+  std::vector<T> logp2(E > 0 ? M : 0);         // (M) log-probs of the second targets
   std::vector<uint8_t> top1_2(E > 0 ? M : 0);  // (M)
   if (vocab_chunk_ > 0) {
     const SecondTargets<T> second{targets2_.data(), logp2.data(), top1_2.data(), nullptr};
-    chunked_logprob_forward(logp, lse_.data(), stats ? stats->entropy.data() : nullptr,
-                            stats ? stats->mean_logit.data() : nullptr,
-                            stats ? stats->log_sum_sq_probs.data() : nullptr, stats ? stats->is_top1.data() : nullptr,
-                            normf_.data(), w_.lm_head, targets_.data(), M, C, c.vocab_size, vocab_chunk_,
-                            E > 0 ? &second : nullptr);
+    chunked_logprob_forward(
+        logp, lse_.data(), stats ? stats->entropy.data() : nullptr, stats ? stats->mean_logit.data() : nullptr,
+        stats ? stats->log_sum_sq_probs.data() : nullptr, stats ? stats->is_top1.data() : nullptr, normf_.data(),
+        w_.lm_head, targets_.data(), M, C, c.vocab_size, vocab_chunk_, E > 0 ? &second : nullptr);
   } else {
     matmul_forward(logits_.data(), normf_.data(), w_.lm_head, static_cast<const T*>(nullptr), M, C,
                    c.padded_vocab_size);
@@ -195,8 +195,7 @@ void CpuModel<T>::forward(const Batch& batch, T* logp, TokenStats* stats) {
     stats->mean_logit[M + e] = stats->mean_logit[m];
     stats->log_sum_sq_probs[M + e] = stats->log_sum_sq_probs[m];
     stats->is_top1[M + e] = promoted_[e] ? stats->is_top1[m] : top1_2[m];
-    if (promoted_[e])
-      stats->entropy[m] = stats->mean_logit[m] = stats->log_sum_sq_probs[m] = 0, stats->is_top1[m] = 0;
+    if (promoted_[e]) stats->entropy[m] = stats->mean_logit[m] = stats->log_sum_sq_probs[m] = 0, stats->is_top1[m] = 0;
   }
   have_forward_ = true;
 }
@@ -256,8 +255,7 @@ void CpuModel<T>::backward(const T* dlogp) {
     // Attention branch: dx becomes d resid_in.
     matmul_backward(datty.data(), g.attn_out_w, g.attn_out_b, dx.data(), a.atty.data(), w.attn_out_w, M, c.q_dim(), C,
                     GradMode::Overwrite);
-    attention_backward(dqkv.data(), datty.data(), a.qkv.data(), a.att.data(), rule_, c.n_head, c.n_kv_head,
-                       c.head_dim);
+    attention_backward(dqkv.data(), datty.data(), a.qkv.data(), a.att.data(), rule_, c.n_head, c.n_kv_head, c.head_dim);
     if (c.arch == Arch::Llama)
       rope_backward(dqkv.data(), rope_.data(), positions_.data(), N, Tn, c.n_head, c.n_kv_head, c.head_dim);
     matmul_backward(dnorm.data(), g.qkv_w, g.qkv_b, dqkv.data(), a.norm1.data(), w.qkv_w, M, C, c.qkv_dim(),

@@ -84,8 +84,8 @@ class CpuModel {
   AttentionRule rule_;                               // the visibility rule of the last forward
   // Extra predictions ride on their column as its second target (targets2_); where the column
   // predicts nothing itself the extra becomes its first target instead (promoted_[e]).
-  std::vector<int32_t> extra_at_, targets2_;         // (E), (M) < 0: none
-  std::vector<uint8_t> promoted_;                    // (E)
+  std::vector<int32_t> extra_at_, targets2_;  // (E), (M) < 0: none
+  std::vector<uint8_t> promoted_;             // (E)
   std::vector<LayerActs> acts_;
   std::vector<T> resid_out_;              // (M, C) after the last layer
   std::vector<T> normf_, meanf_, rstdf_;  // (M, C), (M), (M)

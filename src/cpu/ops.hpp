@@ -77,9 +77,9 @@ void rope_backward(T* dqkv /*(N,T,QKV)*/, const T* cos_sin, const int32_t* posit
 // so memory and work follow the visible pairs, not N·T², for long packed rows.
 struct AttentionRule {
   int N = 0, T = 0;
-  std::vector<int32_t> lengths;                               // (N)
-  std::vector<int32_t> seq_start, prefix_start, prefix_end;   // (N, T)
-  std::vector<int64_t> offset;                                // (N·T + 1) prefix sums of the visible counts
+  std::vector<int32_t> lengths;                              // (N)
+  std::vector<int32_t> seq_start, prefix_start, prefix_end;  // (N, T)
+  std::vector<int64_t> offset;                               // (N·T + 1) prefix sums of the visible counts
   int64_t visible() const { return offset.back(); }
   // Right-padded rows, each causal from column 0.
   static AttentionRule causal(const int32_t* lengths /*(N)*/, int N, int T);
@@ -95,8 +95,8 @@ template <typename T>
 void attention_forward(T* out /*(N,T,NH*HS)*/, T* att /*(NH, rule.visible())*/, const T* qkv /*(N,T,QKV)*/,
                        const AttentionRule& rule, int NH, int NKV, int HS);
 template <typename T>
-void attention_backward(T* dqkv /*(N,T,QKV), overwritten*/, const T* dout /*(N,T,NH*HS)*/, const T* qkv,
-                        const T* att, const AttentionRule& rule, int NH, int NKV, int HS);
+void attention_backward(T* dqkv /*(N,T,QKV), overwritten*/, const T* dout /*(N,T,NH*HS)*/, const T* qkv, const T* att,
+                        const AttentionRule& rule, int NH, int NKV, int HS);
 // The compact probabilities spread into the dense (N, NH, T, T) matrix the CUDA attention
 // keeps (zeros where hidden): for tests that compare the two.
 template <typename T>

@@ -25,8 +25,8 @@ PreparedBatch prepare_batch(const Batch& batch, int vocab_size, int max_seq_len)
                 "batch: prefix_start and prefix_end are given together");
   ALIGN_REQUIRE(packed || batch.prefix_start == nullptr, "batch: a shared prefix needs positions and seq_start");
   ALIGN_REQUIRE(packed || batch.T <= max_seq_len, "batch: ", batch.T, " positions, the model has ", max_seq_len);
-  ALIGN_REQUIRE(batch.E >= 0 && (batch.E == 0 || (batch.extra_at && batch.extra_targets)),
-                "batch: ", batch.E, " extra predictions without their columns and targets");
+  ALIGN_REQUIRE(batch.E >= 0 && (batch.E == 0 || (batch.extra_at && batch.extra_targets)), "batch: ", batch.E,
+                " extra predictions without their columns and targets");
   PreparedBatch p;
   p.N = batch.N, p.T = batch.T, p.E = batch.E;
   const size_t M = (size_t)batch.N * batch.T;

@@ -40,13 +40,13 @@ struct Batch {
   const int32_t* targets = nullptr; // (N, T), < 0 = ignored
   const int32_t* lengths = nullptr; // (N), 0 <= lengths[n] <= T
   // Packed rows; null: one sequence per row at positions 0..T-1, causal.
-  const int32_t* positions = nullptr;     // (N, T) position ids, < max_seq_len
-  const int32_t* seq_start = nullptr;     // (N, T) first column of the query's own visible run
-  const int32_t* prefix_start = nullptr;  // (N, T) shared-prefix run [prefix_start, prefix_end),
-  const int32_t* prefix_end = nullptr;    // (N, T)   empty when equal; null: none anywhere
-  int E = 0;                              // extra predictions
-  const int32_t* extra_at = nullptr;      // (E) flat column index n·T + t, distinct
-  const int32_t* extra_targets = nullptr; // (E) token ids
+  const int32_t* positions = nullptr;      // (N, T) position ids, < max_seq_len
+  const int32_t* seq_start = nullptr;      // (N, T) first column of the query's own visible run
+  const int32_t* prefix_start = nullptr;   // (N, T) shared-prefix run [prefix_start, prefix_end),
+  const int32_t* prefix_end = nullptr;     // (N, T)   empty when equal; null: none anywhere
+  int E = 0;                               // extra predictions
+  const int32_t* extra_at = nullptr;       // (E) flat column index n·T + t, distinct
+  const int32_t* extra_targets = nullptr;  // (E) token ids
   size_t predictions() const { return (size_t)N * T + E; }
 };
 
@@ -56,9 +56,9 @@ struct Batch {
 // InputError names the row and column of the first bad id, length, position or rule.
 struct PreparedBatch {
   int N = 0, T = 0, E = 0;
-  std::vector<int32_t> tokens, targets, lengths;                // (N,T), (N,T), (N)
+  std::vector<int32_t> tokens, targets, lengths;                        // (N,T), (N,T), (N)
   std::vector<int32_t> positions, seq_start, prefix_start, prefix_end;  // (N,T) each
-  std::vector<int32_t> extra_at, extra_targets;                 // (E), (E)
+  std::vector<int32_t> extra_at, extra_targets;                         // (E), (E)
   // Visible (query, key) pairs of the real tokens: the work of exact attention.
   uint64_t visible_pairs() const;
 };

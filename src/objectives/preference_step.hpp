@@ -37,8 +37,7 @@ std::vector<double> reference_sums(Model& reference, const Batch& batch, const S
 // grad_scale·∂loss/∂θ (1/accumulation steps when micro-batches share an optimizer step).
 template <typename Model>
 ObjectiveResult preference_step(Model& policy, const Batch& batch, const SequenceMap& map,
-                                const ObjectiveConfig& config, const std::vector<double>& ref_sums,
-                                double grad_scale) {
+                                const ObjectiveConfig& config, const std::vector<double>& ref_sums, double grad_scale) {
   const std::vector<double> weights = completion_weights(map, config.ld_alpha);
   std::vector<typename Model::Scalar> logp(batch.predictions());
   TokenStats stats;
@@ -60,8 +59,7 @@ std::vector<double> reference_sums(Model& reference, const Batch& batch, const u
 }
 template <typename Model>
 ObjectiveResult preference_step(Model& policy, const Batch& batch, const uint8_t* completion,
-                                const ObjectiveConfig& config, const std::vector<double>& ref_sums,
-                                double grad_scale) {
+                                const ObjectiveConfig& config, const std::vector<double>& ref_sums, double grad_scale) {
   return preference_step(policy, batch, row_sequences(batch, completion), config, ref_sums, grad_scale);
 }
 

@@ -8,7 +8,9 @@
 namespace align::objectives {
 
 namespace {
-bool predicted(const SequenceMap& m, size_t i) { return m.targets[i] >= 0 && m.seq[i] >= 0; }
+bool predicted(const SequenceMap& m, size_t i) {
+  return m.targets[i] >= 0 && m.seq[i] >= 0;
+}
 }  // namespace
 
 SequenceMap row_sequences(const RowMasks& r) {
@@ -101,9 +103,9 @@ void token_gradients(T* dlogp, const RowGrads& g, const SequenceMap& m, const st
   }
 }
 
-#define ALIGN_INSTANTIATE_SUMS(T)                                                                                   \
-  template RowSums reduce_rows<T>(const SequenceMap&, const T*, const TokenStats*, const std::vector<double>&);     \
-  template std::vector<double> weighted_sums<T>(const SequenceMap&, const T*, const std::vector<double>&);          \
+#define ALIGN_INSTANTIATE_SUMS(T)                                                                               \
+  template RowSums reduce_rows<T>(const SequenceMap&, const T*, const TokenStats*, const std::vector<double>&); \
+  template std::vector<double> weighted_sums<T>(const SequenceMap&, const T*, const std::vector<double>&);      \
   template void token_gradients<T>(T*, const RowGrads&, const SequenceMap&, const std::vector<double>&);
 ALIGN_INSTANTIATE_SUMS(float)
 ALIGN_INSTANTIATE_SUMS(double)

@@ -25,9 +25,12 @@ Layout parse_layout(const std::string& name, const std::string& what) {
 
 const char* layout_name(Layout layout) {
   switch (layout) {
-    case Layout::Padded: return "padded";
-    case Layout::Packed: return "packed";
-    case Layout::Shared: return "shared";
+    case Layout::Padded:
+      return "padded";
+    case Layout::Packed:
+      return "packed";
+    case Layout::Shared:
+      return "shared";
   }
   return "?";
 }
@@ -59,8 +62,8 @@ struct Prediction {
 // A run of columns placed as a whole; column fields are relative to its first column.
 struct Unit {
   std::vector<int32_t> tokens, positions, seq_start, prefix_start, prefix_end;  // (L) each
-  std::vector<Prediction> own;                                                 // (L) the prediction of each column
-  std::vector<std::pair<int32_t, Prediction>> extra;                           // (column, prediction)
+  std::vector<Prediction> own;                                                  // (L) the prediction of each column
+  std::vector<std::pair<int32_t, Prediction>> extra;                            // (column, prediction)
   int len() const { return (int)tokens.size(); }
   void push(uint32_t token, int position, int start, int ps, int pe, Prediction p) {
     tokens.push_back((int32_t)token), positions.push_back(position), seq_start.push_back(start);
@@ -184,7 +187,8 @@ TokenBatch assemble(const std::vector<Unit>& units, int S, bool pack, int budget
   m.targets.assign(M, -1), m.seq.assign(M, -1), m.seq2.assign(M, -1), m.completion.assign(M, 0), m.order.assign(M, 0);
   auto put = [&](size_t i, const Prediction& p) {
     if (i < m.size()) {
-      m.targets[i] = p.target, m.seq[i] = p.seq, m.seq2[i] = p.seq2, m.completion[i] = p.completion, m.order[i] = p.order;
+      m.targets[i] = p.target, m.seq[i] = p.seq, m.seq2[i] = p.seq2, m.completion[i] = p.completion,
+      m.order[i] = p.order;
     } else {
       m.targets.push_back(p.target), m.seq.push_back(p.seq), m.seq2.push_back(p.seq2);
       m.completion.push_back(p.completion), m.order.push_back(p.order);
@@ -215,7 +219,9 @@ TokenBatch assemble(const std::vector<Unit>& units, int S, bool pack, int budget
 
 // The default row budget: twice max_seq_len, the most a shared pair can span (prompt + two
 // answers); the width search in place() keeps rows narrower when that computes fewer columns.
-int budget_of(int row_budget, int max_seq_len) { return row_budget > 0 ? row_budget : 2 * max_seq_len; }
+int budget_of(int row_budget, int max_seq_len) {
+  return row_budget > 0 ? row_budget : 2 * max_seq_len;
+}
 
 }  // namespace
 

@@ -47,10 +47,10 @@ struct TokenBatch {
   std::vector<int32_t> tokens, targets, lengths;                        // (N,T), (N,T), (N)
   std::vector<int32_t> positions, seq_start, prefix_start, prefix_end;  // (N,T) each
   std::vector<int32_t> extra_at, extra_targets;                         // (E), (E)
-  objectives::SequenceMap sequences;  // (N·T + E) predictions -> sequences
-  uint64_t sequence_tokens = 0;       // Σ sequence lengths: the tokens of the padded layout's rows (TRL's num_tokens)
+  objectives::SequenceMap sequences;                                    // (N·T + E) predictions -> sequences
+  uint64_t sequence_tokens = 0;  // Σ sequence lengths: the tokens of the padded layout's rows (TRL's num_tokens)
   Batch view() const;
-  uint64_t real_tokens() const;       // Σ lengths: the tokens computed, padding excluded
+  uint64_t real_tokens() const;                                 // Σ lengths: the tokens computed, padding excluded
   uint64_t computed_tokens() const { return (uint64_t)N * T; }  // padding included
   double padding_fraction() const { return 1.0 - (double)real_tokens() / std::max<uint64_t>(computed_tokens(), 1); }
 };

@@ -15,8 +15,13 @@ namespace align::train {
 DpoTask::DpoTask(std::shared_ptr<const data::PairsFile> train, std::shared_ptr<const data::PairsFile> eval,
                  objectives::ObjectiveConfig objective, Backend* reference, bool stored_reference, int max_seq_len,
                  LayoutOptions layout)
-    : train_(std::move(train)), eval_(std::move(eval)), objective_(std::move(objective)), reference_(reference),
-      stored_reference_(stored_reference), max_seq_len_(max_seq_len), layout_(layout) {
+    : train_(std::move(train)),
+      eval_(std::move(eval)),
+      objective_(std::move(objective)),
+      reference_(reference),
+      stored_reference_(stored_reference),
+      max_seq_len_(max_seq_len),
+      layout_(layout) {
   objective_.validate();
   ALIGN_ASSERT(!(reference_ && stored_reference_), "one reference source at a time");
   ALIGN_REQUIRE(reference_ || stored_reference_ || !objective_.needs_reference(),

@@ -24,9 +24,9 @@ namespace align::train {
 struct StepOutput {
   double loss = 0;
   std::vector<objectives::Metric> metrics;  // "loss" first
-  uint64_t tokens = 0;                      // tokens of the batch's sequences, as the padded layout holds them (num_tokens)
-  uint64_t computed_tokens = 0;             // columns the backend computed (rows × T, padding included)
-  uint64_t real_tokens = 0;                 // of which real tokens
+  uint64_t tokens = 0;           // tokens of the batch's sequences, as the padded layout holds them (num_tokens)
+  uint64_t computed_tokens = 0;  // columns the backend computed (rows × T, padding included)
+  uint64_t real_tokens = 0;      // of which real tokens
 };
 
 class Task {
@@ -77,8 +77,8 @@ uint64_t reference_tag(uint64_t model_checksum, const objectives::ObjectiveConfi
 // Computes the reference sums of every pair with `reference` and stores them in the pairs file
 // under `tag` (pairs_file.hpp); progress to stderr. Returns the number of pairs.
 // With comm, the batches are dealt out over the ranks, the sums gathered, and rank 0 stores them.
-size_t precompute_reference(const std::string& pairs_path, Backend& reference, const objectives::ObjectiveConfig& objective,
-                            uint64_t tag, int batch_pairs, dist::Communicator* comm = nullptr,
-                            LayoutOptions layout = {});
+size_t precompute_reference(const std::string& pairs_path, Backend& reference,
+                            const objectives::ObjectiveConfig& objective, uint64_t tag, int batch_pairs,
+                            dist::Communicator* comm = nullptr, LayoutOptions layout = {});
 
 }  // namespace align::train

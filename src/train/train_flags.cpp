@@ -58,8 +58,9 @@ void add_layout_flags(CLI::App& app, std::string& layout, bool& padding_free, in
                  "the prompt computed once); same numbers, fewer tokens (docs/training.md)")
       ->capture_default_str();
   app.add_flag("--padding-free", padding_free, "TRL's name for --layout packed");
-  app.add_option("--row-tokens", row_tokens, "columns per packed row at most (default: twice the model's "
-                 "max_seq_len); a longer unit gets a row of its own");
+  app.add_option("--row-tokens", row_tokens,
+                 "columns per packed row at most (default: twice the model's max_seq_len); a longer unit gets a "
+                 "row of its own");
 }
 
 LayoutOptions layout_flags_options(const std::string& layout, const std::string& default_layout, bool padding_free,
@@ -67,11 +68,12 @@ LayoutOptions layout_flags_options(const std::string& layout, const std::string&
   LayoutOptions o;
   o.layout = parse_layout(layout, "--layout");
   if (padding_free) {
-    ALIGN_REQUIRE(layout == default_layout || o.layout == Layout::Packed, "--padding-free means --layout packed, but "
-                  "--layout ", layout, " was given too");
+    ALIGN_REQUIRE(layout == default_layout || o.layout == Layout::Packed,
+                  "--padding-free means --layout packed, but --layout ", layout, " was given too");
     o.layout = Layout::Packed;
   }
-  ALIGN_REQUIRE(row_tokens >= 0, "--row-tokens ", row_tokens, ", expected >= 1 (or 0 for twice the model's max_seq_len)");
+  ALIGN_REQUIRE(row_tokens >= 0, "--row-tokens ", row_tokens,
+                ", expected >= 1 (or 0 for twice the model's max_seq_len)");
   o.row_budget = row_tokens;
   return o;
 }

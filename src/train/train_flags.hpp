@@ -15,10 +15,10 @@ namespace align::train {
 
 struct CommonFlags {
   std::string model, output, val, schedule = "linear", device = "auto", dtype = "auto";
-  std::string layout;          // set by the tool before add_training_flags: its default layout
-  std::string default_layout;  // (filled in by add_training_flags)
-  bool padding_free = false;   // TRL's name for --layout packed
-  int row_tokens = 0;          // columns per packed row, 0: the model's max_seq_len
+  std::string layout;            // set by the tool before add_training_flags: its default layout
+  std::string default_layout;    // (filled in by add_training_flags)
+  bool padding_free = false;     // TRL's name for --layout packed
+  int row_tokens = 0;            // columns per packed row, 0: the model's max_seq_len
   LayoutOptions layout_options;  // the parsed --layout / --padding-free / --row-tokens
   int threads = 0;
   double dist_timeout = 600;  // seconds a collective may wait for the other ranks

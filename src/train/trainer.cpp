@@ -273,11 +273,12 @@ TrainSummary train(Backend& policy, Task& task, const TrainOptions& o) {
           if (x.name == name) return cat(" | ", label, " ", std::to_string(x.value).substr(0, 6));
         return std::string();
       };
-      std::printf("step %ld/%ld | loss %.4f%s%s | lr %.2e | grad norm %.3f | %.0f tok/step, %.1f%% padding | %.0f tok/s "
-                  "| ETA %s\n",
-                  pos.step, total, loss, metric("rewards/accuracies", "acc").c_str(),
-                  metric("rewards/margins", "margin").c_str(), lr, norm, computed, 100.0 * padding,
-                  tokens_this_run / std::max(dt, 1e-9), fmt_duration(per_step * (total - pos.step)).c_str());
+      std::printf(
+          "step %ld/%ld | loss %.4f%s%s | lr %.2e | grad norm %.3f | %.0f tok/step, %.1f%% padding | %.0f tok/s "
+          "| ETA %s\n",
+          pos.step, total, loss, metric("rewards/accuracies", "acc").c_str(),
+          metric("rewards/margins", "margin").c_str(), lr, norm, computed, 100.0 * padding,
+          tokens_this_run / std::max(dt, 1e-9), fmt_duration(per_step * (total - pos.step)).c_str());
       std::fflush(stdout);
     }
     const bool last = pos.step == total;
