@@ -192,6 +192,28 @@ TEST(Layouts, RowsRespectTheBudgetAndFillItExactly) {
   }
 }
 
+// Packing never computes more columns than padding (the guarantee place() gives): random
+// batches of 1..16 pairs with prompts and answers of random lengths, default budget.
+TEST(Layouts, PackingNeverComputesMoreThanPadding) {
+  Rng rng(21);
+  for (int trial = 0; trial < 300; trial++) {
+    Pairs p;
+    const int B = rng.uniform_int(1, 16), max_len = 64;
+    const int hi_prompt = rng.uniform_int(1, 40), hi_answer = rng.uniform_int(1, 24);
+    for (int k = 0; k < B; k++) {
+      data::PairRecord r;
+      r.prompt.assign(rng.uniform_int(0, hi_prompt), 1);
+      r.chosen.assign(rng.uniform_int(1, hi_answer), 2);
+      r.rejected.assign(rng.uniform_int(1, hi_answer), 3);
+      p.records.push_back(r);
+    }
+    const uint64_t padded = pair_batch(p.views(), p.ids(), max_len, Layout::Padded).computed_tokens();
+    for (const Layout layout : {Layout::Packed, Layout::Shared})
+      ASSERT_LE(pair_batch(p.views(), p.ids(), max_len, layout).computed_tokens(), padded)
+          << "trial " << trial << " " << layout_name(layout);
+  }
+}
+
 // ---- float64 equivalence of everything the objective sees, for every loss and config ----
 
 struct Outcome {

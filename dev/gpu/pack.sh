@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 make -j "$(nproc)" >/dev/null
-bins="align_gpu_tests nccl_check gpu_info bench_cuda_kernels bench_loss_layer bench_train_step"
+bins="align_gpu_tests nccl_check gpu_info bench_cuda_kernels bench_loss_layer bench_train_step bench_layouts"
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/bundle/bin" "$stage/bundle/lib" .gpu_bundle

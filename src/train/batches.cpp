@@ -147,7 +147,10 @@ std::vector<std::pair<int, int>> first_fit_decreasing(const std::vector<Unit>& u
 // rectangular (rows × T, T the fullest row), so the row width that computes the fewest columns
 // is taken among widths from the longest unit up to the budget: the longest unit's width
 // alone never computes more than the padded layout, so packing is never worse than padding.
-std::vector<std::pair<int, int>> place(const std::vector<Unit>& units, bool pack, int budget, int& rows) {
+// `fallback` is one more width to try: one whose columns are known not to exceed the padded
+// layout's (for shared pairs, twice the longest sequence: B rows at most of that width).
+std::vector<std::pair<int, int>> place(const std::vector<Unit>& units, bool pack, int budget, int fallback,
+                                       int& rows) {
   if (!pack) {
     std::vector<std::pair<int, int>> at(units.size());
     for (size_t u = 0; u < units.size(); u++) at[u] = {(int)u, 0};
@@ -158,6 +161,7 @@ std::vector<std::pair<int, int>> place(const std::vector<Unit>& units, bool pack
   for (const Unit& u : units) longest = std::max(longest, u.len());
   std::vector<int> widths{budget};  // and from the longest unit up in steps of 1/16
   for (int w = longest; w < budget; w = std::max(w + 1, w + w / 16)) widths.push_back(w);
+  if (fallback >= longest && fallback < budget) widths.push_back(fallback);
   std::vector<std::pair<int, int>> best;
   int64_t best_cost = -1;
   for (const int w : widths) {
@@ -168,9 +172,9 @@ std::vector<std::pair<int, int>> place(const std::vector<Unit>& units, bool pack
   return best;
 }
 
-TokenBatch assemble(const std::vector<Unit>& units, int S, bool pack, int budget) {
+TokenBatch assemble(const std::vector<Unit>& units, int S, bool pack, int budget, int fallback = 0) {
   int rows = 0;
-  const std::vector<std::pair<int, int>> at = place(units, pack, budget, rows);
+  const std::vector<std::pair<int, int>> at = place(units, pack, budget, fallback, rows);
   int T = 1;
   std::vector<int> length(rows, 0);
   for (size_t u = 0; u < units.size(); u++) {
@@ -236,6 +240,7 @@ TokenBatch pair_batch(const std::vector<data::PairsFile::View>& pairs, const std
                       Layout layout, int row_budget) {
   const int B = (int)pairs.size();
   uint64_t sequence_tokens = 0;
+  int longest_sequence = 0;
   for (int k = 0; k < B; k++) {
     const auto& v = pairs[k];
     const size_t i = ids[k];
@@ -243,6 +248,7 @@ TokenBatch pair_batch(const std::vector<data::PairsFile::View>& pairs, const std
     ALIGN_REQUIRE(longest <= (size_t)max_seq_len, "pair ", i, " has ", longest, " tokens, the model's max_seq_len is ",
                   max_seq_len, " (prepare the data with --max-length ", max_seq_len, ")");
     sequence_tokens += 2 * v.prompt.size() + v.chosen.size() + v.rejected.size();
+    longest_sequence = std::max(longest_sequence, (int)longest);
   }
   std::vector<Unit> units;
   if (layout == Layout::Shared) {
@@ -257,7 +263,8 @@ TokenBatch pair_batch(const std::vector<data::PairsFile::View>& pairs, const std
         units.push_back(sequence_unit(concat(v.prompt, completion), trained, side * B + k));
       }
   }
-  TokenBatch b = assemble(units, 2 * B, layout != Layout::Padded, budget_of(row_budget, max_seq_len));
+  TokenBatch b = assemble(units, 2 * B, layout != Layout::Padded, budget_of(row_budget, max_seq_len),
+                          layout == Layout::Shared ? 2 * longest_sequence : 0);
   b.sequence_tokens = sequence_tokens;
   return b;
 }
