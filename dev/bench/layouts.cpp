@@ -11,7 +11,10 @@
 // interleaved batch by batch so that a machine shared with other work slows all
 // three alike. The loss of each batch is checked to agree across layouts (the
 // layouts are exact; a disagreement beyond float32 rounding aborts the run).
-//   pairs/s          pairs of the timed batches / their total time
+//   pairs/s          pairs of the timed batches / their total wall time
+//   pairs/cpu-s      the same per second of the process's CPU time (all threads): on a
+//                    machine shared with other work, the steadier measure (run with one
+//                    thread, OMP_NUM_THREADS=1, so that no thread spins waiting)
 //   tokens/pair      columns computed (rows × T, padding included) per pair
 //   padding          1 - real tokens / columns computed
 //   attn pairs/pair  visible (query, key) pairs per pair: the attention's work
@@ -19,6 +22,7 @@
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cmath>
+#include <ctime>
 #include <cstdio>
 #include <map>
 #include <vector>
@@ -91,14 +95,15 @@ int main(int argc, char** argv) {
     const Layout layouts[] = {Layout::Padded, Layout::Packed, Layout::Shared};
     std::printf("model: %s; %s %s; B = %d pairs per batch, %d timed batches (+%d warm-up), seed %llu\n\n",
                 c.summary().c_str(), device.c_str(), dtype.c_str(), pairs, batches, warmup, (unsigned long long)seed);
-    std::printf("| data | layout | pairs/s | vs padded | tokens/pair | padding | attn pairs/pair |\n");
-    std::printf("|---|---|---:|---:|---:|---:|---:|\n");
+    std::printf("| data | layout | pairs/s | vs padded | pairs/cpu-s | vs padded | tokens/pair | padding | "
+                "attn pairs/pair |\n");
+    std::printf("|---|---|---:|---:|---:|---:|---:|---:|---:|\n");
     std::fflush(stdout);
 
     for (const Distribution& d : kDistributions) {
       if (!only.empty() && only != d.name) continue;
       const std::vector<align::data::PairRecord> data = make_pairs(d, pairs * (batches + warmup), vocab, seed);
-      std::map<Layout, double> seconds, columns, real, visible;
+      std::map<Layout, double> seconds, cpu_seconds, columns, real, visible;
       for (int k = 0; k < batches + warmup; k++) {
         std::vector<align::data::PairsFile::View> views;
         std::vector<size_t> ids;
@@ -108,17 +113,19 @@ int main(int argc, char** argv) {
         double padded_loss = 0;
         for (const Layout layout : layouts) {
           const auto t0 = std::chrono::steady_clock::now();
+          const std::clock_t c0 = std::clock();
           const align::train::TokenBatch b = align::train::pair_batch(views, ids, seq, layout, seq);
           policy->zero_grad();
           const double loss =
               align::objectives::preference_step(*policy, b.view(), b.sequences, objective, ref, 1.0).loss;
           const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+          const double dc = (double)(std::clock() - c0) / CLOCKS_PER_SEC;
           // float32: the layouts agree to ~1e-6 relative (tests/test_layouts.cpp); 1e-3 catches a broken layout.
           if (layout == Layout::Padded) padded_loss = loss;
           ALIGN_REQUIRE(std::abs(loss - padded_loss) <= 1e-3 * (1 + std::abs(padded_loss)), d.name, " batch ", k, ": ",
                         align::train::layout_name(layout), " loss ", loss, " differs from padded ", padded_loss);
           if (k < warmup) continue;
-          seconds[layout] += dt;
+          seconds[layout] += dt, cpu_seconds[layout] += dc;
           columns[layout] += (double)b.computed_tokens();
           real[layout] += (double)b.real_tokens();
           visible[layout] += (double)align::prepare_batch(b.view(), c.vocab_size, c.max_seq_len).visible_pairs();
@@ -126,8 +133,9 @@ int main(int argc, char** argv) {
       }
       const double n = (double)pairs * batches;
       for (const Layout layout : layouts)
-        std::printf("| %s | %s | %.2f | %.2fx | %.0f | %.1f%% | %.0f |\n", d.name, align::train::layout_name(layout),
-                    n / seconds[layout], seconds[Layout::Padded] / seconds[layout], columns[layout] / n,
+        std::printf("| %s | %s | %.2f | %.2fx | %.2f | %.2fx | %.0f | %.1f%% | %.0f |\n", d.name,
+                    align::train::layout_name(layout), n / seconds[layout], seconds[Layout::Padded] / seconds[layout],
+                    n / cpu_seconds[layout], cpu_seconds[Layout::Padded] / cpu_seconds[layout], columns[layout] / n,
                     100.0 * (1.0 - real[layout] / columns[layout]), visible[layout] / n);
       std::fflush(stdout);
     }
