@@ -22,9 +22,12 @@
 // which the backend runs; the warp kernels above are its first, GEMM-free
 // reference), one warp per score row (n, h, t):
 //   causal_softmax_forward:  a[j] = e^(s[j] − max) / Σ e^(s[j'] − max) over
-//     j ≤ t, 0 for j > t, and the whole row 0 when t ≥ length (padding); in
-//     place: the scores (already scaled by 1/√HS in the GEMM) become the
-//     probabilities.
+//     the keys j the batch's visibility rule shows t (model/visibility.hpp:
+//     j ≤ t within t's sequence, plus a shared prompt), 0 elsewhere, and the
+//     whole row 0 when t ≥ length (padding); in place: the scores (already
+//     scaled by 1/√HS in the GEMM) become the probabilities. The GEMMs still
+//     compute every (t, j) score of a row; skipping hidden blocks is the flash
+//     kernel's job.
 //   causal_softmax_backward: ds[j] = a[j]·(da[j] − Σ_j' a[j']·da[j']), in place
 //     on da (0 wherever a is 0: masked and padded entries).
 #include "cuda/check.cuh"
@@ -35,7 +38,8 @@ namespace align::kernels {
 
 namespace {
 
-__global__ void rope_kernel(float* qkv, const float* cos_sin, int N, int T, int NH, int NKV, int HS, float sign) {
+__global__ void rope_kernel(float* qkv, const float* cos_sin, const int32_t* positions, int N, int T, int NH, int NKV,
+                            int HS, float sign) {
   const int half = HS / 2, heads = NH + NKV;
   const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= (int64_t)N * T * heads * half) return;
@@ -43,7 +47,7 @@ __global__ void rope_kernel(float* qkv, const float* cos_sin, int N, int T, int 
   const int64_t rest = i / half;
   const int h = (int)(rest % heads);
   const int64_t row = rest / heads;  // n*T + t
-  const int t = (int)(row % T);
+  const int t = positions ? positions[row] : (int)(row % T);
   float* x = qkv + row * (int64_t)(NH + 2 * NKV) * HS + (int64_t)h * HS;
   const float c = cos_sin[((int64_t)t * half + k) * 2], s = sign * cos_sin[((int64_t)t * half + k) * 2 + 1];
   const float a = x[k], b = x[k + half];
@@ -161,27 +165,29 @@ __global__ void attention_backward_kv_kernel(float* dqkv, const float* ds, const
   }
 }
 
-__global__ void causal_softmax_forward_kernel(float* att, const int32_t* lengths, int N, int NH, int T) {
+__global__ void causal_softmax_forward_kernel(float* att, VisibilityRule rule, int N, int NH, int T) {
   const int64_t warp = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) / 32;
   const int lane = threadIdx.x % 32;
   if (warp >= (int64_t)N * NH * T) return;
   const int t = (int)(warp % T), n = (int)(warp / ((int64_t)T * NH));
   float* a = att + warp * T;
-  if (t >= lengths[n]) {
+  if (t >= rule.lengths[n]) {
     for (int j = lane; j < T; j += 32) a[j] = 0.f;
     return;
   }
   float mx = -INFINITY;
-  for (int j = lane; j <= t; j += 32) mx = fmaxf(mx, a[j]);
+  for (int j = lane; j <= t; j += 32)
+    if (key_visible(rule, n, T, t, j)) mx = fmaxf(mx, a[j]);
   mx = warp_max(mx);
   float sum = 0.f;
-  for (int j = lane; j <= t; j += 32) sum += expf(a[j] - mx);
+  for (int j = lane; j <= t; j += 32)
+    if (key_visible(rule, n, T, t, j)) sum += expf(a[j] - mx);
   sum = warp_sum(sum);
   const float inv = 1.f / sum;
-  for (int j = lane; j < T; j += 32) a[j] = j <= t ? expf(a[j] - mx) * inv : 0.f;
+  for (int j = lane; j < T; j += 32) a[j] = key_visible(rule, n, T, t, j) ? expf(a[j] - mx) * inv : 0.f;
 }
 
-__global__ void causal_softmax_backward_kernel(float* da_to_ds, const float* att, const int32_t* lengths, int N, int NH,
+__global__ void causal_softmax_backward_kernel(float* da_to_ds, const float* att, VisibilityRule rule, int N, int NH,
                                                int T) {
   const int64_t warp = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) / 32;
   const int lane = threadIdx.x % 32;
@@ -189,10 +195,11 @@ __global__ void causal_softmax_backward_kernel(float* da_to_ds, const float* att
   const int t = (int)(warp % T), n = (int)(warp / ((int64_t)T * NH));
   float* d = da_to_ds + warp * T;
   const float* a = att + warp * T;
-  if (t >= lengths[n]) {
+  if (t >= rule.lengths[n]) {
     for (int j = lane; j < T; j += 32) d[j] = 0.f;
     return;
   }
+  // a is 0 on hidden keys (the forward wrote it so), so they add nothing and get ds = 0.
   float dot = 0.f;
   for (int j = lane; j <= t; j += 32) dot += a[j] * d[j];
   dot = warp_sum(dot);
@@ -205,10 +212,11 @@ unsigned warp_blocks(int64_t warps) {
 
 }  // namespace
 
-void rope_apply(float* qkv, const float* cos_sin, int N, int T, int NH, int NKV, int HS, float sign,
-                cudaStream_t stream) {
+void rope_apply(float* qkv, const float* cos_sin, const int32_t* positions, int N, int T, int NH, int NKV, int HS,
+                float sign, cudaStream_t stream) {
   const int64_t n = (int64_t)N * T * (NH + NKV) * (HS / 2);
-  ALIGN_LAUNCH(rope_kernel, (unsigned)((n + 255) / 256), 256, 0, stream)(qkv, cos_sin, N, T, NH, NKV, HS, sign);
+  ALIGN_LAUNCH(rope_kernel, (unsigned)((n + 255) / 256), 256, 0, stream)
+  (qkv, cos_sin, positions, N, T, NH, NKV, HS, sign);
   CUDA_CHECK_LAUNCH();
 }
 
@@ -219,15 +227,15 @@ void attention_forward(float* out, float* att, const float* qkv, const int32_t* 
   CUDA_CHECK_LAUNCH();
 }
 
-void causal_softmax_forward(float* att, const int32_t* lengths, int N, int NH, int T, cudaStream_t stream) {
-  ALIGN_LAUNCH(causal_softmax_forward_kernel, warp_blocks((int64_t)N * NH * T), 256, 0, stream)(att, lengths, N, NH, T);
+void causal_softmax_forward(float* att, const VisibilityRule& rule, int N, int NH, int T, cudaStream_t stream) {
+  ALIGN_LAUNCH(causal_softmax_forward_kernel, warp_blocks((int64_t)N * NH * T), 256, 0, stream)(att, rule, N, NH, T);
   CUDA_CHECK_LAUNCH();
 }
 
-void causal_softmax_backward(float* da_to_ds, const float* att, const int32_t* lengths, int N, int NH, int T,
+void causal_softmax_backward(float* da_to_ds, const float* att, const VisibilityRule& rule, int N, int NH, int T,
                              cudaStream_t stream) {
   ALIGN_LAUNCH(causal_softmax_backward_kernel, warp_blocks((int64_t)N * NH * T), 256, 0, stream)
-  (da_to_ds, att, lengths, N, NH, T);
+  (da_to_ds, att, rule, N, NH, T);
   CUDA_CHECK_LAUNCH();
 }
 

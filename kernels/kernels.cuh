@@ -13,14 +13,21 @@
 
 #include <cstdint>
 
+#include "model/visibility.hpp"
+
 namespace align::kernels {
 
-// embedding.cu: out (M,C) = tok (Vp,C)[tokens] (+ pos (T,C)[m % T]); tokens < 0 read row 0.
-void embedding_forward(float* out, const int32_t* tokens, const float* tok, const float* pos, int M, int T, int C,
-                       cudaStream_t stream);
+// embedding.cu: out (M,C) = tok (Vp,C)[tokens] (+ pos (T_max,C)[positions[m]], or [m % T] when positions
+// is null); tokens < 0 read row 0.
+void embedding_forward(float* out, const int32_t* tokens, const int32_t* positions, const float* tok, const float* pos,
+                       int M, int T, int C, cudaStream_t stream);
 // dtok/dpos += dout rows of the real positions (lengths (N)), deterministic: one thread per channel.
-void embedding_backward(float* dtok, float* dpos, const float* dout, const int32_t* tokens, const int32_t* lengths,
-                        int M, int T, int C, cudaStream_t stream);
+void embedding_backward(float* dtok, float* dpos, const float* dout, const int32_t* tokens, const int32_t* positions,
+                        const int32_t* lengths, int M, int T, int C, cudaStream_t stream);
+// The extra predictions' rows (batch.hpp) of the loss layer: out rows M + e = rows[at[e]] (copy),
+// then back: rows[at[e]] += rows[M + e] (the columns at[e] are distinct: one writer each).
+void copy_rows(float* x /*(M+E, C)*/, const int32_t* at /*(E)*/, int M, int E, int C, cudaStream_t stream);
+void add_rows(float* x /*(M+E, C)*/, const int32_t* at /*(E)*/, int M, int E, int C, cudaStream_t stream);
 
 // norms.cu: LayerNorm (w, b) and RMSNorm (w), forward and backward; dinp accumulates when `accumulate`.
 void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* w, const float* b, int M,
@@ -43,20 +50,22 @@ void gelu_backward(float* dinp, const float* inp, const float* dout, int64_t n, 
 void swiglu_forward(float* out, const float* inp, int M, int F, cudaStream_t stream);
 void swiglu_backward(float* dinp, const float* inp, const float* dout, int M, int F, cudaStream_t stream);
 
-// attention.cu: RoPE (sign +1 forward, −1 backward, in place on the q and k heads; cos_sin (T_max, HS/2, 2)),
+// attention.cu: RoPE (sign +1 forward, −1 backward, in place on the q and k heads; cos_sin (T_max, HS/2, 2);
+// the angle of positions[n·T + t], or of t when positions is null),
 // causal GQA attention over right-padded rows (lengths (N), device); att (N,NH,T,T) keeps the softmax;
 // backward needs a scratch `ds` of att's size and overwrites dqkv.
-void rope_apply(float* qkv, const float* cos_sin, int N, int T, int NH, int NKV, int HS, float sign,
-                cudaStream_t stream);
+void rope_apply(float* qkv, const float* cos_sin, const int32_t* positions, int N, int T, int NH, int NKV, int HS,
+                float sign, cudaStream_t stream);
 void attention_forward(float* out, float* att, const float* qkv, const int32_t* lengths, int N, int T, int NH, int NKV,
                        int HS, cudaStream_t stream);
 void attention_backward(float* dqkv, float* ds, const float* dout, const float* qkv, const float* att,
                         const int32_t* lengths, int N, int T, int NH, int NKV, int HS, cudaStream_t stream);
 
 // The softmax of the cuBLAS-batched attention (src/cuda/attention.cuh), in place on (N,NH,T,T):
-// scaled scores -> causal probabilities (padded rows 0); then da -> ds = a·(da − Σ a·da).
-void causal_softmax_forward(float* att, const int32_t* lengths, int N, int NH, int T, cudaStream_t stream);
-void causal_softmax_backward(float* da_to_ds, const float* att, const int32_t* lengths, int N, int NH, int T,
+// scaled scores -> probabilities over the keys the rule makes visible (0 elsewhere, padded rows
+// 0); then da -> ds = a·(da − Σ a·da). The rule's pointers are device memory.
+void causal_softmax_forward(float* att, const VisibilityRule& rule, int N, int NH, int T, cudaStream_t stream);
+void causal_softmax_backward(float* da_to_ds, const float* att, const VisibilityRule& rule, int N, int NH, int T,
                              cudaStream_t stream);
 
 // logprob.cu: logp and lse of the target per row over V of Vp columns; backward in place to dlogits.

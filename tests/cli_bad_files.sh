@@ -166,6 +166,11 @@ check "bf16 on the cpu" 2 "--dtype bf16 needs --device cuda" "$train_dpo" -i "$d
 check "bad loss" 2 "loss type 'dpo' is not known" "$train_dpo" -i "$dir/p.bin" -m "$dir/tiny.bin" -o "$dir/run5" --loss dpo
 "$make_model" -o "$dir/small_vocab.bin" --arch llama --vocab 100 --layers 1 --heads 2 --embd 16 --max-seq 64 >/dev/null
 check "vocab mismatch" 2 "token ids go up to vocab_size 697, the model has 100 tokens" "$train_dpo" -i "$dir/p.bin" -m "$dir/small_vocab.bin" -o "$dir/run5"
+check "bad layout" 2 "--layout 'diagonal', expected padded, packed or shared" "$train_dpo" -i "$dir/p.bin" -m "$dir/tiny.bin" -o "$dir/run5" --layout diagonal
+check "padding-free with another layout" 2 "--padding-free means --layout packed, but --layout padded was given too" "$train_dpo" -i "$dir/p.bin" -m "$dir/tiny.bin" -o "$dir/run5" --padding-free --layout padded
+check "train_dpo padding-free" 0 "" "$train_dpo" -i "$dir/p.bin" -m "$dir/tiny.bin" -o "$dir/run6" --max-steps 1 -b 4 --padding-free
+grep -q "batch layout: packed" "$dir/out" || { echo "FAIL --padding-free: $(cat "$dir/out")"; fails=$((fails + 1)); }
+check "sft shared" 2 "--layout shared is for preference pairs" "$train_sft" -i "$dir/sft.bin" -m "$dir/tiny.bin" -o "$dir/sftrun" --layout shared
 check "unknown flag" 2 "--bogus" "$train_dpo" -i "$dir/p.bin" -m "$dir/tiny.bin" -o "$dir/run5" --bogus
 check "train_sft" 0 "" "$train_sft" -i "$dir/sft.bin" -m "$dir/tiny.bin" -o "$dir/sftrun" --max-steps 2 -b 2
 grep -q "step 2/2" "$dir/out" || { echo "FAIL train_sft: $(cat "$dir/out")"; fails=$((fails + 1)); }

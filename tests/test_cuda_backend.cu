@@ -1,6 +1,7 @@
 // test_cuda_backend.cu: the CUDA backend against the CPU reference backend on
 // whole models (every tiny architecture of test_util.hpp): log-probs, every
-// parameter gradient, bit-identical repeated runs, and 10 DPO training steps
+// parameter gradient, bit-identical repeated runs, packed and shared batch
+// layouts (against the CPU and against padded), and 10 DPO training steps
 // tracking the CPU loss trajectory. Skips without a GPU.
 //
 // Tolerances: both sides compute in float32 with different summation orders
@@ -18,8 +19,10 @@
 #include "cuda/check.cuh"
 #include "cuda/cuda_backend.hpp"
 #include "float_checks.hpp"
+#include "objectives/preference_step.hpp"
 #include "schedules.hpp"
 #include "test_util.hpp"
+#include "train/batches.hpp"
 #include "train/trainer.hpp"
 
 namespace align::cuda {
@@ -131,6 +134,76 @@ TEST_P(CudaBackendTest, Bf16TracksTheCpu) {
   for (train::Backend* x : {b.cpu.get(), b.gpu.get()})
     for (float& v : x->params()) v *= 0.5f;
   compare(b, rb, w, 3e-2, 5e-2, name() + " bf16 after a parameter change");
+}
+
+// Four pairs of random tokens shaped like the layout edge cases (tests/test_layouts.cpp): chosen
+// a prefix of rejected, answers differing at their first token, a pair filling max_seq_len 8, a
+// one-token prompt.
+std::vector<data::PairRecord> layout_pairs(uint64_t seed) {
+  Rng rng(seed);
+  auto ids = [&](int n) {
+    std::vector<uint32_t> v(n);
+    for (auto& x : v) x = (uint32_t)rng.uniform_int(0, 36);
+    return v;
+  };
+  data::PairRecord r0{ids(3), ids(2), {}}, r1{ids(2), ids(3), {}};
+  r0.rejected = r0.chosen;
+  for (uint32_t x : ids(2)) r0.rejected.push_back(x);
+  r1.rejected = r1.chosen;
+  r1.rejected[0] = (r1.chosen[0] + 1) % 37;
+  return {r0, r1, {ids(6), ids(1), ids(2)}, {ids(1), ids(4), ids(2)}};
+}
+
+// Packed and shared rows on the GPU: (1) per prediction, the GPU's log-probs (the N·T columns
+// and the E extra predictions) and every gradient against the CPU reference on the same batch,
+// at the tolerances above; (2) the DPO step's loss, metrics and gradients of packed and shared
+// equal the GPU's own padded ones, within the same float32 (1e-4, 1e-3) or bf16 (3e-2, 5e-2)
+// bounds: the layouts change only summation orders and which GEMM shapes cuBLAS sees.
+TEST_P(CudaBackendTest, PackedAndSharedRowsMatchTheCpuAndPadded) {
+  for (const Precision prec : {Precision::FP32, Precision::BF16}) {
+    const bool bf16 = prec == Precision::BF16;
+    const double rel_logp = bf16 ? 3e-2 : 1e-4, rel_grad = bf16 ? 5e-2 : 1e-3;
+    Pair b = backends(35, prec);
+    const std::vector<data::PairRecord> records = layout_pairs(36);
+    std::vector<data::PairsFile::View> views;
+    for (const auto& r : records) views.push_back({r.prompt, r.chosen, r.rejected});
+    const std::vector<size_t> ids{0, 1, 2, 3};
+    objectives::ObjectiveConfig obj;
+    obj.losses = {{objectives::LossType::Sigmoid, 1.0}, {objectives::LossType::Sft, 0.5}};
+    obj.beta = 0.5;
+    const std::vector<double> ref(8, -20.0);
+    auto step = [&](const train::TokenBatch& tb) {
+      b.gpu->zero_grad();
+      const objectives::ObjectiveResult r = objectives::preference_step(*b.gpu, tb.view(), tb.sequences, obj, ref, 1.0);
+      const std::span<float> g = b.gpu->grads();
+      return std::make_pair(r, std::vector<float>(g.begin(), g.end()));
+    };
+    const auto padded = step(train::pair_batch(views, ids, 8, train::Layout::Padded));
+    for (const auto& [layout, budget] : {std::pair{train::Layout::Packed, 15}, std::pair{train::Layout::Shared, 17},
+                                         std::pair{train::Layout::Shared, 8}}) {
+      const std::string what =
+          name() + (bf16 ? " bf16 " : " fp32 ") + train::layout_name(layout) + "@" + std::to_string(budget);
+      const train::TokenBatch tb = train::pair_batch(views, ids, 8, layout, budget);
+      const Batch view = tb.view();
+      const size_t P = view.predictions();
+      std::vector<float> lc(P), lg(P, NAN);
+      b.cpu->forward(view, lc.data(), nullptr);
+      b.gpu->forward(view, lg.data(), nullptr);
+      test::expect_near_scaled(lg, lc, rel_logp, what + " logp");
+      const std::vector<float> w = random_weights(P, 37);
+      b.cpu->zero_grad(), b.gpu->zero_grad();
+      b.cpu->backward(w.data());
+      b.gpu->backward(w.data());
+      test::expect_near_scaled(b.gpu->grads(), b.cpu->grads(), rel_grad, what + " grad");
+      const auto got = step(tb);
+      EXPECT_NEAR(got.first.loss, padded.first.loss, rel_logp * (1 + std::abs(padded.first.loss))) << what;
+      for (size_t k = 0; k < padded.first.metrics.size(); k++)
+        EXPECT_NEAR(got.first.metrics[k].value, padded.first.metrics[k].value,
+                    rel_logp * (1 + std::abs(padded.first.metrics[k].value)))
+            << what << " " << padded.first.metrics[k].name;
+      test::expect_near_scaled(got.second, padded.second, rel_grad, what + " grad vs padded");
+    }
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(TinyModels, CudaBackendTest, ::testing::ValuesIn(test::tiny_configs()),

@@ -34,6 +34,23 @@ void expect_close(const std::vector<float>& gpu, const std::vector<float>& cpu, 
   test::expect_near_scaled(gpu, cpu, rel, what);
 }
 
+// The CPU reference attention over right-padded causal rows, its probabilities spread into the
+// dense (N, NH, T, T) matrix the GPU keeps; the backward recomputes them from qkv.
+void cpu_attention_forward(std::vector<float>& out, std::vector<float>& att_dense, const std::vector<float>& qkv,
+                           const std::vector<int32_t>& lengths, int N, int T, int NH, int NKV, int HS) {
+  const cpu::AttentionRule rule = cpu::AttentionRule::causal(lengths.data(), N, T);
+  std::vector<float> att((size_t)NH * rule.visible());
+  cpu::attention_forward(out.data(), att.data(), qkv.data(), rule, NH, NKV, HS);
+  cpu::dense_probabilities(att_dense.data(), att.data(), rule, NH);
+}
+void cpu_attention_backward(std::vector<float>& dqkv, const std::vector<float>& dout, const std::vector<float>& qkv,
+                            const std::vector<int32_t>& lengths, int N, int T, int NH, int NKV, int HS) {
+  const cpu::AttentionRule rule = cpu::AttentionRule::causal(lengths.data(), N, T);
+  std::vector<float> att((size_t)NH * rule.visible()), out((size_t)N * T * NH * HS);
+  cpu::attention_forward(out.data(), att.data(), qkv.data(), rule, NH, NKV, HS);
+  cpu::attention_backward(dqkv.data(), dout.data(), qkv.data(), att.data(), rule, NH, NKV, HS);
+}
+
 class CudaKernels : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -51,7 +68,7 @@ TEST_F(CudaKernels, Embedding) {
   DeviceBuffer<int32_t> dt(tokens), dl(lengths);
   DeviceBuffer<float> dtok(tok), dpos(pos), ddout(dout), out((size_t)M * C);
   out.poison();
-  embedding_forward(out.data(), dt.data(), dtok.data(), dpos.data(), M, T, C, 0);
+  embedding_forward(out.data(), dt.data(), nullptr, dtok.data(), dpos.data(), M, T, C, 0);
   std::vector<float> ref((size_t)M * C);
   for (int m = 0; m < M; m++)
     for (int c = 0; c < C; c++) ref[(size_t)m * C + c] = tok[(size_t)tokens[m] * C + c] + pos[(size_t)(m % T) * C + c];
@@ -59,7 +76,7 @@ TEST_F(CudaKernels, Embedding) {
   // Backward accumulates into the existing gradients, over real positions only.
   std::vector<float> gtok = randn((size_t)Vp * C, 5), gpos = randn((size_t)T * C, 6);
   DeviceBuffer<float> dgtok(gtok), dgpos(gpos);
-  embedding_backward(dgtok.data(), dgpos.data(), ddout.data(), dt.data(), dl.data(), M, T, C, 0);
+  embedding_backward(dgtok.data(), dgpos.data(), ddout.data(), dt.data(), nullptr, dl.data(), M, T, C, 0);
   for (int c = 0; c < C; c++)
     for (int m = 0; m < M; m++) {
       if (m % T >= lengths[m / T]) continue;
@@ -68,6 +85,23 @@ TEST_F(CudaKernels, Embedding) {
     }
   expect_close(dgtok.download(), gtok, 0, "embedding backward dtok (same order: exact)");
   expect_close(dgpos.download(), gpos, 0, "embedding backward dpos");
+  // Packed rows: the position ids of the batch, not the column, pick the position embedding.
+  std::vector<int32_t> positions(M);
+  for (int& p : positions) p = rng.uniform_int(0, T - 1);
+  DeviceBuffer<int32_t> dp(positions);
+  embedding_forward(out.data(), dt.data(), dp.data(), dtok.data(), dpos.data(), M, T, C, 0);
+  for (int m = 0; m < M; m++)
+    for (int c = 0; c < C; c++)
+      ref[(size_t)m * C + c] = tok[(size_t)tokens[m] * C + c] + pos[(size_t)positions[m] * C + c];
+  expect_close(out.download(), ref, 0, "embedding forward at position ids");
+  embedding_backward(dgtok.data(), dgpos.data(), ddout.data(), dt.data(), dp.data(), dl.data(), M, T, C, 0);
+  for (int c = 0; c < C; c++)
+    for (int m = 0; m < M; m++) {
+      if (m % T >= lengths[m / T]) continue;
+      gtok[(size_t)tokens[m] * C + c] += dout[(size_t)m * C + c];
+      gpos[(size_t)positions[m] * C + c] += dout[(size_t)m * C + c];
+    }
+  expect_close(dgpos.download(), gpos, 0, "embedding backward dpos at position ids");
 }
 
 TEST_F(CudaKernels, LayerNormAndRmsNorm) {
@@ -183,13 +217,13 @@ TEST_F(CudaKernels, RopeAndAttention) {
     DeviceBuffer<float> dq(qkv), dtab(table), dy(dout), out((size_t)M * sh.NH * sh.HS),
         att((size_t)sh.N * sh.NH * sh.T * sh.T), ds(att.size()), dqkv(qkv.size());
     DeviceBuffer<int32_t> dl(lengths);
-    rope_apply(dq.data(), dtab.data(), sh.N, sh.T, sh.NH, sh.NKV, sh.HS, 1.f, 0);
-    cpu::rope_forward(qkv.data(), table.data(), sh.N, sh.T, sh.NH, sh.NKV, sh.HS);
+    rope_apply(dq.data(), dtab.data(), nullptr, sh.N, sh.T, sh.NH, sh.NKV, sh.HS, 1.f, 0);
+    cpu::rope_forward(qkv.data(), table.data(), nullptr, sh.N, sh.T, sh.NH, sh.NKV, sh.HS);
     expect_close(dq.download(), qkv, 1e-6, "rope");
     out.poison(), att.poison(), ds.poison(), dqkv.poison();
     attention_forward(out.data(), att.data(), dq.data(), dl.data(), sh.N, sh.T, sh.NH, sh.NKV, sh.HS, 0);
     std::vector<float> rout(out.size()), ratt(att.size()), rdqkv(qkv.size());
-    cpu::attention_forward(rout.data(), ratt.data(), qkv.data(), lengths.data(), sh.N, sh.T, sh.NH, sh.NKV, sh.HS);
+    cpu_attention_forward(rout, ratt, qkv, lengths, sh.N, sh.T, sh.NH, sh.NKV, sh.HS);
     expect_close(out.download(), rout, 1e-5, "attention out");
     expect_close(att.download(), ratt, 1e-5, "attention probabilities");
     {
@@ -201,8 +235,7 @@ TEST_F(CudaKernels, RopeAndAttention) {
     }
     attention_backward(dqkv.data(), ds.data(), dy.data(), dq.data(), att.data(), dl.data(), sh.N, sh.T, sh.NH, sh.NKV,
                        sh.HS, 0);
-    cpu::attention_backward(rdqkv.data(), dout.data(), qkv.data(), ratt.data(), lengths.data(), sh.N, sh.T, sh.NH,
-                            sh.NKV, sh.HS);
+    cpu_attention_backward(rdqkv, dout, qkv, lengths, sh.N, sh.T, sh.NH, sh.NKV, sh.HS);
     expect_close(dqkv.download(), rdqkv, 1e-5, "attention dqkv");
     DeviceBuffer<float> again(qkv.size());
     test::ReverseSchedule reverse;
@@ -210,8 +243,8 @@ TEST_F(CudaKernels, RopeAndAttention) {
                        sh.HS, 0);
     EXPECT_EQ(again.download(), dqkv.download());  // deterministic, whatever the schedule
     // The inverse rotation undoes RoPE.
-    rope_apply(dq.data(), dtab.data(), sh.N, sh.T, sh.NH, sh.NKV, sh.HS, -1.f, 0);
-    cpu::rope_backward(qkv.data(), table.data(), sh.N, sh.T, sh.NH, sh.NKV, sh.HS);
+    rope_apply(dq.data(), dtab.data(), nullptr, sh.N, sh.T, sh.NH, sh.NKV, sh.HS, -1.f, 0);
+    cpu::rope_backward(qkv.data(), table.data(), nullptr, sh.N, sh.T, sh.NH, sh.NKV, sh.HS);
     expect_close(dq.download(), qkv, 1e-6, "rope inverse");
   }
 }
@@ -235,25 +268,25 @@ TEST_F(CudaKernels, BatchedAttention) {
         ds(att.size()), dqkv(qkv.size());
     DeviceBuffer<int32_t> dl(lengths);
     out.poison(), att.poison(), ds.poison(), dqkv.poison();
-    attention.forward(out.data(), att.data(), dq.data(), dl.data(), sh.N, sh.T, sh.NH, sh.NKV, sh.HS, 0);
+    attention.forward(out.data(), att.data(), dq.data(), VisibilityRule{dl.data()}, sh.N, sh.T, sh.NH, sh.NKV, sh.HS,
+                      0);
     std::vector<float> rout(out.size()), ratt(att.size()), rdqkv(qkv.size());
-    cpu::attention_forward(rout.data(), ratt.data(), qkv.data(), lengths.data(), sh.N, sh.T, sh.NH, sh.NKV, sh.HS);
+    cpu_attention_forward(rout, ratt, qkv, lengths, sh.N, sh.T, sh.NH, sh.NKV, sh.HS);
     expect_close(out.download(), rout, 1e-5, "batched attention out");
     expect_close(att.download(), ratt, 1e-5, "batched attention probabilities");
-    attention.backward(dqkv.data(), ds.data(), dy.data(), dq.data(), att.data(), dl.data(), sh.N, sh.T, sh.NH, sh.NKV,
-                       sh.HS, 0);
-    cpu::attention_backward(rdqkv.data(), dout.data(), qkv.data(), ratt.data(), lengths.data(), sh.N, sh.T, sh.NH,
-                            sh.NKV, sh.HS);
+    attention.backward(dqkv.data(), ds.data(), dy.data(), dq.data(), att.data(), VisibilityRule{dl.data()}, sh.N, sh.T,
+                       sh.NH, sh.NKV, sh.HS, 0);
+    cpu_attention_backward(rdqkv, dout, qkv, lengths, sh.N, sh.T, sh.NH, sh.NKV, sh.HS);
     expect_close(dqkv.download(), rdqkv, 1e-5, "batched attention dqkv");
     DeviceBuffer<float> again(qkv.size()), att2(att.size()), out2(out.size());
     again.poison();
     {
       test::ReverseSchedule reverse;
-      attention.forward(out2.data(), att2.data(), dq.data(), dl.data(), sh.N, sh.T, sh.NH, sh.NKV, sh.HS, 0);
+      attention.forward(out2.data(), att2.data(), dq.data(), VisibilityRule{dl.data()}, sh.N, sh.T, sh.NH, sh.NKV, sh.HS, 0);
       EXPECT_EQ(att2.download(), att.download()) << "batched attention's softmax under the other schedule";
       EXPECT_EQ(out2.download(), out.download());
-      attention.backward(again.data(), ds.data(), dy.data(), dq.data(), att.data(), dl.data(), sh.N, sh.T, sh.NH, sh.NKV,
-                         sh.HS, 0);
+      attention.backward(again.data(), ds.data(), dy.data(), dq.data(), att.data(), VisibilityRule{dl.data()}, sh.N, sh.T,
+                         sh.NH, sh.NKV, sh.HS, 0);
     }
     EXPECT_EQ(again.download(), dqkv.download());  // deterministic, whatever the schedule
 
@@ -262,13 +295,13 @@ TEST_F(CudaKernels, BatchedAttention) {
     // A, dY and dS are cast to bf16 (2^-9 relative) before the other GEMMs: 2e-2 of the largest.
     std::vector<float> q16(qkv);
     for (float& x : q16) x = bf16_to_float(float_to_bf16(x));
-    cpu::attention_forward(rout.data(), ratt.data(), q16.data(), lengths.data(), sh.N, sh.T, sh.NH, sh.NKV, sh.HS);
-    cpu::attention_backward(rdqkv.data(), dout.data(), q16.data(), ratt.data(), lengths.data(), sh.N, sh.T, sh.NH,
-                            sh.NKV, sh.HS);
+    cpu_attention_forward(rout, ratt, q16, lengths, sh.N, sh.T, sh.NH, sh.NKV, sh.HS);
+    cpu_attention_backward(rdqkv, dout, q16, lengths, sh.N, sh.T, sh.NH, sh.NKV, sh.HS);
     out.poison(), att.poison(), dqkv.poison();
-    attention16.forward(out.data(), att.data(), dq.data(), dl.data(), sh.N, sh.T, sh.NH, sh.NKV, sh.HS, 0);
-    attention16.backward(dqkv.data(), ds.data(), dy.data(), dq.data(), att.data(), dl.data(), sh.N, sh.T, sh.NH, sh.NKV,
-                         sh.HS, 0);
+    attention16.forward(out.data(), att.data(), dq.data(), VisibilityRule{dl.data()}, sh.N, sh.T, sh.NH, sh.NKV, sh.HS,
+                        0);
+    attention16.backward(dqkv.data(), ds.data(), dy.data(), dq.data(), att.data(), VisibilityRule{dl.data()}, sh.N,
+                         sh.T, sh.NH, sh.NKV, sh.HS, 0);
     expect_close(att.download(), ratt, 1e-5, "bf16 attention probabilities");
     expect_close(out.download(), rout, 2e-2, "bf16 attention out");
     expect_close(dqkv.download(), rdqkv, 2e-2, "bf16 attention dqkv");

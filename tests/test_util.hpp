@@ -2,6 +2,8 @@
 // exercise every architectural option, random parameters and random batches.
 #pragma once
 
+#include <omp.h>
+
 #include <ostream>
 #include <string>
 #include <vector>
@@ -13,6 +15,16 @@
 #include "model/tensor_table.hpp"
 
 namespace align::test {
+
+// One OpenMP thread while it lives (tiny float64 shapes, where threads only add overhead);
+// the previous count afterwards.
+struct OneThread {
+  int before = omp_get_max_threads();
+  OneThread() { omp_set_num_threads(1); }
+  ~OneThread() { omp_set_num_threads(before); }
+  OneThread(const OneThread&) = delete;
+  OneThread& operator=(const OneThread&) = delete;
+};
 
 struct NamedConfig {
   std::string name;

@@ -165,7 +165,8 @@ int main(int argc, char** argv) {
     std::printf("[1/4] SFT on %zu reviews of mixed sentiment (%d steps)\n", sft.size(), sft_steps);
     {
       auto policy = align::train::make_cpu_backend(c, init);
-      align::train::SftTask task(std::make_shared<align::data::SftFile>(path("sft_data.bin")), nullptr, c.max_seq_len);
+      align::train::SftTask task(std::make_shared<align::data::SftFile>(path("sft_data.bin")), nullptr, c.max_seq_len,
+                                 {align::train::Layout::Packed, 0});
       align::train::TrainOptions o;
       o.batch_size = 32, o.max_steps = sft_steps, o.lr = 3e-3, o.warmup_steps = 20, o.schedule = align::train::Schedule::Cosine;
       o.out_dir = path("sft"), o.quiet = true, o.seed = seed;
@@ -200,7 +201,7 @@ int main(int argc, char** argv) {
       auto ref = align::train::make_cpu_backend(c, sft_model.params);
       align::train::DpoTask task(std::make_shared<align::data::PairsFile>(path("pairs.bin")),
                                  std::make_shared<align::data::PairsFile>(path("pairs.val.bin")), obj, ref.get(), false,
-                                 c.max_seq_len);
+                                 c.max_seq_len, {align::train::Layout::Shared, 0});
       for (const auto& m : align::train::evaluate(b, task, 32)) {
         if (m.name == "eval_rewards/accuracies") r.accuracy = m.value;
         if (m.name == "eval_rewards/margins") r.margin = m.value;
@@ -221,7 +222,7 @@ int main(int argc, char** argv) {
       obj.beta = beta;
       align::train::DpoTask task(std::make_shared<align::data::PairsFile>(path("pairs.bin")),
                                  std::make_shared<align::data::PairsFile>(path("pairs.val.bin")), obj, ref.get(), false,
-                                 c.max_seq_len);
+                                 c.max_seq_len, {align::train::Layout::Shared, 0});
       align::train::TrainOptions o;
       o.batch_size = 32, o.max_steps = dpo_steps, o.lr = 1e-3, o.warmup_steps = 10, o.out_dir = path(dir);
       o.quiet = true, o.seed = seed, o.eval_every = 20;

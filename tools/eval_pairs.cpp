@@ -13,6 +13,7 @@
 #include "cpu/generate.hpp"
 #include "data/pairs_file.hpp"
 #include "model/checkpoint.hpp"
+#include "train/train_flags.hpp"
 #include "train/trainer.hpp"
 
 namespace {
@@ -31,7 +32,9 @@ int main(int argc, char** argv) {
     CLI::App app{"held-out preference metrics and KL(policy || reference) of a model.bin", "eval_pairs"};
     std::string model, ref_path, input;
     double beta = 0.1;
-    int batch = 8, kl_prompts = 16, kl_tokens = 64;
+    int batch = 8, kl_prompts = 16, kl_tokens = 64, row_tokens = 0;
+    std::string layout = "shared";
+    bool padding_free = false;
     uint64_t seed = 1;
     app.add_option("-m,--model", model, "policy model.bin")->required();
     app.add_option("-r,--ref", ref_path, "reference model.bin")->required();
@@ -41,7 +44,10 @@ int main(int argc, char** argv) {
     app.add_option("--kl-prompts", kl_prompts, "prompts sampled for the KL estimate (0: skip it)")->capture_default_str();
     app.add_option("--kl-max-tokens", kl_tokens, "tokens sampled per completion at most")->capture_default_str();
     app.add_option("--seed", seed, "sampling seed")->capture_default_str();
+    align::train::add_layout_flags(app, layout, padding_free, row_tokens);
     if (const int rc = align::parse_args(app, argc, argv); rc >= 0) return rc;
+    const align::train::LayoutOptions layout_options =
+        align::train::layout_flags_options(layout, "shared", padding_free, row_tokens);
     const align::LoadedModel policy = align::load_model(model), ref = align::load_model(ref_path);
     ALIGN_REQUIRE(policy.info.config == ref.info.config, ref_path, ": the reference's config differs from the policy's");
     auto pairs = std::make_shared<align::data::PairsFile>(input);
@@ -53,7 +59,7 @@ int main(int argc, char** argv) {
     auto rb = align::train::make_cpu_backend(ref.info.config, ref.params);
     align::objectives::ObjectiveConfig obj;
     obj.beta = beta;
-    align::train::DpoTask task(pairs, pairs, obj, rb.get(), false, policy.info.config.max_seq_len);
+    align::train::DpoTask task(pairs, pairs, obj, rb.get(), false, policy.info.config.max_seq_len, layout_options);
     std::printf("%s: %zu pairs\n", input.c_str(), pairs->size());
     for (const auto& m : align::train::evaluate(*pb, task, batch)) std::printf("  %-26s %.6f\n", m.name.c_str(), m.value);
 

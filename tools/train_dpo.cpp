@@ -40,7 +40,8 @@ int main(int argc, char** argv) {
   return align::run_main("train_dpo", [&]() -> int {
     CLI::App app{"preference training (DPO family, SimPO, ORPO) of a model.bin on a pairs.bin", "train_dpo"};
     align::train::CommonFlags f;
-    f.opt.lr = 1e-6;  // TRL's DPOConfig default
+    f.opt.lr = 1e-6;      // TRL's DPOConfig default
+    f.layout = "shared";  // the prompt computed once per pair
     std::string input, ref_path, losses = "sigmoid", weights, f_div = "reverse_kl";
     double beta = 0.1, orpo_lambda = 0.1, ld_alpha = -1;
     bool precompute = false;
@@ -115,7 +116,8 @@ int main(int argc, char** argv) {
             continue;
           }
           if (!ref_backend) ref_backend = align::train::make_backend(f.device, f.dtype, r.info.config, r.params);
-          const size_t n = align::train::precompute_reference(path, *ref_backend, obj, tag, f.opt.batch_size, comm.get());
+          const size_t n = align::train::precompute_reference(path, *ref_backend, obj, tag, f.opt.batch_size,
+                                                              comm.get(), f.layout_options);
           if (lead) std::printf("%s: stored reference log-probs of %zu pairs from %s\n", path.c_str(), n, rp.c_str());
         }
         // Reopen: the files now hold the sums; no reference model stays in memory.
@@ -130,7 +132,8 @@ int main(int argc, char** argv) {
     }
 
     std::unique_ptr<align::train::Backend> policy = align::train::make_backend(f.device, f.dtype, c, start.params);
-    align::train::DpoTask task(train_pairs, val_pairs, obj, reference.get(), stored, c.max_seq_len);
+    align::train::DpoTask task(train_pairs, val_pairs, obj, reference.get(), stored, c.max_seq_len, f.layout_options);
+    if (lead) std::printf("batch layout: %s\n", align::train::layout_name(f.layout_options.layout));
     align::train::install_stop_handlers();
     const align::train::TrainSummary s = align::train::train(*policy, task, f.opt);
     if (s.interrupted) return 130;

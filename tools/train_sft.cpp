@@ -17,7 +17,8 @@ int main(int argc, char** argv) {
   return align::run_main("train_sft", [&]() -> int {
     CLI::App app{"supervised fine-tuning of a model.bin on an sft.bin", "train_sft"};
     align::train::CommonFlags f;
-    f.opt.lr = 2e-5;  // TRL's SFTConfig default
+    f.opt.lr = 2e-5;      // TRL's SFTConfig default
+    f.layout = "packed";  // examples back to back, no padding
     std::string input;
     align::train::add_training_flags(app, f);
     app.add_option("-i,--input", input, "sft.bin (from prepare_sft)")->required();
@@ -35,7 +36,10 @@ int main(int argc, char** argv) {
     if (lead) std::printf("model %s: %s\ntraining on %s: %zu examples\n", f.model.c_str(), c.summary().c_str(), input.c_str(),
                 train_data->size());
     std::unique_ptr<align::train::Backend> policy = align::train::make_backend(f.device, f.dtype, c, start.params);
-    align::train::SftTask task(train_data, val, c.max_seq_len);
+    ALIGN_REQUIRE(f.layout_options.layout != align::train::Layout::Shared,
+                  "--layout shared is for preference pairs; train_sft takes padded or packed");
+    align::train::SftTask task(train_data, val, c.max_seq_len, f.layout_options);
+    if (lead) std::printf("batch layout: %s\n", align::train::layout_name(f.layout_options.layout));
     align::train::install_stop_handlers();
     const align::train::TrainSummary s = align::train::train(*policy, task, f.opt);
     if (s.interrupted) return 130;

@@ -80,14 +80,15 @@ int main(int argc, char** argv) {
     align::train::TokenBatch b;
     b.N = 2 * pairs, b.T = seq;
     align::Rng rng(7);
-    b.tokens.resize((size_t)b.N * seq), b.targets.resize(b.tokens.size()), b.completion.resize(b.tokens.size());
+    b.tokens.resize((size_t)b.N * seq), b.targets.resize(b.tokens.size());
+    std::vector<uint8_t> completion(b.tokens.size());  // (N, T)
     b.lengths.assign(b.N, seq);
     for (auto& t : b.tokens) t = rng.uniform_int(0, vocab - 1);
     for (int n = 0; n < b.N; n++)
       for (int t = 0; t < seq; t++) {
         const size_t i = (size_t)n * seq + t;
         b.targets[i] = t + 1 < seq ? b.tokens[i + 1] : -1;
-        b.completion[i] = t >= seq / 2 && b.targets[i] >= 0;
+        completion[i] = t >= seq / 2 && b.targets[i] >= 0;
       }
     std::vector<double> ref(b.N);
     for (double& r : ref) r = -seq / 2 * std::log((double)vocab) + rng.normal();  // plausible stored sums
@@ -98,7 +99,7 @@ int main(int argc, char** argv) {
     for (int s = 0; s < warmup + steps; s++) {
       const auto t0 = std::chrono::steady_clock::now();
       policy->zero_grad();
-      loss = align::objectives::preference_step(*policy, b.view(), b.completion.data(), objective, ref, 1.0).loss;
+      loss = align::objectives::preference_step(*policy, b.view(), completion.data(), objective, ref, 1.0).loss;
       const double norm = std::sqrt(opt->grad_sq_sum());
       opt->step(1e-6, norm > 1.0 ? (float)(1.0 / (norm + 1e-6)) : 1.f);
       const double dt = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();

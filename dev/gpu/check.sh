@@ -58,6 +58,9 @@ fi
 # The training benchmark of issue 6: GPT-2 124M shapes, T = 1024, 8 pairs, DPO with stored reference.
 step "train step gpt2-124M bf16" "$BIN/bench_train_step" --device cuda --dtype bf16
 step "train step gpt2-124M fp32" "$BIN/bench_train_step" --device cuda --dtype fp32
+# The batch layouts (issue 17): padded, packed, shared on three length distributions, GPT-2 124M widths.
+step "batch layouts bf16" "$BIN/bench_layouts" --device cuda --dtype bf16 --layers 12 --heads 12 --embd 768 \
+  --vocab 50257 --pairs 8 --batches 5
 # Out-of-bounds accesses and races on small shapes (compute-sanitizer runs where the machine allows
 # it; bounded so that it cannot eat the session).
 if command -v compute-sanitizer >/dev/null; then

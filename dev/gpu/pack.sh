@@ -16,7 +16,7 @@ cd "$(dirname "$0")/../.."
 cmake -S . -B build-gpu -DALIGN_NATIVE=OFF -DCMAKE_CXX_FLAGS=-march=x86-64-v3 -DALIGN_CUDA=ON \
   -DALIGN_SOFTWARE_DEVICE=OFF >/dev/null
 cmake --build build-gpu -j "$(nproc)" >/dev/null
-bins="align_gpu_tests nccl_check gpu_info bench_cuda_kernels bench_loss_layer bench_train_step"
+bins="align_gpu_tests nccl_check gpu_info bench_cuda_kernels bench_loss_layer bench_train_step bench_layouts"
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/bundle/bin" "$stage/bundle/lib" .gpu_bundle

@@ -26,7 +26,7 @@ namespace {
 
 struct OnlineRow {
   double max = -std::numeric_limits<double>::infinity();
-  double sum = 0, pz = 0, sq = 0, zsum = 0, z_target = 0;
+  double sum = 0, pz = 0, sq = 0, zsum = 0, z_target = 0, z_target2 = 0;
   int argmax = -1;
 };
 
@@ -46,8 +46,13 @@ void chunk_logits(T* z, const T* h, const T* w, int M, int C, int v0, int n) {
 
 template <typename T>
 void chunked_logprob_forward(T* logp, T* lse, double* entropy, double* mean_logit, double* log_sum_sq, uint8_t* is_top1,
-                             const T* h, const T* w, const int32_t* targets, int M, int C, int V, int chunk) {
+                             const T* h, const T* w, const int32_t* targets, int M, int C, int V, int chunk,
+                             const SecondTargets<T>* second) {
   check_sizes(M, C, V, chunk);
+  const int32_t* targets2 = second ? second->targets : nullptr;
+  if (targets2)
+    for (int m = 0; m < M; m++)
+      ALIGN_ASSERT(targets2[m] < 0 || targets[m] >= 0, "row ", m, " has a second target but no first");
   chunk = std::min(chunk, V);
   std::vector<OnlineRow> rows(M);
   std::vector<T> z((size_t)M * chunk);  // (M, chunk): the only logits in memory
@@ -85,6 +90,7 @@ void chunked_logprob_forward(T* logp, T* lse, double* entropy, double* mean_logi
         for (int j = 0; j < n; j++) r.sum += std::exp((double)zr[j] - r.max);
       }
       if (target >= v0 && target < v0 + n) r.z_target = zr[target - v0];
+      if (targets2 && targets2[m] >= v0 && targets2[m] < v0 + n) r.z_target2 = zr[targets2[m] - v0];
     }
   }
 #pragma omp parallel for schedule(static)
@@ -98,13 +104,20 @@ void chunked_logprob_forward(T* logp, T* lse, double* entropy, double* mean_logi
     if (mean_logit) mean_logit[m] = ignored ? 0.0 : r.zsum / V;
     if (log_sum_sq) log_sum_sq[m] = ignored ? 0.0 : std::log(r.sq) - 2.0 * std::log(r.sum);
     if (is_top1) is_top1[m] = !ignored && r.argmax == targets[m];
+    if (targets2) {
+      const bool none = targets2[m] < 0;
+      second->logp[m] = none ? T(0) : (T)(r.z_target2 - l);
+      if (second->is_top1) second->is_top1[m] = !none && r.argmax == targets2[m];
+    }
   }
 }
 
 template <typename T>
 void chunked_logprob_backward(T* dh, T* dw, const T* dlogp, const T* h, const T* w, const T* lse,
-                              const int32_t* targets, int M, int C, int V, int chunk, GradMode dh_mode) {
+                              const int32_t* targets, int M, int C, int V, int chunk, GradMode dh_mode,
+                              const SecondTargets<T>* second) {
   check_sizes(M, C, V, chunk);
+  const int32_t* targets2 = second ? second->targets : nullptr;
   chunk = std::min(chunk, V);
   std::vector<T> z((size_t)M * chunk);  // (M, chunk): logits, then dlogits, of one chunk
   for (int v0 = 0; v0 < V; v0 += chunk) {
@@ -113,14 +126,16 @@ void chunked_logprob_backward(T* dh, T* dw, const T* dlogp, const T* h, const T*
 #pragma omp parallel for schedule(static)
     for (int m = 0; m < M; m++) {
       T* zr = z.data() + (int64_t)m * n;
-      const int target = targets[m];
-      if (target < 0 || dlogp[m] == T(0)) {
+      const int target = targets[m], target2 = targets2 ? targets2[m] : -1;
+      const T d1 = dlogp[m], d2 = target2 >= 0 ? second->dlogp[m] : T(0);
+      if (target < 0 || (d1 == T(0) && d2 == T(0))) {
         std::fill(zr, zr + n, T(0));
         continue;
       }
-      const T d = dlogp[m];
+      const T d = d1 + d2;
       for (int j = 0; j < n; j++) zr[j] = -d * std::exp(zr[j] - lse[m]);
-      if (target >= v0 && target < v0 + n) zr[target - v0] += d;
+      if (target >= v0 && target < v0 + n) zr[target - v0] += d1;
+      if (target2 >= v0 && target2 < v0 + n) zr[target2 - v0] += d2;
     }
     // The first chunk writes dh as the caller asked; later chunks add to it.
     const GradMode mode = v0 == 0 ? dh_mode : GradMode::Accumulate;
@@ -130,9 +145,9 @@ void chunked_logprob_backward(T* dh, T* dw, const T* dlogp, const T* h, const T*
 
 #define ALIGN_INSTANTIATE_CHUNKED(T)                                                                                  \
   template void chunked_logprob_forward<T>(T*, T*, double*, double*, double*, uint8_t*, const T*, const T*,           \
-                                           const int32_t*, int, int, int, int);                                       \
+                                           const int32_t*, int, int, int, int, const SecondTargets<T>*);              \
   template void chunked_logprob_backward<T>(T*, T*, const T*, const T*, const T*, const T*, const int32_t*, int, int, \
-                                            int, int, GradMode);
+                                            int, int, GradMode, const SecondTargets<T>*);
 ALIGN_INSTANTIATE_CHUNKED(float)
 ALIGN_INSTANTIATE_CHUNKED(double)
 

@@ -19,6 +19,11 @@
 //            dh (M, C) += dz·W[v0:v1],  dW[v0:v1] (chunk, C) += dzᵀ·h.
 // SFT (dlogp known in advance) could run both in one pass; the reference
 // model's log-probs use the forward pass alone.
+//
+// A row may carry a second target (SecondTargets): the shared layout's last
+// prompt column predicts the first token of both answers (batch.hpp). Both
+// log-probs come from the one row of logits, and the backward adds both
+// terms: dz = d1·onehot(t1) + d2·onehot(t2) - (d1 + d2)·e^(z - lse).
 #pragma once
 
 #include <cstdint>
@@ -27,19 +32,29 @@
 
 namespace align::cpu {
 
+// The second targets of the rows (null pointer: none). A row with a second target has a first one.
+template <typename T>
+struct SecondTargets {
+  const int32_t* targets = nullptr;  // (M) < 0: none
+  T* logp = nullptr;                 // (M) forward: log p(second target), 0 where none
+  uint8_t* is_top1 = nullptr;        // (M) forward, or null: the second target is the first argmax
+  const T* dlogp = nullptr;          // (M) backward: the gradient of the second log-prob
+};
+
 // Forward: logp and lse as logprob_forward, the token statistics as token_stats
 // (any of entropy..is_top1 may be null to skip them), from h and W directly.
 // Rows with target < 0 get zeros. chunk: vocabulary columns per tile, >= 1.
 template <typename T>
 void chunked_logprob_forward(T* logp /*(M)*/, T* lse /*(M)*/, double* entropy /*(M)*/, double* mean_logit /*(M)*/,
                              double* log_sum_sq /*(M)*/, uint8_t* is_top1 /*(M)*/, const T* h /*(M,C)*/,
-                             const T* w /*(Vp,C)*/, const int32_t* targets /*(M)*/, int M, int C, int V, int chunk);
+                             const T* w /*(Vp,C)*/, const int32_t* targets /*(M)*/, int M, int C, int V, int chunk,
+                             const SecondTargets<T>* second = nullptr);
 
 // Backward: dh (M,C) per dh_mode, dw (Vp,C) += on its V real rows (the padding
 // rows get nothing, as in logprob_backward). lse from the forward pass.
 template <typename T>
 void chunked_logprob_backward(T* dh /*(M,C)*/, T* dw /*(Vp,C)*/, const T* dlogp /*(M)*/, const T* h /*(M,C)*/,
                               const T* w /*(Vp,C)*/, const T* lse /*(M)*/, const int32_t* targets /*(M)*/, int M, int C,
-                              int V, int chunk, GradMode dh_mode);
+                              int V, int chunk, GradMode dh_mode, const SecondTargets<T>* second = nullptr);
 
 }  // namespace align::cpu

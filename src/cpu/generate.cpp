@@ -42,7 +42,9 @@ const std::vector<float>& Decoder::feed(int32_t token) {
     norm(norm_.data(), x_.data(), w.attn_norm_w, w.attn_norm_b);
     matmul_forward(qkv_.data(), norm_.data(), w.qkv_w, w.qkv_b, 1, C, c_.qkv_dim());
     // rope_forward treats the row as (N=1, T=1) at position 0; rotate at pos_ by offsetting the table.
-    if (c_.arch == Arch::Llama) rope_forward(qkv_.data(), rope_.data() + (size_t)pos_ * HS, 1, 1, NH, NKV, HS);
+    if (c_.arch == Arch::Llama)
+      rope_forward(qkv_.data(), rope_.data() + (size_t)pos_ * HS, static_cast<const int32_t*>(nullptr), 1, 1, NH, NKV,
+                   HS);
     std::copy(qkv_.begin() + c_.q_dim(), qkv_.begin() + c_.q_dim() + c_.kv_dim(),
               k_cache_[l].begin() + (size_t)pos_ * c_.kv_dim());
     std::copy(qkv_.begin() + c_.q_dim() + c_.kv_dim(), qkv_.end(), v_cache_[l].begin() + (size_t)pos_ * c_.kv_dim());

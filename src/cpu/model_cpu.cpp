@@ -9,8 +9,10 @@
 // (chunked_logprob.hpp; set_vocab_chunk).
 // norm is LayerNorm (gpt2) or RMSNorm (llama); act is tanh-GELU or SwiGLU;
 // gpt2 adds learned position embeddings to the token embeddings, llama rotates
-// q and k. The backward pass walks the same list in reverse; the residual
-// gradient `dx` is the one activation gradient that accumulates.
+// q and k, both at the batch's position ids; attention follows its visibility
+// rule (a packed row holds several sequences; batch.hpp). The backward pass
+// walks the same list in reverse; the residual gradient `dx` is the one
+// activation gradient that accumulates.
 #include "cpu/model_cpu.hpp"
 
 #include <algorithm>
@@ -49,7 +51,6 @@ void CpuModel<T>::ensure_activations(int N, int Tn) {
     a.resid_in.resize(M * C);
     a.norm1.resize(M * C), a.mean1.resize(M), a.rstd1.resize(M);
     a.qkv.resize(M * c.qkv_dim());
-    a.att.resize((size_t)N * c.n_head * Tn * Tn);
     a.atty.resize(M * c.q_dim());
     a.mid.resize(M * C);
     a.norm2.resize(M * C), a.mean2.resize(M), a.rstd2.resize(M);
@@ -101,13 +102,28 @@ template <typename T>
 void CpuModel<T>::forward(const Batch& batch, T* logp, TokenStats* stats) {
   const ModelConfig& c = config_;
   PreparedBatch pb = prepare_batch(batch, c.vocab_size, c.max_seq_len);
-  const int N = batch.N, Tn = batch.T, M = N * Tn, C = c.n_embd;
+  const int N = batch.N, Tn = batch.T, M = N * Tn, C = c.n_embd, E = pb.E;
   tokens_ = std::move(pb.tokens);
   targets_ = std::move(pb.targets);
   lengths_ = std::move(pb.lengths);
+  positions_ = std::move(pb.positions);
+  rule_ = AttentionRule::of(lengths_.data(), pb.seq_start.data(), pb.prefix_start.data(), pb.prefix_end.data(), N, Tn);
+  extra_at_ = std::move(pb.extra_at);
+  targets2_.assign(M, -1);
+  promoted_.assign(E, 0);
+  for (int e = 0; e < E; e++) {
+    const int m = extra_at_[e];
+    if (targets_[m] >= 0) {
+      targets2_[m] = pb.extra_targets[e];
+    } else {
+      targets_[m] = pb.extra_targets[e];
+      promoted_[e] = 1;
+    }
+  }
   ensure_activations(N, Tn);
+  for (LayerActs& a : acts_) a.att.resize((size_t)c.n_head * rule_.visible());
 
-  // Embeddings: x[n,t] = tok_embed[token] (+ pos_embed[t] for gpt2).
+  // Embeddings: x[n,t] = tok_embed[token] (+ pos_embed[position id] for gpt2).
   T* x = acts_[0].resid_in.data();
 #pragma omp parallel for schedule(static)
   for (int m = 0; m < M; m++) {
@@ -115,7 +131,7 @@ void CpuModel<T>::forward(const Batch& batch, T* logp, TokenStats* stats) {
     T* xm = x + (int64_t)m * C;
     for (int i = 0; i < C; i++) xm[i] = te[i];
     if (w_.pos_embed) {
-      const T* pe = w_.pos_embed + (int64_t)(m % Tn) * C;
+      const T* pe = w_.pos_embed + (int64_t)positions_[m] * C;
       for (int i = 0; i < C; i++) xm[i] += pe[i];
     }
   }
@@ -126,9 +142,9 @@ void CpuModel<T>::forward(const Batch& batch, T* logp, TokenStats* stats) {
     const LayerView<T>& w = w_.layers[l];
     norm_forward(a.norm1.data(), a.mean1.data(), a.rstd1.data(), a.resid_in.data(), w.attn_norm_w, w.attn_norm_b, M);
     matmul_forward(a.qkv.data(), a.norm1.data(), w.qkv_w, w.qkv_b, M, C, c.qkv_dim());
-    if (c.arch == Arch::Llama) rope_forward(a.qkv.data(), rope_.data(), N, Tn, c.n_head, c.n_kv_head, c.head_dim);
-    attention_forward(a.atty.data(), a.att.data(), a.qkv.data(), lengths_.data(), N, Tn, c.n_head, c.n_kv_head,
-                      c.head_dim);
+    if (c.arch == Arch::Llama)
+      rope_forward(a.qkv.data(), rope_.data(), positions_.data(), N, Tn, c.n_head, c.n_kv_head, c.head_dim);
+    attention_forward(a.atty.data(), a.att.data(), a.qkv.data(), rule_, c.n_head, c.n_kv_head, c.head_dim);
     matmul_forward(proj.data(), a.atty.data(), w.attn_out_w, w.attn_out_b, M, c.q_dim(), C);
     for (size_t i = 0; i < (size_t)M * C; i++) a.mid[i] = a.resid_in[i] + proj[i];
     norm_forward(a.norm2.data(), a.mean2.data(), a.rstd2.data(), a.mid.data(), w.mlp_norm_w, w.mlp_norm_b, M);
@@ -143,12 +159,16 @@ void CpuModel<T>::forward(const Batch& batch, T* logp, TokenStats* stats) {
   }
   norm_forward(normf_.data(), meanf_.data(), rstdf_.data(), resid_out_.data(), w_.final_norm_w, w_.final_norm_b, M);
   if (stats)
-    stats->entropy.resize(M), stats->mean_logit.resize(M), stats->log_sum_sq_probs.resize(M), stats->is_top1.resize(M);
+    stats->entropy.resize(M + E), stats->mean_logit.resize(M + E), stats->log_sum_sq_probs.resize(M + E),
+        stats->is_top1.resize(M + E);
+  std::vector<T> logp2(E > 0 ? M : 0);         // (M) log-probs of the second targets
+  std::vector<uint8_t> top1_2(E > 0 ? M : 0);  // (M)
   if (vocab_chunk_ > 0) {
-    chunked_logprob_forward(logp, lse_.data(), stats ? stats->entropy.data() : nullptr,
-                            stats ? stats->mean_logit.data() : nullptr,
-                            stats ? stats->log_sum_sq_probs.data() : nullptr, stats ? stats->is_top1.data() : nullptr,
-                            normf_.data(), w_.lm_head, targets_.data(), M, C, c.vocab_size, vocab_chunk_);
+    const SecondTargets<T> second{targets2_.data(), logp2.data(), top1_2.data(), nullptr};
+    chunked_logprob_forward(
+        logp, lse_.data(), stats ? stats->entropy.data() : nullptr, stats ? stats->mean_logit.data() : nullptr,
+        stats ? stats->log_sum_sq_probs.data() : nullptr, stats ? stats->is_top1.data() : nullptr, normf_.data(),
+        w_.lm_head, targets_.data(), M, C, c.vocab_size, vocab_chunk_, E > 0 ? &second : nullptr);
   } else {
     matmul_forward(logits_.data(), normf_.data(), w_.lm_head, static_cast<const T*>(nullptr), M, C,
                    c.padded_vocab_size);
@@ -157,6 +177,25 @@ void CpuModel<T>::forward(const Batch& batch, T* logp, TokenStats* stats) {
       token_stats(stats->entropy.data(), stats->mean_logit.data(), stats->log_sum_sq_probs.data(),
                   stats->is_top1.data(), logits_.data(), lse_.data(), targets_.data(), M, c.vocab_size,
                   c.padded_vocab_size);
+    for (int e = 0; e < E; e++) {  // the second target's log-prob from the same logits and lse
+      const int m = extra_at_[e];
+      if (targets2_[m] < 0) continue;
+      const T* z = logits_.data() + (int64_t)m * c.padded_vocab_size;
+      logp2[m] = z[targets2_[m]] - lse_[m];
+      top1_2[m] = std::max_element(z, z + c.vocab_size) - z == targets2_[m];  // first maximum, as torch.argmax
+    }
+  }
+  // The extra predictions after the N·T ordinary ones; a promoted one moves out of its column.
+  for (int e = 0; e < E; e++) {
+    const int m = extra_at_[e];
+    logp[M + e] = promoted_[e] ? logp[m] : logp2[m];
+    if (promoted_[e]) logp[m] = T(0);
+    if (!stats) continue;
+    stats->entropy[M + e] = stats->entropy[m];
+    stats->mean_logit[M + e] = stats->mean_logit[m];
+    stats->log_sum_sq_probs[M + e] = stats->log_sum_sq_probs[m];
+    stats->is_top1[M + e] = promoted_[e] ? stats->is_top1[m] : top1_2[m];
+    if (promoted_[e]) stats->entropy[m] = stats->mean_logit[m] = stats->log_sum_sq_probs[m] = 0, stats->is_top1[m] = 0;
   }
   have_forward_ = true;
 }
@@ -168,12 +207,28 @@ void CpuModel<T>::backward(const T* dlogp) {
   const ModelConfig& c = config_;
   const int N = N_, Tn = T_, M = N * Tn, C = c.n_embd;
 
+  // The gradients of each column's first and second target (the extra predictions, back in their columns).
+  const int E = (int)extra_at_.size();
+  std::vector<T> d1(dlogp, dlogp + M), d2(E > 0 ? M : 0, T(0));  // (M), (M)
+  for (int e = 0; e < E; e++) (promoted_[e] ? d1 : d2)[extra_at_[e]] = dlogp[M + e];
   std::vector<T> dnorm((size_t)M * C), dx((size_t)M * C, T(0));  // (M, C) each
   if (vocab_chunk_ > 0) {
-    chunked_logprob_backward(dnorm.data(), g_.lm_head, dlogp, normf_.data(), w_.lm_head, lse_.data(), targets_.data(),
-                             M, C, c.vocab_size, vocab_chunk_, GradMode::Overwrite);
+    const SecondTargets<T> second{targets2_.data(), nullptr, nullptr, d2.data()};
+    chunked_logprob_backward(dnorm.data(), g_.lm_head, d1.data(), normf_.data(), w_.lm_head, lse_.data(),
+                             targets_.data(), M, C, c.vocab_size, vocab_chunk_, GradMode::Overwrite,
+                             E > 0 ? &second : nullptr);
   } else {
-    logprob_backward(logits_.data(), dlogp, lse_.data(), targets_.data(), M, c.vocab_size, c.padded_vocab_size);
+    // dz = d1·onehot(t1) + d2·onehot(t2) - (d1 + d2)·softmax: the one-target backward with d1 + d2, moved.
+    std::vector<T> dsum = d1;
+    for (int e = 0; e < E; e++) dsum[extra_at_[e]] += d2[extra_at_[e]];
+    logprob_backward(logits_.data(), dsum.data(), lse_.data(), targets_.data(), M, c.vocab_size, c.padded_vocab_size);
+    for (int e = 0; e < E; e++) {
+      const int m = extra_at_[e];
+      if (targets2_[m] < 0) continue;
+      T* dz = logits_.data() + (int64_t)m * c.padded_vocab_size;
+      dz[targets_[m]] -= d2[m];
+      dz[targets2_[m]] += d2[m];
+    }
     matmul_backward(dnorm.data(), g_.lm_head, static_cast<T*>(nullptr), logits_.data(), normf_.data(), w_.lm_head, M, C,
                     c.padded_vocab_size, GradMode::Overwrite);
   }
@@ -200,9 +255,9 @@ void CpuModel<T>::backward(const T* dlogp) {
     // Attention branch: dx becomes d resid_in.
     matmul_backward(datty.data(), g.attn_out_w, g.attn_out_b, dx.data(), a.atty.data(), w.attn_out_w, M, c.q_dim(), C,
                     GradMode::Overwrite);
-    attention_backward(dqkv.data(), datty.data(), a.qkv.data(), a.att.data(), lengths_.data(), N, Tn, c.n_head,
-                       c.n_kv_head, c.head_dim);
-    if (c.arch == Arch::Llama) rope_backward(dqkv.data(), rope_.data(), N, Tn, c.n_head, c.n_kv_head, c.head_dim);
+    attention_backward(dqkv.data(), datty.data(), a.qkv.data(), a.att.data(), rule_, c.n_head, c.n_kv_head, c.head_dim);
+    if (c.arch == Arch::Llama)
+      rope_backward(dqkv.data(), rope_.data(), positions_.data(), N, Tn, c.n_head, c.n_kv_head, c.head_dim);
     matmul_backward(dnorm.data(), g.qkv_w, g.qkv_b, dqkv.data(), a.norm1.data(), w.qkv_w, M, C, c.qkv_dim(),
                     GradMode::Overwrite);
     norm_backward(dx.data(), g.attn_norm_w, g.attn_norm_b, dnorm.data(), a.resid_in.data(), w.attn_norm_w,
@@ -217,7 +272,7 @@ void CpuModel<T>::backward(const T* dlogp) {
       if (m % Tn >= lengths_[m / Tn]) continue;
       const T d = dx[(size_t)m * C + i];
       g_.tok_embed[(int64_t)tokens_[m] * C + i] += d;
-      if (g_.pos_embed) g_.pos_embed[(int64_t)(m % Tn) * C + i] += d;
+      if (g_.pos_embed) g_.pos_embed[(int64_t)positions_[m] * C + i] += d;
     }
   }
 }

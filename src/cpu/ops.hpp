@@ -16,6 +16,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 namespace align::cpu {
 
@@ -58,23 +59,49 @@ template <typename T>
 void swiglu_backward(T* dinp /*(M,2F)*/, const T* inp /*(M,2F)*/, const T* dout /*(M,F)*/, int M, int F);
 
 // ---- RoPE, rotate-half convention (dims i and i + HS/2 form a pair) ------------------------
-// In place on the q and k heads of a qkv activation; position of row (n, t) is t.
+// In place on the q and k heads of a qkv activation; the token at (n, t) is rotated by the
+// angle of positions[n·T + t] (null: by t, a row that is one sequence from position 0).
 // cos_sin: (T_max, HS/2, 2) table from rope_table(). Backward is the inverse rotation.
 template <typename T>
-void rope_forward(T* qkv /*(N,T,QKV)*/, const T* cos_sin, int N, int T_, int NH, int NKV, int HS);
+void rope_forward(T* qkv /*(N,T,QKV)*/, const T* cos_sin, const int32_t* positions /*(N,T) or null*/, int N, int T_,
+                  int NH, int NKV, int HS);
 template <typename T>
-void rope_backward(T* dqkv /*(N,T,QKV)*/, const T* cos_sin, int N, int T_, int NH, int NKV, int HS);
+void rope_backward(T* dqkv /*(N,T,QKV)*/, const T* cos_sin, const int32_t* positions /*(N,T) or null*/, int N, int T_,
+                   int NH, int NKV, int HS);
 
-// ---- causal grouped-query attention over right-padded rows --------------------------------
-// Query head h reads key/value head h / (NH/NKV). Row n attends over positions
-// j <= t < lengths[n]; outputs at padded positions (t >= lengths[n]) are zero.
-// att keeps the softmax probabilities for the backward pass.
+// ---- the visibility rule of attention (batch.hpp) ------------------------------------------
+// Query column t of row n sees the keys [prefix_start, prefix_end) then [seq_start, t], in
+// that order; columns t >= lengths[n] see nothing. The softmax probabilities are kept
+// compactly, only for visible pairs: query (n, t)'s of head h are
+//   att[h·visible() + offset[n·T + t] + k],  k = 0 .. count-1 in the order above,
+// so memory and work follow the visible pairs, not N·T², for long packed rows.
+struct AttentionRule {
+  int N = 0, T = 0;
+  std::vector<int32_t> lengths;                              // (N)
+  std::vector<int32_t> seq_start, prefix_start, prefix_end;  // (N, T)
+  std::vector<int64_t> offset;                               // (N·T + 1) prefix sums of the visible counts
+  int64_t visible() const { return offset.back(); }
+  // Right-padded rows, each causal from column 0.
+  static AttentionRule causal(const int32_t* lengths /*(N)*/, int N, int T);
+  // A batch's rule (its prefix arrays as prepare_batch leaves them: never null).
+  static AttentionRule of(const int32_t* lengths /*(N)*/, const int32_t* seq_start /*(N,T)*/,
+                          const int32_t* prefix_start /*(N,T)*/, const int32_t* prefix_end /*(N,T)*/, int N, int T);
+};
+
+// ---- grouped-query attention within the rule ------------------------------------------------
+// Query head h reads key/value head h / (NH/NKV). Outputs at padded columns are zero.
+// att keeps the softmax probabilities (compact, above) for the backward pass.
 template <typename T>
-void attention_forward(T* out /*(N,T,NH*HS)*/, T* att /*(N,NH,T,T)*/, const T* qkv /*(N,T,QKV)*/,
-                       const int32_t* lengths /*(N)*/, int N, int T_, int NH, int NKV, int HS);
+void attention_forward(T* out /*(N,T,NH*HS)*/, T* att /*(NH, rule.visible())*/, const T* qkv /*(N,T,QKV)*/,
+                       const AttentionRule& rule, int NH, int NKV, int HS);
 template <typename T>
-void attention_backward(T* dqkv /*(N,T,QKV), overwritten*/, const T* dout /*(N,T,NH*HS)*/, const T* qkv,
-                        const T* att, const int32_t* lengths, int N, int T_, int NH, int NKV, int HS);
+void attention_backward(T* dqkv /*(N,T,QKV), overwritten*/, const T* dout /*(N,T,NH*HS)*/, const T* qkv, const T* att,
+                        const AttentionRule& rule, int NH, int NKV, int HS);
+// The compact probabilities spread into the dense (N, NH, T, T) matrix the CUDA attention
+// keeps (zeros where hidden): for tests that compare the two.
+template <typename T>
+void dense_probabilities(T* dense /*(N,NH,T,T)*/, const T* att /*(NH, rule.visible())*/, const AttentionRule& rule,
+                         int NH);
 
 // ---- per-token log-probability of the target ----------------------------------------------
 // logp[m] = logits[m, target] - logsumexp(logits[m, 0:V]); V real columns of Vp.

@@ -31,16 +31,16 @@ BatchedAttention::~BatchedAttention() {
   if (handle_) cublasDestroy(handle_);
 }
 
-void BatchedAttention::forward(float* out, float* att, const float* qkv, const int32_t* lengths, int N, int T, int NH,
-                               int NKV, int HS, cudaStream_t s) {
+void BatchedAttention::forward(float* out, float* att, const float* qkv, const VisibilityRule& rule, int N, int T,
+                               int NH, int NKV, int HS, cudaStream_t s) {
   stream_ = s;
-  attention_forward_steps(*this, out, att, qkv, lengths, N, T, NH, NKV, HS);
+  attention_forward_steps(*this, out, att, qkv, rule, N, T, NH, NKV, HS);
 }
 
 void BatchedAttention::backward(float* dqkv, float* ds, const float* dout, const float* qkv, const float* att,
-                                const int32_t* lengths, int N, int T, int NH, int NKV, int HS, cudaStream_t s) {
+                                const VisibilityRule& rule, int N, int T, int NH, int NKV, int HS, cudaStream_t s) {
   stream_ = s;
-  attention_backward_steps(*this, dqkv, ds, dout, qkv, att, lengths, N, T, NH, NKV, HS);
+  attention_backward_steps(*this, dqkv, ds, dout, qkv, att, rule, N, T, NH, NKV, HS);
 }
 
 const void* BatchedAttention::cast(const float* x, size_t n, CastSlot slot) {
@@ -68,12 +68,12 @@ void BatchedAttention::gemm(bool ta, bool tb, int m, int n, int k, float alpha, 
           "cublasGemmBatchedEx");
 }
 
-void BatchedAttention::softmax_forward(float* att, const int32_t* lengths, int N, int NH, int T) {
-  kernels::causal_softmax_forward(att, lengths, N, NH, T, stream_);
+void BatchedAttention::softmax_forward(float* att, const VisibilityRule& rule, int N, int NH, int T) {
+  kernels::causal_softmax_forward(att, rule, N, NH, T, stream_);
 }
 
-void BatchedAttention::softmax_backward(float* ds, const float* att, const int32_t* lengths, int N, int NH, int T) {
-  kernels::causal_softmax_backward(ds, att, lengths, N, NH, T, stream_);
+void BatchedAttention::softmax_backward(float* ds, const float* att, const VisibilityRule& rule, int N, int NH, int T) {
+  kernels::causal_softmax_backward(ds, att, rule, N, NH, T, stream_);
 }
 
 }  // namespace align::cuda

@@ -1,4 +1,5 @@
-// attention.cuh: causal grouped-query attention over right-padded rows as
+// attention.cuh: grouped-query attention within a batch's visibility rule
+// (causal over right-padded rows, or packed sequences and shared prompts) as
 // batched cuBLAS GEMMs around the fused causal softmax of kernels/attention.cu
 // (the straightforward GPU version; flash and cuDNN attention come later).
 // The sequence of GEMMs and kernels, with its math, is attention_steps.hpp
@@ -30,11 +31,12 @@ class BatchedAttention {
   BatchedAttention(const BatchedAttention&) = delete;
   BatchedAttention& operator=(const BatchedAttention&) = delete;
 
+  // rule: the batch's visibility rule, device pointers (lengths (N), the rest (N,T) or null).
   void forward(float* out /*(N,T,NH*HS)*/, float* att /*(N,NH,T,T)*/, const float* qkv /*(N,T,QKV)*/,
-               const int32_t* lengths /*(N), device*/, int N, int T, int NH, int NKV, int HS, cudaStream_t s);
+               const VisibilityRule& rule, int N, int T, int NH, int NKV, int HS, cudaStream_t s);
   // dqkv overwritten; ds is scratch of att's size.
   void backward(float* dqkv /*(N,T,QKV)*/, float* ds /*(N,NH,T,T)*/, const float* dout /*(N,T,NH*HS)*/,
-                const float* qkv, const float* att, const int32_t* lengths, int N, int T, int NH, int NKV, int HS,
+                const float* qkv, const float* att, const VisibilityRule& rule, int N, int T, int NH, int NKV, int HS,
                 cudaStream_t s);
 
   // The Ops of attention_steps.hpp, on the GPU (on the stream of the current call).
@@ -42,8 +44,8 @@ class BatchedAttention {
   const void* cast(const float* x, size_t n, CastSlot slot);
   void gemm(bool ta, bool tb, int m, int n, int k, float alpha, const BatchOperand& a, int lda, const BatchOperand& b,
             int ldb, float beta, const BatchOperand& c, int ldc, int N, int H);
-  void softmax_forward(float* att, const int32_t* lengths, int N, int NH, int T);
-  void softmax_backward(float* ds, const float* att, const int32_t* lengths, int N, int NH, int T);
+  void softmax_forward(float* att, const VisibilityRule& rule, int N, int NH, int T);
+  void softmax_backward(float* ds, const float* att, const VisibilityRule& rule, int N, int NH, int T);
 
  private:
   bool bf16_;

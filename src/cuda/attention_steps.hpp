@@ -13,7 +13,9 @@
 //                                C_b = alpha·op(A_b)·op(B_b) + beta·C_b in cuBLAS's
 //                                column-major terms for the N·H entries b = n·H + j,
 //                                C fp32
-//   softmax_forward(att, lengths, N, NH, T), softmax_backward(ds, att, lengths, N, NH, T)
+//   softmax_forward(att, rule, N, NH, T), softmax_backward(ds, att, rule, N, NH, T)
+//                                the softmax over the keys the batch's visibility rule
+//                                (model/visibility.hpp) shows each query, 0 elsewhere
 //
 // The GEMMs, in the row-major terms of the CPU reference (a row-major (r, c)
 // matrix with leading dimension ld is the column-major (c, r) one, so row-major
@@ -27,6 +29,8 @@
 
 #include <cmath>
 #include <cstdint>
+
+#include "model/visibility.hpp"
 
 #ifdef __CUDACC__
 #define ALIGN_HOST_DEVICE __host__ __device__
@@ -75,12 +79,12 @@ Views views(Ops& ops, const float* qkv, int N, int T, int NH, int NKV, int HS) {
 
 template <typename Ops>
 void attention_forward_steps(Ops& ops, float* out /*(N,T,NH*HS)*/, float* att /*(N,NH,T,T)*/,
-                             const float* qkv /*(N,T,QKV)*/, const int32_t* lengths, int N, int T, int NH, int NKV,
+                             const float* qkv /*(N,T,QKV)*/, const VisibilityRule& rule, int N, int T, int NH, int NKV,
                              int HS) {
   const attention_detail::Views c = attention_detail::views(ops, qkv, N, T, NH, NKV, HS);
   // S (T,T) = Q·Kᵀ·scale  ==  col-major Sᵀ = K·Qᵀ: op_T(Kᵀ as HS×T) · (Qᵀ as HS×T)
   ops.gemm(true, false, T, T, HS, c.scale, c.k, c.QKV, c.q, c.QKV, 0.f, BatchOperand{att, NH * c.tt, c.tt}, T, N, NH);
-  ops.softmax_forward(att, lengths, N, NH, T);
+  ops.softmax_forward(att, rule, N, NH, T);
   // Y (T,HS) = A·V  ==  col-major Yᵀ = Vᵀ·Aᵀ: (Vᵀ as HS×T) · (Aᵀ as T×T)
   const BatchOperand a{ops.cast(att, (size_t)N * NH * c.tt, CastSlot::Probs), NH * c.tt, c.tt, 1, 0, 1, c.bytes};
   ops.gemm(false, false, HS, T, T, 1.f, c.v, c.QKV, a, T, 0.f, BatchOperand{out, (int64_t)T * c.Y, HS}, c.Y, N, NH);
@@ -89,14 +93,14 @@ void attention_forward_steps(Ops& ops, float* out /*(N,T,NH*HS)*/, float* att /*
 template <typename Ops>
 void attention_backward_steps(Ops& ops, float* dqkv /*(N,T,QKV), overwritten*/, float* ds /*(N,NH,T,T) scratch*/,
                               const float* dout /*(N,T,NH*HS)*/, const float* qkv, const float* att,
-                              const int32_t* lengths, int N, int T, int NH, int NKV, int HS) {
+                              const VisibilityRule& rule, int N, int T, int NH, int NKV, int HS) {
   const attention_detail::Views c = attention_detail::views(ops, qkv, N, T, NH, NKV, HS);
   const int64_t tt = c.tt;
   const void* dy_in = ops.cast(dout, (size_t)N * T * c.Y, CastSlot::Dout);
   const BatchOperand dy{dy_in, (int64_t)T * c.Y, HS, 1, 0, 1, c.bytes}, dq{dqkv, c.seq, HS};
   // dA (T,T) = dY·Vᵀ  ==  col-major dAᵀ = V·dYᵀ: op_T(Vᵀ as HS×T) · (dYᵀ as HS×T)
   ops.gemm(true, false, T, T, HS, 1.f, c.v, c.QKV, dy, c.Y, 0.f, BatchOperand{ds, NH * tt, tt}, T, N, NH);
-  ops.softmax_backward(ds, att, lengths, N, NH, T);
+  ops.softmax_backward(ds, att, rule, N, NH, T);
   const void* ds_in = ops.cast(ds, (size_t)N * NH * tt, CastSlot::Probs);
   // dQ (T,HS) = dS·K·scale  ==  col-major dQᵀ = Kᵀ·dSᵀ: (Kᵀ as HS×T) · (dSᵀ as T×T)
   ops.gemm(false, false, HS, T, T, c.scale, c.k, c.QKV, BatchOperand{ds_in, NH * tt, tt, 1, 0, 1, c.bytes}, T, 0.f, dq,

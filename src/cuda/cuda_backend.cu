@@ -1,5 +1,11 @@
 // cuda_backend.cu: the GPU forward and backward pass, kernel for kernel the
 // sequence of the CPU reference (src/cpu/model_cpu.cpp), which specifies it.
+// Packed and shared rows (batch.hpp): position ids go to the embedding and RoPE
+// kernels, the visibility rule to the attention's softmax; the E extra
+// predictions of a shared batch are E more rows of the loss layer, copies of
+// their columns' final hidden states, whose gradients are added back to those
+// columns (the CPU reference scores both targets from one row of logits; the
+// sums are the same).
 #include <algorithm>
 #include <cmath>
 
@@ -114,13 +120,20 @@ class CudaBackend final : public train::Backend {
   void forward(const Batch& batch, float* logp, TokenStats* stats) override {
     push_params();
     PreparedBatch b = prepare_batch(batch, c_.vocab_size, c_.max_seq_len);
-    N_ = b.N, T_ = b.T;
-    const int M = N_ * T_, C = c_.n_embd, L = c_.n_layer;
+    N_ = b.N, T_ = b.T, E_ = b.E;
+    const int M = N_ * T_, C = c_.n_embd, L = c_.n_layer, E = E_;
     ensure(M);
     // The buffers may be larger than this batch (an earlier one was): fill their first elements.
+    // The loss layer's targets: the M columns', then the E extra predictions'.
+    b.targets.insert(b.targets.end(), b.extra_targets.begin(), b.extra_targets.end());
     tokens_.upload_prefix(b.tokens), targets_.upload_prefix(b.targets), lengths_.upload_prefix(b.lengths);
+    positions_.upload_prefix(b.positions), seq_start_.upload_prefix(b.seq_start);
+    prefix_start_.upload_prefix(b.prefix_start), prefix_end_.upload_prefix(b.prefix_end);
+    if (E > 0) extra_at_.upload_prefix(b.extra_at);
+    const VisibilityRule rule{lengths_.data(), seq_start_.data(), prefix_start_.data(), prefix_end_.data()};
     const cudaStream_t s = stream_;
-    kernels::embedding_forward(act_resid_[0], tokens_.data(), w_.tok_embed, w_.pos_embed, M, T_, C, s);
+    kernels::embedding_forward(act_resid_[0], tokens_.data(), positions_.data(), w_.tok_embed, w_.pos_embed, M, T_, C,
+                               s);
     norm_forward(layers_[0].norm1, layers_[0].mean1, layers_[0].rstd1, act_resid_[0], w_.layers[0].attn_norm_w,
                  w_.layers[0].attn_norm_b, M);
     for (int l = 0; l < L; l++) {
@@ -128,8 +141,9 @@ class CudaBackend final : public train::Backend {
       const LayerView<float>& w = w_.layers[l];
       linear_forward(a.qkv, a.norm1, w.qkv_w, w.qkv_b, M, C, c_.qkv_dim(), s);
       if (c_.arch == Arch::Llama)
-        kernels::rope_apply(a.qkv, rope_.data(), N_, T_, c_.n_head, c_.n_kv_head, c_.head_dim, 1.f, s);
-      attention_.forward(a.atty, a.att, a.qkv, lengths_.data(), N_, T_, c_.n_head, c_.n_kv_head, c_.head_dim, s);
+        kernels::rope_apply(a.qkv, rope_.data(), positions_.data(), N_, T_, c_.n_head, c_.n_kv_head, c_.head_dim, 1.f,
+                            s);
+      attention_.forward(a.atty, a.att, a.qkv, rule, N_, T_, c_.n_head, c_.n_kv_head, c_.head_dim, s);
       linear_forward(proj_, a.atty, w.attn_out_w, w.attn_out_b, M, c_.q_dim(), C, s);
       // mid = resid + attention, and its norm, in one kernel
       residual_norm_forward(a.mid, a.norm2, a.mean2, a.rstd2, act_resid_[l], proj_, w.mlp_norm_w, w.mlp_norm_b, M);
@@ -149,22 +163,26 @@ class CudaBackend final : public train::Backend {
       }
     }
     // The fused loss layer: LM head, log-probs and statistics over vocabulary chunks; no (M, V) logits.
+    // Rows M..M+E-1 are the extra predictions' copies of their columns' hidden states.
+    kernels::copy_rows(normf_, extra_at_.data(), M, E, C, s);
+    const int rows = M + E;
     const DeviceTokenStats dstats =
         stats ? DeviceTokenStats{entropy_.data(), mean_logit_.data(), log_sum_sq_.data(), is_top1_.data()}
               : DeviceTokenStats{};
     if (precision_ == Precision::BF16) {
-      kernels::to_bf16(in16_.data(), normf_, (int64_t)M * C, s);
-      loss16_.forward(logp_, lse_, dstats, in16_.data(), bf16_of(w_.lm_head), targets_.data(), M, C, c_.vocab_size, s);
+      kernels::to_bf16(in16_.data(), normf_, (int64_t)rows * C, s);
+      loss16_.forward(logp_, lse_, dstats, in16_.data(), bf16_of(w_.lm_head), targets_.data(), rows, C, c_.vocab_size,
+                      s);
     } else {
-      loss_.forward(logp_, lse_, dstats, normf_, w_.lm_head, targets_.data(), M, C, c_.vocab_size, s);
+      loss_.forward(logp_, lse_, dstats, normf_, w_.lm_head, targets_.data(), rows, C, c_.vocab_size, s);
     }
-    CUDA_CHECK(cudaMemcpyAsync(logp, logp_, sizeof(float) * M, cudaMemcpyDeviceToHost, s));
-    if (stats) {  // the buffers hold capacity_M_ >= M rows
+    CUDA_CHECK(cudaMemcpyAsync(logp, logp_, sizeof(float) * rows, cudaMemcpyDeviceToHost, s));
+    if (stats) {  // the buffers hold 2·capacity_M_ >= M + E rows
       CUDA_CHECK(cudaStreamSynchronize(s));
       stats->entropy = entropy_.download(), stats->mean_logit = mean_logit_.download();
       stats->log_sum_sq_probs = log_sum_sq_.download(), stats->is_top1 = is_top1_.download();
-      for (std::vector<double>* v : {&stats->entropy, &stats->mean_logit, &stats->log_sum_sq_probs}) v->resize(M);
-      stats->is_top1.resize(M);
+      for (std::vector<double>* v : {&stats->entropy, &stats->mean_logit, &stats->log_sum_sq_probs}) v->resize(rows);
+      stats->is_top1.resize(rows);
     }
     CUDA_CHECK(cudaStreamSynchronize(s));
     have_forward_ = true;
@@ -173,17 +191,19 @@ class CudaBackend final : public train::Backend {
   void backward(const float* dlogp) override {
     ALIGN_ASSERT(have_forward_, "backward() needs a forward() first");
     have_forward_ = false;
-    const int M = N_ * T_, C = c_.n_embd, L = c_.n_layer;
+    const int M = N_ * T_, C = c_.n_embd, L = c_.n_layer, rows = M + E_;
+    const VisibilityRule rule{lengths_.data(), seq_start_.data(), prefix_start_.data(), prefix_end_.data()};
     const cudaStream_t s = stream_;
-    CUDA_CHECK(cudaMemcpyAsync(logp_, dlogp, sizeof(float) * M, cudaMemcpyHostToDevice, s));
+    CUDA_CHECK(cudaMemcpyAsync(logp_, dlogp, sizeof(float) * rows, cudaMemcpyHostToDevice, s));
     if (precision_ == Precision::BF16) {
-      kernels::to_bf16(in16_.data(), normf_, (int64_t)M * C, s);
-      loss16_.backward(dnorm_, g_.lm_head, logp_, in16_.data(), bf16_of(w_.lm_head), lse_, targets_.data(), M, C,
+      kernels::to_bf16(in16_.data(), normf_, (int64_t)rows * C, s);
+      loss16_.backward(dnorm_, g_.lm_head, logp_, in16_.data(), bf16_of(w_.lm_head), lse_, targets_.data(), rows, C,
                        c_.vocab_size, false, s);
     } else {
-      loss_.backward(dnorm_, g_.lm_head, logp_, normf_, w_.lm_head, lse_, targets_.data(), M, C, c_.vocab_size, false,
-                     s);
+      loss_.backward(dnorm_, g_.lm_head, logp_, normf_, w_.lm_head, lse_, targets_.data(), rows, C, c_.vocab_size,
+                     false, s);
     }
+    kernels::add_rows(dnorm_, extra_at_.data(), M, E_, C, s);  // each extra row's gradient back to its column
     CUDA_CHECK(cudaMemsetAsync(dx_, 0, sizeof(float) * M * C, s));
     norm_backward(dx_, g_.final_norm_w, g_.final_norm_b, dnorm_, act_resid_[L], w_.final_norm_w, meanf_, rstdf_, M);
     slice_done(0);  // the final norm and an untied head
@@ -199,15 +219,16 @@ class CudaBackend final : public train::Backend {
       linear_backward(dnorm_, g.mlp_in_w, g.mlp_in_b, dpre_, a.norm2, w.mlp_in_w, M, C, c_.mlp_in_dim(), false, s);
       norm_backward(dx_, g.mlp_norm_w, g.mlp_norm_b, dnorm_, a.mid, w.mlp_norm_w, a.mean2, a.rstd2, M);
       linear_backward(datty_, g.attn_out_w, g.attn_out_b, dx_, a.atty, w.attn_out_w, M, c_.q_dim(), C, false, s);
-      attention_.backward(dqkv_, ds_, datty_, a.qkv, a.att, lengths_.data(), N_, T_, c_.n_head, c_.n_kv_head,
-                          c_.head_dim, s);
+      attention_.backward(dqkv_, ds_, datty_, a.qkv, a.att, rule, N_, T_, c_.n_head, c_.n_kv_head, c_.head_dim, s);
       if (c_.arch == Arch::Llama)
-        kernels::rope_apply(dqkv_, rope_.data(), N_, T_, c_.n_head, c_.n_kv_head, c_.head_dim, -1.f, s);
+        kernels::rope_apply(dqkv_, rope_.data(), positions_.data(), N_, T_, c_.n_head, c_.n_kv_head, c_.head_dim, -1.f,
+                            s);
       linear_backward(dnorm_, g.qkv_w, g.qkv_b, dqkv_, a.norm1, w.qkv_w, M, C, c_.qkv_dim(), false, s);
       norm_backward(dx_, g.attn_norm_w, g.attn_norm_b, dnorm_, act_resid_[l], w.attn_norm_w, a.mean1, a.rstd1, M);
       slice_done(L - l);  // layer l
     }
-    kernels::embedding_backward(g_.tok_embed, g_.pos_embed, dx_, tokens_.data(), lengths_.data(), M, T_, C, s);
+    kernels::embedding_backward(g_.tok_embed, g_.pos_embed, dx_, tokens_.data(), positions_.data(), lengths_.data(), M,
+                                T_, C, s);
     slice_done(L + 1);  // the embeddings (and a tied head)
     CUDA_CHECK(cudaStreamSynchronize(s));
     grads_on_host_ = false;
@@ -372,20 +393,24 @@ class CudaBackend final : public train::Backend {
         a.att = take(natt), a.atty = take(m * c_.q_dim()), a.mid = take(m * C), a.norm2 = take(m * C);
         a.mean2 = take(m), a.rstd2 = take(m), a.mlp_pre = take(m * c_.mlp_in_dim()), a.mlp_act = take(m * c_.ffn_dim);
       }
-      proj_ = take(m * C), normf_ = take(m * C), meanf_ = take(m), rstdf_ = take(m), lse_ = take(m), logp_ = take(m);
-      dx_ = take(m * C), dnorm_ = take(m * C), dact_ = take(m * c_.ffn_dim), dpre_ = take(m * c_.mlp_in_dim());
+      // The loss layer's rows: M columns and up to M extra predictions (each on a distinct column).
+      proj_ = take(m * C), normf_ = take(2 * m * C), meanf_ = take(m), rstdf_ = take(m), lse_ = take(2 * m);
+      logp_ = take(2 * m);
+      dx_ = take(m * C), dnorm_ = take(2 * m * C), dact_ = take(m * c_.ffn_dim), dpre_ = take(m * c_.mlp_in_dim());
       datty_ = take(m * c_.q_dim()), dqkv_ = take(m * c_.qkv_dim()), ds_ = take(natt);
       if (pass == 0) arena_ = DeviceBuffer<float>(used);
     }
-    entropy_ = DeviceBuffer<double>(m), mean_logit_ = DeviceBuffer<double>(m), log_sum_sq_ = DeviceBuffer<double>(m);
-    is_top1_ = DeviceBuffer<uint8_t>(m);
-    if (precision_ == Precision::BF16) {  // the widest matmul operand: inputs (M, K), douts (M, N)
+    entropy_ = DeviceBuffer<double>(2 * m), mean_logit_ = DeviceBuffer<double>(2 * m);
+    log_sum_sq_ = DeviceBuffer<double>(2 * m), is_top1_ = DeviceBuffer<uint8_t>(2 * m);
+    if (precision_ == Precision::BF16) {  // the widest matmul operand: inputs (M, K), douts (M, N), the head's (2M, C)
       const size_t widest =
-          std::max({C, (size_t)c_.q_dim(), (size_t)c_.ffn_dim, (size_t)c_.qkv_dim(), (size_t)c_.mlp_in_dim()});
+          std::max({2 * C, (size_t)c_.q_dim(), (size_t)c_.ffn_dim, (size_t)c_.qkv_dim(), (size_t)c_.mlp_in_dim()});
       in16_ = DeviceBuffer<__nv_bfloat16>(m * widest), out16_ = DeviceBuffer<__nv_bfloat16>(m * widest);
     }
-    tokens_ = DeviceBuffer<int32_t>(m), targets_ = DeviceBuffer<int32_t>(m),
+    tokens_ = DeviceBuffer<int32_t>(m), targets_ = DeviceBuffer<int32_t>(2 * m),
     lengths_ = DeviceBuffer<int32_t>(capacity_N_);
+    positions_ = DeviceBuffer<int32_t>(m), seq_start_ = DeviceBuffer<int32_t>(m), extra_at_ = DeviceBuffer<int32_t>(m);
+    prefix_start_ = DeviceBuffer<int32_t>(m), prefix_end_ = DeviceBuffer<int32_t>(m);
   }
   void sync_params_to_host() {
     if (params_on_host_may_change_) return;  // the host copy is the newest
@@ -415,21 +440,23 @@ class CudaBackend final : public train::Backend {
   std::vector<float> host_params_, host_grads_;
   bool params_on_host_may_change_ = false, grads_on_host_ = false, have_forward_ = false;
   ModelView<float> w_, g_;
-  int N_ = 0, T_ = 0;
+  int N_ = 0, T_ = 0, E_ = 0;                                  // E_: extra predictions of the last forward
   size_t capacity_M_ = 0, capacity_att_ = 0, capacity_N_ = 0;  // what the arena holds
   // Every float activation and activation gradient lives in one allocation, carved in ensure().
   DeviceBuffer<float> arena_;
   std::vector<float*> act_resid_;  // L+1 of (M, C): layer inputs, then the final residual
   std::vector<Layer> layers_;
-  float *proj_ = nullptr, *normf_ = nullptr;                  // (M, C)
+  float *proj_ = nullptr, *normf_ = nullptr;                  // (M, C), (M + E, C)
   float *meanf_ = nullptr, *rstdf_ = nullptr;                 // (M)
-  float *lse_ = nullptr, *logp_ = nullptr;                    // (M); logp_ holds dlogp in backward()
-  float *dx_ = nullptr, *dnorm_ = nullptr;                    // (M, C)
+  float *lse_ = nullptr, *logp_ = nullptr;                    // (M + E); logp_ holds dlogp in backward()
+  float *dx_ = nullptr, *dnorm_ = nullptr;                    // (M, C), (M + E, C)
   float *dact_ = nullptr, *dpre_ = nullptr;                   // (M, F), (M, mlp_in_dim)
   float *datty_ = nullptr, *dqkv_ = nullptr, *ds_ = nullptr;  // (M, q_dim), (M, qkv_dim), (N,NH,T,T)
-  DeviceBuffer<double> entropy_, mean_logit_, log_sum_sq_;    // (M) token statistics
-  DeviceBuffer<uint8_t> is_top1_;                             // (M)
-  DeviceBuffer<int32_t> tokens_, targets_, lengths_;
+  DeviceBuffer<double> entropy_, mean_logit_, log_sum_sq_;    // (M + E) token statistics
+  DeviceBuffer<uint8_t> is_top1_;                             // (M + E)
+  DeviceBuffer<int32_t> tokens_, targets_, lengths_;          // (M), (M + E), (N)
+  DeviceBuffer<int32_t> positions_, seq_start_, prefix_start_, prefix_end_;  // (M) the rows' layout (batch.hpp)
+  DeviceBuffer<int32_t> extra_at_;                                           // (E) columns of the extra predictions
   std::vector<Slice> slices_;                  // table_.backward_slices(), in backward order
   dist::Communicator* reduce_over_ = nullptr;  // data parallel: sum gradients in backward()
   dist::NcclCommunicator* nccl_ = nullptr;     // the same, when it is NCCL (overlapped)

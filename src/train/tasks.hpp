@@ -24,7 +24,9 @@ namespace align::train {
 struct StepOutput {
   double loss = 0;
   std::vector<objectives::Metric> metrics;  // "loss" first
-  uint64_t tokens = 0;                      // attended tokens of the batch
+  uint64_t tokens = 0;           // tokens of the batch's sequences, as the padded layout holds them (num_tokens)
+  uint64_t computed_tokens = 0;  // columns the backend computed (rows × T, padding included)
+  uint64_t real_tokens = 0;      // of which real tokens
 };
 
 class Task {
@@ -41,7 +43,8 @@ class DpoTask final : public Task {
   // this reference's log-probs, checked by the caller against reference_tag); or neither, for
   // objectives that need no reference (their rewards metrics then use a zero reference).
   DpoTask(std::shared_ptr<const data::PairsFile> train, std::shared_ptr<const data::PairsFile> eval,
-          objectives::ObjectiveConfig objective, Backend* reference, bool stored_reference, int max_seq_len);
+          objectives::ObjectiveConfig objective, Backend* reference, bool stored_reference, int max_seq_len,
+          LayoutOptions layout = {});
   size_t size(bool eval) const override;
   StepOutput run(Backend& policy, const std::vector<size_t>& examples, bool eval, double grad_scale) override;
 
@@ -51,17 +54,20 @@ class DpoTask final : public Task {
   Backend* reference_;
   bool stored_reference_;
   int max_seq_len_;
+  LayoutOptions layout_;
 };
 
 class SftTask final : public Task {
  public:
-  SftTask(std::shared_ptr<const data::SftFile> train, std::shared_ptr<const data::SftFile> eval, int max_seq_len);
+  SftTask(std::shared_ptr<const data::SftFile> train, std::shared_ptr<const data::SftFile> eval, int max_seq_len,
+          LayoutOptions layout = {});
   size_t size(bool eval) const override;
   StepOutput run(Backend& policy, const std::vector<size_t>& examples, bool eval, double grad_scale) override;
 
  private:
   std::shared_ptr<const data::SftFile> train_, eval_;
   int max_seq_len_;
+  LayoutOptions layout_;
 };
 
 // The tag under which reference log-probs of `model_checksum` are stored for this objective
@@ -71,7 +77,8 @@ uint64_t reference_tag(uint64_t model_checksum, const objectives::ObjectiveConfi
 // Computes the reference sums of every pair with `reference` and stores them in the pairs file
 // under `tag` (pairs_file.hpp); progress to stderr. Returns the number of pairs.
 // With comm, the batches are dealt out over the ranks, the sums gathered, and rank 0 stores them.
-size_t precompute_reference(const std::string& pairs_path, Backend& reference, const objectives::ObjectiveConfig& objective,
-                            uint64_t tag, int batch_pairs, dist::Communicator* comm = nullptr);
+size_t precompute_reference(const std::string& pairs_path, Backend& reference,
+                            const objectives::ObjectiveConfig& objective, uint64_t tag, int batch_pairs,
+                            dist::Communicator* comm = nullptr, LayoutOptions layout = {});
 
 }  // namespace align::train

@@ -44,9 +44,38 @@ void add_training_flags(CLI::App& app, CommonFlags& f) {
   app.add_option("--device", f.device, "cpu, cuda or auto (cuda when a GPU is present)")->capture_default_str();
   app.add_option("--dtype", f.dtype, "fp32, bf16 (cuda: bf16 matmuls, fp32 master weights) or auto (bf16 on "
                  "cuda, fp32 on the cpu)")->capture_default_str();
+  f.default_layout = f.layout;
+  add_layout_flags(app, f.layout, f.padding_free, f.row_tokens);
   app.add_flag("--zero1", o.zero1, "data parallel: shard the AdamW state over the ranks (ZeRO-1)");
   app.add_option("--dist-timeout", f.dist_timeout, "data parallel: seconds a rank waits for the others before the "
                  "job ends with an error")->capture_default_str();
+}
+
+void add_layout_flags(CLI::App& app, std::string& layout, bool& padding_free, int& row_tokens) {
+  app.add_option("--layout", layout,
+                 "batch layout: padded (2B right-padded rows), packed (sequences back to back, positions "
+                 "restarting, no attention across them) or shared (each pair as [prompt | chosen | rejected], "
+                 "the prompt computed once); same numbers, fewer tokens (docs/training.md)")
+      ->capture_default_str();
+  app.add_flag("--padding-free", padding_free, "TRL's name for --layout packed");
+  app.add_option("--row-tokens", row_tokens,
+                 "columns per packed row at most (default: twice the model's max_seq_len); a longer unit gets a "
+                 "row of its own");
+}
+
+LayoutOptions layout_flags_options(const std::string& layout, const std::string& default_layout, bool padding_free,
+                                   int row_tokens) {
+  LayoutOptions o;
+  o.layout = parse_layout(layout, "--layout");
+  if (padding_free) {
+    ALIGN_REQUIRE(layout == default_layout || o.layout == Layout::Packed,
+                  "--padding-free means --layout packed, but --layout ", layout, " was given too");
+    o.layout = Layout::Packed;
+  }
+  ALIGN_REQUIRE(row_tokens >= 0, "--row-tokens ", row_tokens,
+                ", expected >= 1 (or 0 for twice the model's max_seq_len)");
+  o.row_budget = row_tokens;
+  return o;
 }
 
 std::vector<std::string> args_with_recipe(int argc, char** argv) {
@@ -89,6 +118,7 @@ void finish_training_flags(CommonFlags& f) {
                 "', expected fp32, bf16 or auto");
   ALIGN_REQUIRE(!(f.dtype == "bf16" && f.device == "cpu"),
                 "--dtype bf16 needs --device cuda; the CPU backend computes in fp32");
+  f.layout_options = layout_flags_options(f.layout, f.default_layout, f.padding_free, f.row_tokens);
 }
 
 }  // namespace align::train

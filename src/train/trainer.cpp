@@ -212,7 +212,7 @@ TrainSummary train(Backend& policy, Task& task, const TrainOptions& o) {
     // One optimizer step: grad_accum micro-batches (fewer at the end of an epoch); this rank's slice of each.
     policy.zero_grad();
     std::vector<std::vector<objectives::Metric>> micro_metrics;
-    double tokens = 0;
+    double tokens = 0, computed = 0, real = 0;  // num_tokens; columns computed and real ones (padding fraction)
     for (int k = 0; k < o.grad_accum && pos.micro < micro_per_epoch; k++, pos.micro++) {
       const size_t per_rank = o.batch_size / R, first = pos.micro * o.batch_size + rank * per_rank;
       std::vector<size_t> idx(order.begin() + first, order.begin() + first + per_rank);
@@ -222,11 +222,14 @@ TrainSummary train(Backend& policy, Task& task, const TrainOptions& o) {
       const StepOutput out = task.run(policy, idx, false, 1.0 / (o.grad_accum * R));
       policy.set_gradient_reduction(nullptr);
       micro_metrics.push_back(out.metrics);
-      tokens += out.tokens;
+      tokens += out.tokens, computed += out.computed_tokens, real += out.real_tokens;
     }
     std::vector<objectives::Metric> m = mean_of(micro_metrics);
     average_over_ranks(m, comm);
-    comm.all_reduce_sum(&tokens, 1);
+    double counts[3] = {tokens, computed, real};
+    comm.all_reduce_sum(counts, 3);
+    tokens = counts[0], computed = counts[1], real = counts[2];
+    const double padding = computed > 0 ? 1.0 - real / computed : 0.0;
     const double loss = m.front().value;
     ALIGN_REQUIRE(std::isfinite(loss), "the loss is not finite (", loss, ") at step ", pos.step + 1, " of epoch ",
                   pos.epoch, "; lower --lr or check the data");
@@ -258,6 +261,8 @@ TrainSummary train(Backend& policy, Task& task, const TrainOptions& o) {
       row["grad_norm"] = norm;
       row["learning_rate"] = lr;
       row["num_tokens"] = pos.tokens;
+      row["tokens_per_step"] = computed;
+      row["padding_fraction"] = padding;
       append_jsonl(metrics_path, row);
     }
     if (talk) {
@@ -268,9 +273,12 @@ TrainSummary train(Backend& policy, Task& task, const TrainOptions& o) {
           if (x.name == name) return cat(" | ", label, " ", std::to_string(x.value).substr(0, 6));
         return std::string();
       };
-      std::printf("step %ld/%ld | loss %.4f%s%s | lr %.2e | grad norm %.3f | %.0f tok/s | ETA %s\n", pos.step, total,
-                  loss, metric("rewards/accuracies", "acc").c_str(), metric("rewards/margins", "margin").c_str(), lr,
-                  norm, tokens_this_run / std::max(dt, 1e-9), fmt_duration(per_step * (total - pos.step)).c_str());
+      std::printf(
+          "step %ld/%ld | loss %.4f%s%s | lr %.2e | grad norm %.3f | %.0f tok/step, %.1f%% padding | %.0f tok/s "
+          "| ETA %s\n",
+          pos.step, total, loss, metric("rewards/accuracies", "acc").c_str(),
+          metric("rewards/margins", "margin").c_str(), lr, norm, computed, 100.0 * padding,
+          tokens_this_run / std::max(dt, 1e-9), fmt_duration(per_step * (total - pos.step)).c_str());
       std::fflush(stdout);
     }
     const bool last = pos.step == total;
