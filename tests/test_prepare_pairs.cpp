@@ -132,9 +132,10 @@ class PairsFileTest : public ::testing::Test {
 
 TEST_F(PairsFileTest, RoundTripAndReferenceStore) {
   std::vector<PairRecord> pairs = {{{1, 2, 3}, {4, 5}, {6}}, {{}, {7}, {8, 9, 10, 11}}, {{12}, {13}, {14}}};
-  write_pairs(path_, PairsMeta{100, 5, 0xabcdef}, pairs);
+  write_pairs(path_, PairsMeta{100, 5, 0xabcdef, 20260307}, pairs);
   {
     const PairsFile f(path_);
+    EXPECT_EQ(f.meta().chat_date, 20260307u);
     EXPECT_EQ(f.size(), 3u);
     EXPECT_EQ(f.meta().vocab_size, 100u);
     EXPECT_EQ(f.meta().eos_id, 5);
@@ -180,6 +181,16 @@ TEST_F(PairsFileTest, CorruptedFilesNameTheProblem) {
   expect([&](auto& b) { b[128 + 8] = 27; }, "record 0: lengths 2+1+1 do not fill its 27 bytes");
   expect([](auto& b) { b[32] = 200; }, "too short for the 200 pairs of its header");
   expect([](auto& b) { b[32] = 3; }, "section offsets");
+  expect([](auto& b) { b[80] = 0x55; }, "field chat_date = 85, expected 0 (not recorded) or a date as YYYYMMDD");
+  expect([](auto& b) { b[84] = 1; }, "reserved header byte 84");
+}
+
+// Files written before the chat_date field (zeros at offset 80) stay readable: "not recorded".
+TEST_F(PairsFileTest, FilesWithoutAChatDateStayReadable) {
+  write_pairs(path_, PairsMeta{100, -1, 7}, {{{1}, {2}, {3}}});
+  std::vector<uint8_t> b = read_file_bytes(path_);
+  for (size_t i = 80; i < 128; i++) EXPECT_EQ(b[i], 0) << i;
+  EXPECT_EQ(PairsFile(path_).meta().chat_date, 0u);
 }
 
 // The real Llama 3.2 template always writes its system block with the date: the prompt carries it.
