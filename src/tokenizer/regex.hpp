@@ -10,6 +10,15 @@
 
 namespace align::tok {
 
+// How \p{X} is pinned to unicode_tables.hpp: Explicit lists every range (any PCRE2); AddNewer keeps
+// PCRE2's own \p{X} for the major classes L, N, P, S, M, Z and adds the code points assigned after
+// Unicode 14 (exact when PCRE2's Unicode is 14 to 16; the explicit form tokenizes about 45% slower).
+enum class UnicodeMode { Explicit, AddNewer };
+UnicodeMode default_unicode_mode();  // AddNewer when the linked PCRE2's Unicode is 14..16
+// The pattern with every \p{X}, \P{X}, \pX (X a general category or major class) and \d, \D
+// replaced by pinned classes, inside or outside brackets; script names and the rest left as they are.
+std::string pin_unicode_classes(const std::string& pattern, UnicodeMode mode);
+
 class Regex {
  public:
   explicit Regex(const std::string& pattern);  // throws InputError with PCRE2's message and offset
