@@ -114,6 +114,9 @@ check "bad chat date" 2 "--chat-date '2025-02-29' is not a date" "$prepare_pairs
 printf '{%% for m in messages %%}\n{{ m.content | wordwrap }}{%% endfor %%}' >"$dir/bad.jinja"
 check "unsupported construct" 2 "bad.jinja line 2: the filter 'wordwrap' is not supported" "$prepare_sft" -i "$dir/sft_conv.jsonl" -o "$dir/x.bin" -t "$tok" --chat-template "$dir/bad.jinja"
 [ ! -e "$dir/x.bin" ] || { echo "FAIL a failed run left x.bin behind"; fails=$((fails + 1)); }
+printf '{"prompt": "ab\xff\xfecd", "chosen": "x", "rejected": "y"}\n' >"$dir/utf8.jsonl"
+check "invalid UTF-8 escaped" 2 "utf8.jsonl:1: invalid UTF-8 at byte 14: '{\"prompt\": \"ab\\xff\\xfecd\"" "$prepare_pairs" -i "$dir/utf8.jsonl" -o "$dir/x.bin" -t "$tok"
+iconv -f UTF-8 -t UTF-8 "$dir/err" >/dev/null 2>&1 || { echo "FAIL raw invalid UTF-8 in the message: $(cat -v "$dir/err")"; fails=$((fails + 1)); }
 printf '%s\n' 'line one' 'line two' >"$dir/lines.txt"
 check "tokenize --lines" 0 "" "$tokenize" -t "$tok" --lines "$dir/lines.txt"
 [ "$(wc -l <"$dir/out")" -eq 2 ] || { echo "FAIL tokenize --lines: $(cat "$dir/out")"; fails=$((fails + 1)); }

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/cli.hpp"
+#include "common/text_escape.hpp"
 #include "common/error.hpp"
 #include "cpu/generate.hpp"
 #include "data/text_encoding.hpp"
@@ -77,7 +78,7 @@ int main(int argc, char** argv) {
         try {
           j = nlohmann::json::parse(line);
         } catch (const nlohmann::json::exception& e) {
-          throw align::InputError(align::cat(prompts_file, ":", line_no, ": not valid JSON: ", e.what()));
+          throw align::InputError(align::cat(prompts_file, ":", line_no, ": ", align::json_error(e, line)));
         }
         ALIGN_REQUIRE(j.is_object() && j.contains("prompt") && j["prompt"].is_string(), prompts_file, ":", line_no,
                       ": expected an object with a 'prompt' string");

@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/cli.hpp"
+#include "common/text_escape.hpp"
 #include "data/text_encoding.hpp"
 #include "data/tokenizer_dir.hpp"
 
@@ -109,7 +110,7 @@ int main(int argc, char** argv) {
           try {
             j = nlohmann::ordered_json::parse(line);
           } catch (const nlohmann::json::exception& e) {
-            throw align::InputError(align::cat(where, "not valid JSON (", e.what(), ")"));
+            throw align::InputError(align::cat(where, align::json_error(e, line)));
           }
           ALIGN_REQUIRE(j.is_object() && j.contains(field), where, "no field '", field, "'");
           if (chat && j[field].is_array()) {
