@@ -221,6 +221,11 @@ Regex::~Regex() {
 
 std::vector<std::pair<size_t, size_t>> Regex::find_all(std::string_view text) const {
   std::vector<std::pair<size_t, size_t>> out;
+  for_each_match(text, [&](size_t b, size_t e) { out.emplace_back(b, e); });
+  return out;
+}
+
+void Regex::for_each_match(std::string_view text, const std::function<void(size_t, size_t)>& f) const {
   auto* code = static_cast<pcre2_code*>(code_);
   auto* md = static_cast<pcre2_match_data*>(match_data_);
   size_t start = 0;
@@ -232,7 +237,7 @@ std::vector<std::pair<size_t, size_t>> Regex::find_all(std::string_view text) co
     const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md);
     const size_t b = ov[0], e = ov[1];
     if (e > b) {
-      out.emplace_back(b, e);
+      f(b, e);
       start = e;
     } else {  // empty match: step over one code point
       size_t next = b + 1;
@@ -240,7 +245,6 @@ std::vector<std::pair<size_t, size_t>> Regex::find_all(std::string_view text) co
       start = next;
     }
   }
-  return out;
 }
 
 }  // namespace align::tok

@@ -3,6 +3,7 @@
 // tokenizers library's Split pre-tokenizer. Owns its PCRE2 objects (RAII).
 #pragma once
 
+#include <functional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -27,6 +28,8 @@ class Regex {
   Regex& operator=(const Regex&) = delete;
   // Byte ranges [begin, end) of all non-overlapping, non-empty matches in `text` (valid UTF-8).
   std::vector<std::pair<size_t, size_t>> find_all(std::string_view text) const;
+  // The same matches handed to `f(begin, end)` one by one, in order, without collecting them.
+  void for_each_match(std::string_view text, const std::function<void(size_t, size_t)>& f) const;
 
  private:
   void* code_ = nullptr;        // pcre2_code*
