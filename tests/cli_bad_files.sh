@@ -120,6 +120,12 @@ iconv -f UTF-8 -t UTF-8 "$dir/err" >/dev/null 2>&1 || { echo "FAIL raw invalid U
 printf '%s\n' 'line one' 'line two' >"$dir/lines.txt"
 check "tokenize --lines" 0 "" "$tokenize" -t "$tok" --lines "$dir/lines.txt"
 [ "$(wc -l <"$dir/out")" -eq 2 ] || { echo "FAIL tokenize --lines: $(cat "$dir/out")"; fails=$((fails + 1)); }
+# Decoding is NUL-safe: id 193 is the byte 0x00 of the byte-level alphabet, 69 is 'a'.
+check "tokenize decode NUL" 0 "" "$tokenize" -t "$tok" --decode 193 69
+[ "$(od -An -tx1 "$dir/out" | tr -d ' \n')" = "00610a" ] || { echo "FAIL tokenize --decode drops a NUL: $(od -c "$dir/out")"; fails=$((fails + 1)); }
+printf '193 69\n69\n' >"$dir/ids.txt"
+check "tokenize decode lines" 0 "" "$tokenize" -t "$tok" --decode --lines "$dir/ids.txt"
+[ "$(head -1 "$dir/out")" = '"\u0000a"' ] || { echo "FAIL tokenize --decode --lines: $(cat "$dir/out")"; fails=$((fails + 1)); }
 # SFT data: JSONL forms, plain text, errors.
 printf '%s\n' '{"prompt": "Q?", "completion": " A."}' '{"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]}' '{"text": "doc"}' >"$dir/sft.jsonl"
 check "prepare_sft" 0 "" "$prepare_sft" -i "$dir/sft.jsonl" -o "$dir/sft.bin" -t "$tok"
@@ -180,7 +186,7 @@ else
 fi
 rm -rf "$dir"/run* "$dir"/sftrun "$dir"/sig "$dir"/tiny.bin "$dir"/small_vocab.bin "$dir"/recipe.json
 rm -f "$dir"/sft.bin "$dir"/stream.bin "$dir"/plain.txt
-rm -f "$dir"/bad.jinja "$dir"/lines.txt "$dir"/p32.bin "$dir"/*.jsonl "$dir"/p.bin "$dir"/bad.bin "$dir"/s.bin "$dir"/s.val.bin "$dir"/trunc_pairs.bin
+rm -f "$dir"/bad.jinja "$dir"/lines.txt "$dir"/ids.txt "$dir"/p32.bin "$dir"/*.jsonl "$dir"/p.bin "$dir"/bad.bin "$dir"/s.bin "$dir"/s.val.bin "$dir"/trunc_pairs.bin
 
 leftover=$(ls "$dir" | grep -vE '^(good|truncated|short|magic|version|heads|corrupt)\.bin$|^(out|err)$')
 [ -z "$leftover" ] || { echo "FAIL files left behind: $leftover"; fails=$((fails + 1)); }

@@ -131,7 +131,8 @@ SEMANTICS = [
     "{{ {'a': 'ü\"\\n', 'b': [1, 2.5, none, true], 'c': {}} | tojson }} {{ [1, [2, {'x': []}]] | tojson(indent=2) }}"
     " {{ 'é' | tojson(ensure_ascii=true) }} {{ {'b': 1, 'a': 2} | tojson(sort_keys=true) }} {{ {'a': 1} | tojson(separators=(',', ':')) }}",
     "{{ 'a-b-c'.replace('-', '+') }} {{ 'a-b-c' | replace('-', '', 1) }} {{ 'hello'.startswith('he') }} {{ 'hello'.endswith(('x', 'lo')) }}"
-    " {{ 'hello'.find('l') }} {{ 'hello'.count('l') }} {{ ', '.join(['a', 'b']) }} {{ 'ABC'.lower() }} {{ 'abc'.upper() }}",
+    " {{ 'hello'.find('l') }} {{ 'hello'.count('l') }} {{ ', '.join(['a', 'b']) }} {{ 'ABC'.lower() }} {{ 'abc'.upper() }}"
+    " {{ '123'.isdigit() }} {{ '12a'.isdigit() }} {{ ''.isdigit() }} {{ 'abC'.isalpha() }} {{ 'a1'.isalpha() }} {{ ' \t'.isspace() }}",
     "{% set d = dict(a=1, b='x') %}{{ d }} {{ d.a }} {{ d['b'] }} {{ d.get('c', 'none') }} {{ d.missing is defined }} {{ d | length }}"
     " {{ d.keys() | list }} {{ d.values() | list }} {{ namespace(x=1).x }}",
     "{{ range(3) | list }} {{ range(1, 10, 3) | list }} {{ [1, 2] + [3] }} {{ 'ab' * 3 }} {{ (1, 2) | list }} {{ 'a' 'b' }}",
