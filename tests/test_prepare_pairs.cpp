@@ -193,6 +193,41 @@ TEST_F(PairsFileTest, FilesWithoutAChatDateStayReadable) {
   EXPECT_EQ(PairsFile(path_).meta().chat_date, 0u);
 }
 
+// Every real chat template of tests/data/chat_templates/ (`--chat-template FILE`) on the conversational
+// rows: TRL's prompt/chosen/rejected ids, or the template's own refusal (Gemma 2 and Mistral v0.2 reject
+// system messages) as an error (tests/data/pairs/real_templates.json, make_pairs_golden.py).
+TEST(PreparePairs, EveryRealTemplateMatchesTrl) {
+  const nlohmann::json golden = nlohmann::json::parse(std::ifstream(kDir + "real_templates.json"));
+  const TokenizerDir td = load_tokenizer_dir(kDir + golden["tokenizer"].get<std::string>());
+  ASSERT_GE(golden["templates"].size(), 14u);
+  size_t compared = 0, refused = 0;
+  for (auto it = golden["templates"].begin(); it != golden["templates"].end(); ++it) {
+    PrepareOptions opt;
+    opt.max_length = 0;
+    opt.chat_date = parse_chat_date(golden["chat_date"].get<std::string>(), "chat_date");
+    opt.chat_template = load_chat_template(std::string(ALIGN_TEST_DATA) + "/chat_templates/" + it.key());
+    for (size_t r = 0; r < golden["rows"].size(); r++) {
+      SCOPED_TRACE(it.key() + " row " + std::to_string(r));
+      const auto& e = it.value()[r];
+      PrepareStats st;
+      const ParsedExample ex = parse_preference(golden["rows"][r]);
+      if (e.contains("error")) {
+        EXPECT_THROW(tokenize_preference(ex, td, opt, st), InputError) << e["error"];
+        refused++;
+        continue;
+      }
+      const std::optional<PairRecord> p = tokenize_preference(ex, td, opt, st);
+      ASSERT_TRUE(p.has_value());
+      EXPECT_EQ(p->prompt, e["prompt_ids"].get<std::vector<uint32_t>>());
+      EXPECT_EQ(p->chosen, e["chosen_ids"].get<std::vector<uint32_t>>());
+      EXPECT_EQ(p->rejected, e["rejected_ids"].get<std::vector<uint32_t>>());
+      compared++;
+    }
+  }
+  EXPECT_GE(compared, 80u);
+  EXPECT_EQ(refused, 4u);
+}
+
 // The real Llama 3.2 template always writes its system block with the date: the prompt carries it.
 TEST(PreparePairs, RealLlama32TemplateWritesItsDateBlock) {
   const TokenizerDir td = load_tokenizer_dir(kDir + "llama3_tok_llama3.2");

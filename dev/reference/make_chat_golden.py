@@ -48,6 +48,7 @@ SPECIAL = {
     "gemma2": ("<bos>", "<eos>"),
     "gemma3": ("<bos>", "<eos>"),
     "phi3.5": ("<s>", "<|endoftext|>"),
+    "phi4": ("<|endoftext|>", "<|im_end|>"),
     "mistral_nemo": ("<s>", "</s>"),
     "mistral_v0.2": ("<s>", "</s>"),
     "zephyr": ("<s>", "</s>"),

@@ -15,6 +15,12 @@ that already end with EOS, text that starts with the BOS text, Unicode.
 Writes tests/data/pairs/<setup>/ (tokenizer files) and
 tests/data/pairs/input.jsonl, tests/data/pairs/<setup>/expected.json.
 
+Then, for every real chat template of tests/data/chat_templates/, TRL's ids
+of the conversational rows with the llama3_tok_llama3.2 tokenizer directory
+and that template (what `prepare_pairs --chat-template FILE` does), in
+tests/data/pairs/real_templates.json; a template that rejects a row (Gemma 2
+and Mistral v0.2 refuse system messages) records the error.
+
 Needs: pip install trl transformers tokenizers datasets   (dev tooling only)
 """
 import datetime as real_datetime
@@ -134,6 +140,33 @@ def main():
         with open(os.path.join(d, "expected.json"), "w") as f:
             json.dump({"template": template, "chat_date": CHAT_DATE.strftime("%Y-%m-%d"), "pairs": results}, f)
         print(f"{setup}: {len(results)} pairs; files {sorted(os.listdir(d))}")
+
+    # Every real template through TRL, on the llama3_tok_llama3.2 directory (its BOS/EOS).
+    d = os.path.join(out_dir, "llama3_tok_llama3.2")
+    tdir = os.path.join(DATA, "chat_templates")
+    real = {"tokenizer": "llama3_tok_llama3.2", "chat_date": CHAT_DATE.strftime("%Y-%m-%d"), "rows": CONVERSATIONAL,
+            "templates": {}}
+    for fname in sorted(os.listdir(tdir)):
+        if not fname.endswith(".jinja"):
+            continue
+        tok = PreTrainedTokenizerFast.from_pretrained(d)
+        with open(os.path.join(tdir, fname), encoding="utf-8") as f:
+            tok.chat_template = f.read()
+        trainer = DPOTrainer.__new__(DPOTrainer)
+        trainer._tokenizer = tok
+        args = SimpleNamespace(dataset_num_proc=None, max_length=None, truncation_mode="keep_start")
+        results = []
+        for r in CONVERSATIONAL:
+            try:
+                one = trainer._prepare_dataset(Dataset.from_list([dict(r)]), tok, args, "golden")[0]
+                results.append({"prompt_ids": one["prompt_ids"], "chosen_ids": one["chosen_ids"],
+                                "rejected_ids": one["rejected_ids"]})
+            except Exception as e:  # noqa: BLE001 - the template's own refusal is the expected result
+                results.append({"error": f"{type(e).__name__}: {e}"})
+        real["templates"][fname] = results
+        print(f"{fname}: {sum('error' not in x for x in results)} of {len(results)} rows prepared")
+    with open(os.path.join(out_dir, "real_templates.json"), "w") as f:
+        json.dump(real, f, ensure_ascii=False)
 
 
 if __name__ == "__main__":
