@@ -133,6 +133,28 @@ grep -q "<|start_header_id|>assistant<|end_header_id|>" "$dir/out" || { echo "FA
 check "tokenize decode" 0 "" "$tokenize" -t "$tok" --decode 0
 grep -q "<|begin_of_text|>" "$dir/out" || { echo "FAIL tokenize --decode"; fails=$((fails + 1)); }
 check "decode bad id" 2 "token id 99999 is not in the tokenizer's vocabulary" "$tokenize" -t "$tok" --decode 99999
+printf '%s\n' '{"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Yo"}]}' >"$dir/sft_conv.jsonl"
+# Chat templates: the real Llama 3.2 template with a chosen date, a Jinja file, bad names, dates and constructs.
+check "prepare_pairs llama3.2 dated" 0 "" "$prepare_pairs" -i "$dir/in.jsonl" -o "$dir/p32.bin" -t "$data/pairs/llama3_tok_llama3.2" --chat-date 2026-03-07
+check "tokenize chat file template" 0 "" "$tokenize" -t "$tok" --chat --chat-template "$data/chat_templates/llama3.2.jinja" --chat-date 2024-02-29 "Hi"
+grep -q "Today Date: 29 Feb 2024" "$dir/out" || { echo "FAIL tokenize --chat-template FILE: $(cat "$dir/out")"; fails=$((fails + 1)); }
+check "unknown chat template" 2 "--chat-template 'vicuna' is neither a built-in template" "$prepare_pairs" -i "$dir/in.jsonl" -o "$dir/x.bin" -t "$tok" --chat-template vicuna
+check "bad chat date" 2 "--chat-date '2025-02-29' is not a date" "$prepare_pairs" -i "$dir/in.jsonl" -o "$dir/x.bin" -t "$tok" --chat-date 2025-02-29
+printf '{%% for m in messages %%}\n{{ m.content | wordwrap }}{%% endfor %%}' >"$dir/bad.jinja"
+check "unsupported construct" 2 "bad.jinja line 2: the filter 'wordwrap' is not supported" "$prepare_sft" -i "$dir/sft_conv.jsonl" -o "$dir/x.bin" -t "$tok" --chat-template "$dir/bad.jinja"
+[ ! -e "$dir/x.bin" ] || { echo "FAIL a failed run left x.bin behind"; fails=$((fails + 1)); }
+printf '{"prompt": "ab\xff\xfecd", "chosen": "x", "rejected": "y"}\n' >"$dir/utf8.jsonl"
+check "invalid UTF-8 escaped" 2 "utf8.jsonl:1: invalid UTF-8 at byte 14: '{\"prompt\": \"ab\\xff\\xfecd\"" "$prepare_pairs" -i "$dir/utf8.jsonl" -o "$dir/x.bin" -t "$tok"
+iconv -f UTF-8 -t UTF-8 "$dir/err" >/dev/null 2>&1 || { echo "FAIL raw invalid UTF-8 in the message: $(cat -v "$dir/err")"; fails=$((fails + 1)); }
+printf '%s\n' 'line one' 'line two' >"$dir/lines.txt"
+check "tokenize --lines" 0 "" "$tokenize" -t "$tok" --lines "$dir/lines.txt"
+[ "$(wc -l <"$dir/out")" -eq 2 ] || { echo "FAIL tokenize --lines: $(cat "$dir/out")"; fails=$((fails + 1)); }
+# Decoding is NUL-safe: id 193 is the byte 0x00 of the byte-level alphabet, 69 is 'a'.
+check "tokenize decode NUL" 0 "" "$tokenize" -t "$tok" --decode 193 69
+[ "$(od -An -tx1 "$dir/out" | tr -d ' \n')" = "00610a" ] || { echo "FAIL tokenize --decode drops a NUL: $(od -c "$dir/out")"; fails=$((fails + 1)); }
+printf '193 69\n69\n' >"$dir/ids.txt"
+check "tokenize decode lines" 0 "" "$tokenize" -t "$tok" --decode --lines "$dir/ids.txt"
+[ "$(head -1 "$dir/out")" = '"\u0000a"' ] || { echo "FAIL tokenize --decode --lines: $(cat "$dir/out")"; fails=$((fails + 1)); }
 # SFT data: JSONL forms, plain text, errors.
 printf '%s\n' '{"prompt": "Q?", "completion": " A."}' '{"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]}' '{"text": "doc"}' >"$dir/sft.jsonl"
 check "prepare_sft" 0 "" "$prepare_sft" -i "$dir/sft.jsonl" -o "$dir/sft.bin" -t "$tok"
@@ -198,7 +220,7 @@ else
 fi
 rm -rf "$dir"/run* "$dir"/sftrun "$dir"/sig "$dir"/tiny.bin "$dir"/small_vocab.bin "$dir"/recipe.json
 rm -f "$dir"/sft.bin "$dir"/stream.bin "$dir"/plain.txt
-rm -f "$dir"/*.jsonl "$dir"/p.bin "$dir"/bad.bin "$dir"/s.bin "$dir"/s.val.bin "$dir"/trunc_pairs.bin
+rm -f "$dir"/bad.jinja "$dir"/lines.txt "$dir"/ids.txt "$dir"/p32.bin "$dir"/*.jsonl "$dir"/p.bin "$dir"/bad.bin "$dir"/s.bin "$dir"/s.val.bin "$dir"/trunc_pairs.bin
 rm -f "$dir"/*.report.json "$dir"/p_inspect.json "$dir"/dup.bin
 
 leftover=$(ls "$dir" | grep -vE '^(good|truncated|short|magic|version|heads|corrupt)\.bin$|^(out|err)$')

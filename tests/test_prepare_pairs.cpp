@@ -26,11 +26,14 @@ class PairsGolden : public ::testing::TestWithParam<std::string> {};
 TEST_P(PairsGolden, MatchesTrlTokenForToken) {
   const TokenizerDir td = load_tokenizer_dir(kDir + GetParam());
   const nlohmann::json expected = nlohmann::json::parse(std::ifstream(kDir + GetParam() + "/expected.json"));
-  ASSERT_TRUE(td.chat_template.has_value());
-  EXPECT_EQ(chat_template_name(*td.chat_template), expected["template"].get<std::string>());
+  ASSERT_TRUE(td.chat_template) << td.chat_template_error;
+  // The directory's own template is executed; for the built-in families it is their canonical text.
+  if (const char* builtin = builtin_chat_template_source(expected["template"].get<std::string>()))
+    EXPECT_EQ(td.chat_template->source(), builtin);
   std::ifstream in(kDir + GetParam() + "/input.jsonl");
   PrepareOptions opt;
   opt.max_length = 0;  // TRL's golden ran without truncation
+  opt.chat_date = parse_chat_date(expected["chat_date"].get<std::string>(), "chat_date");
   size_t n = 0;
   for (std::string line; std::getline(in, line); n++) {
     PrepareStats st;
@@ -52,7 +55,8 @@ TEST_P(PairsGolden, MatchesTrlTokenForToken) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Setups, PairsGolden,
-                         ::testing::Values("llama3_tok_llama3", "gpt2_tok_chatml", "spm_tok_zephyr", "spm_tok_plain"));
+                         ::testing::Values("llama3_tok_llama3", "gpt2_tok_chatml", "spm_tok_zephyr", "spm_tok_plain",
+                                           "llama3_tok_llama3.2"));
 
 TEST(PreparePairs, TruncationKeepsTheRightEnds) {
   const TokenizerDir td = load_tokenizer_dir(kDir + "gpt2_tok_chatml");
@@ -128,9 +132,10 @@ class PairsFileTest : public ::testing::Test {
 
 TEST_F(PairsFileTest, RoundTripAndReferenceStore) {
   std::vector<PairRecord> pairs = {{{1, 2, 3}, {4, 5}, {6}}, {{}, {7}, {8, 9, 10, 11}}, {{12}, {13}, {14}}};
-  write_pairs(path_, PairsMeta{100, 5, 0xabcdef}, pairs);
+  write_pairs(path_, PairsMeta{100, 5, 0xabcdef, 20260307}, pairs);
   {
     const PairsFile f(path_);
+    EXPECT_EQ(f.meta().chat_date, 20260307u);
     EXPECT_EQ(f.size(), 3u);
     EXPECT_EQ(f.meta().vocab_size, 100u);
     EXPECT_EQ(f.meta().eos_id, 5);
@@ -176,18 +181,66 @@ TEST_F(PairsFileTest, CorruptedFilesNameTheProblem) {
   expect([&](auto& b) { b[128 + 8] = 27; }, "record 0: lengths 2+1+1 do not fill its 27 bytes");
   expect([](auto& b) { b[32] = 200; }, "too short for the 200 pairs of its header");
   expect([](auto& b) { b[32] = 3; }, "section offsets");
+  expect([](auto& b) { b[80] = 0x55; }, "field chat_date = 85, expected 0 (not recorded) or a date as YYYYMMDD");
+  expect([](auto& b) { b[84] = 1; }, "reserved header byte 84");
 }
 
-TEST(ChatTemplates, DetectionAndNames) {
-  EXPECT_EQ(detect_chat_template("{{ '<|im_start|>' }} ... '<|im_end|>'"), ChatTemplate::ChatML);
-  EXPECT_EQ(detect_chat_template("<|start_header_id|> <|eot_id|>"), ChatTemplate::Llama3);
-  EXPECT_FALSE(detect_chat_template("{{ messages }}").has_value());
-  EXPECT_EQ(parse_chat_template("zephyr"), ChatTemplate::Zephyr);
-  EXPECT_THROW(parse_chat_template("vicuna"), InputError);
-  // Llama 3 writes BOS once, at the start, whatever the number of messages.
-  const std::string s = render_chat(ChatTemplate::Llama3, {{"user", "a"}, {"assistant", "b"}}, false, "<B>", "<E>");
-  EXPECT_EQ(s.find("<B>"), 0u);
-  EXPECT_EQ(s.find("<B>", 1), std::string::npos);
+// Files written before the chat_date field (zeros at offset 80) stay readable: "not recorded".
+TEST_F(PairsFileTest, FilesWithoutAChatDateStayReadable) {
+  write_pairs(path_, PairsMeta{100, -1, 7}, {{{1}, {2}, {3}}});
+  std::vector<uint8_t> b = read_file_bytes(path_);
+  for (size_t i = 80; i < 128; i++) EXPECT_EQ(b[i], 0) << i;
+  EXPECT_EQ(PairsFile(path_).meta().chat_date, 0u);
+}
+
+// Every real chat template of tests/data/chat_templates/ (`--chat-template FILE`) on the conversational
+// rows: TRL's prompt/chosen/rejected ids, or the template's own refusal (Gemma 2 and Mistral v0.2 reject
+// system messages) as an error (tests/data/pairs/real_templates.json, make_pairs_golden.py).
+TEST(PreparePairs, EveryRealTemplateMatchesTrl) {
+  const nlohmann::json golden = nlohmann::json::parse(std::ifstream(kDir + "real_templates.json"));
+  const TokenizerDir td = load_tokenizer_dir(kDir + golden["tokenizer"].get<std::string>());
+  ASSERT_GE(golden["templates"].size(), 14u);
+  size_t compared = 0, refused = 0;
+  for (auto it = golden["templates"].begin(); it != golden["templates"].end(); ++it) {
+    PrepareOptions opt;
+    opt.max_length = 0;
+    opt.chat_date = parse_chat_date(golden["chat_date"].get<std::string>(), "chat_date");
+    opt.chat_template = load_chat_template(std::string(ALIGN_TEST_DATA) + "/chat_templates/" + it.key());
+    for (size_t r = 0; r < golden["rows"].size(); r++) {
+      SCOPED_TRACE(it.key() + " row " + std::to_string(r));
+      const auto& e = it.value()[r];
+      PrepareStats st;
+      const ParsedExample ex = parse_preference(golden["rows"][r]);
+      if (e.contains("error")) {
+        EXPECT_THROW(tokenize_preference(ex, td, opt, st), InputError) << e["error"];
+        refused++;
+        continue;
+      }
+      const std::optional<PairRecord> p = tokenize_preference(ex, td, opt, st);
+      ASSERT_TRUE(p.has_value());
+      EXPECT_EQ(p->prompt, e["prompt_ids"].get<std::vector<uint32_t>>());
+      EXPECT_EQ(p->chosen, e["chosen_ids"].get<std::vector<uint32_t>>());
+      EXPECT_EQ(p->rejected, e["rejected_ids"].get<std::vector<uint32_t>>());
+      compared++;
+    }
+  }
+  EXPECT_GE(compared, 80u);
+  EXPECT_EQ(refused, 4u);
+}
+
+// The real Llama 3.2 template always writes its system block with the date: the prompt carries it.
+TEST(PreparePairs, RealLlama32TemplateWritesItsDateBlock) {
+  const TokenizerDir td = load_tokenizer_dir(kDir + "llama3_tok_llama3.2");
+  PrepareOptions opt;
+  opt.chat_date = ChatDate{2026, 3, 7};
+  PrepareStats st;
+  const auto p = tokenize_preference(parse_preference(nlohmann::json::parse(
+                                         R"({"prompt": [{"role": "user", "content": "Hi"}], "chosen": [{"role": "assistant", "content": "Yo"}], "rejected": [{"role": "assistant", "content": "No"}]})")),
+                                     td, opt, st);
+  ASSERT_TRUE(p.has_value());
+  std::vector<int32_t> prompt(p->prompt.begin(), p->prompt.end());
+  const std::string text = td.tokenizer.decode(prompt);
+  EXPECT_NE(text.find("Cutting Knowledge Date: December 2023\nToday Date: 07 Mar 2026"), std::string::npos) << text;
 }
 
 }  // namespace

@@ -108,11 +108,12 @@ TEST(SftFile, RoundTripAndCorruption) {
   const std::string path =
       (std::filesystem::temp_directory_path() / ("align_sft_" + std::to_string(::getpid()) + ".bin")).string();
   const std::vector<SftRecord> recs = {{{1, 2, 3}, {0, 1, 1}}, {{4, 5, 6, 7, 8}, {1, 1, 1, 1, 1}}};
-  write_sft(path, SftMeta{10, 2, 99, SftKind::Stream}, recs);
+  write_sft(path, SftMeta{10, 2, 99, SftKind::Stream, 20240229}, recs);
   {
     const SftFile f(path);
     EXPECT_EQ(f.size(), 2u);
     EXPECT_EQ(f.meta().kind, SftKind::Stream);
+    EXPECT_EQ(f.meta().chat_date, 20240229u);
     EXPECT_EQ(f.num_trained_tokens(), 7u);
     const auto v = f.get(1);
     EXPECT_EQ(std::vector<uint32_t>(v.ids.begin(), v.ids.end()), recs[1].ids);

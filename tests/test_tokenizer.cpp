@@ -16,7 +16,9 @@
 
 #include "common/error.hpp"
 #include "tokenizer/byte_level.hpp"
+#include "tokenizer/regex.hpp"
 #include "tokenizer/tokenizer.hpp"
+#include "tokenizer/unicode_tables.hpp"
 #include "tokenizer/utf8.hpp"
 
 namespace align::tok {
@@ -155,6 +157,83 @@ TEST(Tokenizer, BadFilesAreNamed) {
   EXPECT_EQ(t.encode("abab"), (std::vector<int32_t>{2, 2}));
   EXPECT_THROW(t.encode("abc"), InputError);  // 'c': no vocabulary entry, byte fallback or unk
   EXPECT_THROW(t.decode({7}), InputError);
+}
+
+}  // namespace
+}  // namespace align::tok
+
+namespace align::tok {
+namespace {
+
+// Code points added in Unicode 15 and 16 (U+11F50 Kawi digit, U+1E4F0 Nag Mundari digit, U+1CCF0
+// outlined digit, ...) classify as HF tokenizers classifies them, whatever the system PCRE2's Unicode
+// (tests/data/tokenizers/unicode_pinned.json: HF's ids, from dev/reference/make_unicode_tables.py).
+TEST(PinnedUnicode, NewerCodePointsMatchHfTokenizers) {
+  std::ifstream in(std::string(ALIGN_TEST_DATA) + "/tokenizers/unicode_pinned.json");
+  const nlohmann::json golden = nlohmann::json::parse(in);
+  size_t n = 0;
+  for (auto it = golden.begin(); it != golden.end(); ++it) {
+    const Tokenizer tok = Tokenizer::from_file(std::string(ALIGN_TEST_DATA) + "/tokenizers/" + it.key() + "/tokenizer.json");
+    for (const auto& c : it.value()) {
+      EXPECT_EQ(tok.encode(c["text"].get<std::string>(), false), c["ids"].get<std::vector<int32_t>>())
+          << it.key() << ": " << c["text"];
+      n++;
+    }
+  }
+  EXPECT_EQ(n, 24u);
+}
+
+std::string utf8_of(uint32_t c) {
+  std::string s;
+  if (c < 0x80) {
+    s += (char)c;
+  } else if (c < 0x800) {
+    s += (char)(0xC0 | (c >> 6)), s += (char)(0x80 | (c & 0x3F));
+  } else if (c < 0x10000) {
+    s += (char)(0xE0 | (c >> 12)), s += (char)(0x80 | ((c >> 6) & 0x3F)), s += (char)(0x80 | (c & 0x3F));
+  } else {
+    s += (char)(0xF0 | (c >> 18)), s += (char)(0x80 | ((c >> 12) & 0x3F)), s += (char)(0x80 | ((c >> 6) & 0x3F));
+    s += (char)(0x80 | (c & 0x3F));
+  }
+  return s;
+}
+
+// Every code point: \p{X} pinned either way (all ranges listed, or PCRE2's own class plus the code
+// points after Unicode 14) matches exactly the code points the tables give category X.
+TEST(PinnedUnicode, BothPinningsAgreeWithTheTablesOnEveryCodePoint) {
+  std::vector<uint8_t> cat(0x110000, 2);  // Cn
+  for (size_t i = 0; i < kUnicodeRangeCount; i++)
+    for (uint32_t c = kUnicodeRanges[i].first; c <= kUnicodeRanges[i].last; c++) cat[c] = kUnicodeRanges[i].category;
+  std::string text;  // every scalar value once, in order (surrogates cannot be written in UTF-8)
+  std::vector<uint32_t> at;
+  for (uint32_t c = 0; c < 0x110000; c++) {
+    if (c >= 0xD800 && c <= 0xDFFF) continue;
+    at.push_back(c);
+    text += utf8_of(c);
+  }
+  const bool add_newer_applies = default_unicode_mode() == UnicodeMode::AddNewer;
+  for (const char* name : {"L", "N", "P", "S", "M", "Lu", "Ll", "Nd", "Zs"}) {
+    for (UnicodeMode mode : {UnicodeMode::Explicit, UnicodeMode::AddNewer}) {
+      if (mode == UnicodeMode::AddNewer && !add_newer_applies) continue;
+      const Regex only(pin_unicode_classes(std::string("\\p{") + name + "}+", mode));
+      std::vector<bool> in_class(0x110000, false);
+      for (auto [b, e] : only.find_all(text)) {
+        for (size_t p = b; p < e;) {
+          int len = 1;
+          in_class[decode_code_point(text, p, &len)] = true;
+          p += len;
+        }
+      }
+      size_t wrong = 0;
+      for (uint32_t c : at) {
+        const std::string n = kUnicodeCategoryNames[cat[c]];
+        const bool want = std::string(name).size() == 1 ? n[0] == name[0] : n == name;
+        if (in_class[c] != want && wrong++ < 5)
+          ADD_FAILURE() << name << " mode " << (int)mode << ": U+" << std::hex << c << " is " << n;
+      }
+      EXPECT_EQ(wrong, 0u) << name;
+    }
+  }
 }
 
 }  // namespace

@@ -47,6 +47,7 @@ int inspect_pairs(const std::string& path, const std::string& tokenizer, int sho
   std::printf("%s: align.cu pairs v%u, %zu pairs, %llu tokens, vocab %u, eos %d, tokenizer %016llx\n", path.c_str(),
               align::data::kPairsVersion, f.size(), (unsigned long long)f.num_tokens(), f.meta().vocab_size,
               f.meta().eos_id, (unsigned long long)f.meta().tokenizer_fingerprint);
+  if (f.meta().chat_date) std::printf("  chat template date (strftime_now): %u\n", f.meta().chat_date);
   std::vector<size_t> prompt, completion;
   size_t with_ref = 0;
   for (size_t i = 0; i < f.size(); i++) {
@@ -112,6 +113,7 @@ int inspect_sft(const std::string& path) {
               f.meta().kind == align::data::SftKind::Stream ? "pre-training stream" : "examples", f.size(),
               (unsigned long long)f.num_tokens(), (unsigned long long)f.num_trained_tokens(), f.meta().vocab_size,
               f.meta().eos_id, (unsigned long long)f.meta().tokenizer_fingerprint);
+  if (f.meta().chat_date) std::printf("  chat template date (strftime_now): %u\n", f.meta().chat_date);
   return 0;
 }
 

@@ -33,7 +33,8 @@ std::string percentiles(std::vector<uint32_t> v) {
 int main(int argc, char** argv) {
   return align::run_main("prepare_pairs", [&]() -> int {
     CLI::App app{"tokenize preference JSONL into pairs.bin, as TRL's DPOTrainer prepares it", "prepare_pairs"};
-    std::string input, output, tokenizer, val_input, val_output, truncation = "keep_start", chat_template;
+    std::string input, output, tokenizer, val_input, val_output, truncation = "keep_start", chat_template,
+                chat_date = "today";
     int max_length = 1024, max_prompt_length = 0;
     double val_fraction = 0;
     uint64_t seed = 1234;
@@ -48,8 +49,9 @@ int main(int argc, char** argv) {
     app.add_option("--max-prompt-length", max_prompt_length, "tokens of the prompt kept, from its end (0: no limit)");
     app.add_option("--truncation", truncation, "keep_start or keep_end: which end of a long sequence to keep")
         ->capture_default_str();
-    app.add_option("--chat-template", chat_template,
-                   "chatml, llama3, zephyr or plain (default: detected from the tokenizer directory)");
+    app.add_option("--chat-template", chat_template, "a Jinja chat template file, or a built-in: chatml, llama3, zephyr, plain (default: the tokenizer directory's)");
+    app.add_option("--chat-date", chat_date, "the date strftime_now gives the template, YYYY-MM-DD or today (recorded in the output header)")
+        ->capture_default_str();
     app.add_option("--val-fraction", val_fraction, "fraction of pairs (by a seeded hash of the line) sent to the "
                    "validation file")->capture_default_str();
     app.add_option("--val-input", val_input, "a separate validation JSONL (instead of --val-fraction)");
@@ -78,7 +80,8 @@ int main(int argc, char** argv) {
     opt.max_length = max_length;
     if (max_prompt_length > 0) opt.max_prompt_length = max_prompt_length;
     opt.truncation = truncation == "keep_end" ? align::data::Truncation::KeepEnd : align::data::Truncation::KeepStart;
-    if (!chat_template.empty()) opt.chat_template = align::data::parse_chat_template(chat_template);
+    if (!chat_template.empty()) opt.chat_template = align::data::load_chat_template(chat_template);
+    opt.chat_date = align::data::parse_chat_date(chat_date, "--chat-date");
     if (val_output.empty() && (val_fraction > 0 || !val_input.empty())) val_output = align::data::default_val_path(output);
 
     // One tokenizer per thread (its BPE cache is not shared).
@@ -86,7 +89,8 @@ int main(int argc, char** argv) {
     std::vector<std::unique_ptr<align::data::TokenizerDir>> toks(threads);
     for (auto& t : toks) t = std::make_unique<align::data::TokenizerDir>(align::data::load_tokenizer_dir(tokenizer));
     const align::data::PairsMeta meta{(uint32_t)toks[0]->tokenizer.vocab_size(),
-                                      toks[0]->eos_id ? *toks[0]->eos_id : -1, toks[0]->tokenizer.fingerprint()};
+                                      toks[0]->eos_id ? *toks[0]->eos_id : -1, toks[0]->tokenizer.fingerprint(),
+                                      opt.chat_date.yyyymmdd()};
 
     const align::data::SpecialTokenScanner scanner(*toks[0]);
     align::data::PairReport rep;

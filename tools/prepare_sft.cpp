@@ -43,7 +43,8 @@ std::vector<std::string> documents(const std::string& path) {
 int main(int argc, char** argv) {
   return align::run_main("prepare_sft", [&]() -> int {
     CLI::App app{"tokenize SFT data (JSONL) or plain text into sft.bin with a loss mask", "prepare_sft"};
-    std::string input, output, tokenizer, truncation = "keep_start", chat_template, val_output;
+    std::string input, output, tokenizer, truncation = "keep_start", chat_template, val_output,
+                chat_date = "today";
     int max_length = 1024;
     double val_fraction = 0;
     uint64_t seed = 1234;
@@ -56,7 +57,9 @@ int main(int argc, char** argv) {
     app.add_flag("--text", text, "the input is plain text: documents separated by blank lines, every token trained");
     app.add_option("--max-length", max_length, "tokens kept per example (0: no limit)")->capture_default_str();
     app.add_option("--truncation", truncation, "keep_start or keep_end")->capture_default_str();
-    app.add_option("--chat-template", chat_template, "chatml, llama3, zephyr or plain (default: detected)");
+    app.add_option("--chat-template", chat_template, "a Jinja chat template file, or a built-in: chatml, llama3, zephyr, plain (default: the tokenizer directory's)");
+    app.add_option("--chat-date", chat_date, "the date strftime_now gives the template, YYYY-MM-DD or today (recorded in the output header)")
+        ->capture_default_str();
     app.add_option("--val-fraction", val_fraction, "fraction of examples sent to the validation file")
         ->capture_default_str();
     app.add_option("--val-output", val_output, "validation file (default: OUTPUT with .val.bin)");
@@ -70,7 +73,8 @@ int main(int argc, char** argv) {
     align::data::SftOptions opt;
     opt.max_length = max_length;
     opt.truncation = truncation == "keep_end" ? align::data::Truncation::KeepEnd : align::data::Truncation::KeepStart;
-    if (!chat_template.empty()) opt.chat_template = align::data::parse_chat_template(chat_template);
+    if (!chat_template.empty()) opt.chat_template = align::data::load_chat_template(chat_template);
+    opt.chat_date = align::data::parse_chat_date(chat_date, "--chat-date");
     if (val_output.empty() && val_fraction > 0) val_output = align::data::default_val_path(output);
 
     const int threads = omp_get_max_threads();
@@ -78,7 +82,8 @@ int main(int argc, char** argv) {
     for (auto& t : toks) t = std::make_unique<align::data::TokenizerDir>(align::data::load_tokenizer_dir(tokenizer));
     const align::data::SftMeta meta{(uint32_t)toks[0]->tokenizer.vocab_size(), toks[0]->eos_id ? *toks[0]->eos_id : -1,
                                     toks[0]->tokenizer.fingerprint(),
-                                    text ? align::data::SftKind::Stream : align::data::SftKind::Examples};
+                                    text ? align::data::SftKind::Stream : align::data::SftKind::Examples,
+                                    opt.chat_date.yyyymmdd()};
     std::vector<align::data::SftStats> per_thread(threads);
     std::vector<align::data::SftRecord> train, val;
     auto emit = [&](size_t item, align::data::SftRecord&& r) {

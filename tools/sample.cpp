@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/cli.hpp"
+#include "common/text_escape.hpp"
 #include "common/error.hpp"
 #include "cpu/generate.hpp"
 #include "data/text_encoding.hpp"
@@ -41,7 +42,7 @@ std::string complete(const align::LoadedModel& m, const std::vector<int32_t>& pr
 int main(int argc, char** argv) {
   return align::run_main("sample", [&]() -> int {
     CLI::App app{"generate completions from a model.bin (KV cache), optionally beside a reference model's", "sample"};
-    std::string model, compare, tokenizer, prompts_file, chat_template;
+    std::string model, compare, tokenizer, prompts_file, chat_template, chat_date = "today";
     std::vector<std::string> prompts;
     int max_new = 64, n = 1;
     uint64_t seed = 1;
@@ -54,7 +55,9 @@ int main(int argc, char** argv) {
     app.add_option("-p,--prompt", prompts, "a prompt (repeatable)");
     app.add_option("--prompts", prompts_file, "JSONL whose lines have a 'prompt' string");
     app.add_flag("--chat", chat, "render each prompt as a user message with the chat template");
-    app.add_option("--chat-template", chat_template, "chatml, llama3, zephyr or plain (default: detected)");
+    app.add_option("--chat-template", chat_template, "a Jinja chat template file, or a built-in: chatml, llama3, zephyr, plain (default: the tokenizer directory's)");
+    app.add_option("--chat-date", chat_date, "the date strftime_now gives the template, YYYY-MM-DD or today")
+        ->capture_default_str();
     app.add_option("--max-new-tokens", max_new, "tokens generated at most per completion")->capture_default_str();
     app.add_option("--temperature", opt.temperature, "sampling temperature (0: greedy)")->capture_default_str();
     app.add_option("--top-k", opt.top_k, "sample among the k most likely tokens (0: all)")->capture_default_str();
@@ -75,7 +78,7 @@ int main(int argc, char** argv) {
         try {
           j = nlohmann::json::parse(line);
         } catch (const nlohmann::json::exception& e) {
-          throw align::InputError(align::cat(prompts_file, ":", line_no, ": not valid JSON: ", e.what()));
+          throw align::InputError(align::cat(prompts_file, ":", line_no, ": ", align::json_error(e, line)));
         }
         ALIGN_REQUIRE(j.is_object() && j.contains("prompt") && j["prompt"].is_string(), prompts_file, ":", line_no,
                       ": expected an object with a 'prompt' string");
@@ -86,13 +89,14 @@ int main(int argc, char** argv) {
     const align::LoadedModel policy = align::load_model(model);
     std::optional<align::LoadedModel> ref;
     if (!compare.empty()) ref = align::load_model(compare);
-    std::optional<align::data::ChatTemplate> tmpl;
-    if (chat) tmpl = align::data::require_template(td, chat_template.empty() ? std::nullopt
-                                                                             : std::optional(align::data::parse_chat_template(chat_template)));
+    const align::data::ChatDate date = align::data::parse_chat_date(chat_date, "--chat-date");
+    const std::shared_ptr<const align::data::ChatTemplate> chosen =
+        chat_template.empty() ? nullptr : align::data::load_chat_template(chat_template);
+    const align::data::ChatTemplate* tmpl = chat ? &align::data::require_template(td, chosen) : nullptr;
     for (const std::string& p : prompts) {
       size_t dedup = 0;
       const std::vector<int32_t> ids =
-          tmpl ? align::data::encode_chat(td, *tmpl, {{"user", p}}, true) : align::data::encode_plain(td, p, dedup);
+          tmpl ? align::data::encode_chat(td, *tmpl, {{"user", p}}, true, date) : align::data::encode_plain(td, p, dedup);
       std::printf("prompt: %s\n", p.c_str());
       for (int k = 0; k < n; k++) {
         std::printf("  policy    [%d]: %s\n", k, complete(policy, ids, max_new, opt, seed + k, td).c_str());

@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """make_pairs_golden.py: expected pairs from TRL's own dataset preparation.
 
-For four tokenizer setups (the golden tokenizer.json files of
+For five tokenizer setups (the golden tokenizer.json files of
 tests/data/tokenizers with a tokenizer_config.json naming BOS/EOS and the
 canonical Jinja chat template of chatml, llama3, zephyr and a plain
-User:/Assistant: template), runs trl.DPOTrainer._prepare_dataset (TRL main's
+User:/Assistant: template, and the real Llama 3.2 Instruct template of
+tests/data/chat_templates/ with its "Cutting Knowledge Date / Today Date"
+system block, strftime_now fixed to 2026-03-07), runs trl.DPOTrainer._prepare_dataset (TRL main's
 extract_prompt, EOS appending, chat-template rendering through transformers'
 apply_chat_template, tokenization and prompt/completion split) on a JSONL
 with every input form: standard strings, conversational message lists,
@@ -13,12 +15,21 @@ that already end with EOS, text that starts with the BOS text, Unicode.
 Writes tests/data/pairs/<setup>/ (tokenizer files) and
 tests/data/pairs/input.jsonl, tests/data/pairs/<setup>/expected.json.
 
+Then, for every real chat template of tests/data/chat_templates/, TRL's ids
+of the conversational rows with the llama3_tok_llama3.2 tokenizer directory
+and that template (what `prepare_pairs --chat-template FILE` does), in
+tests/data/pairs/real_templates.json; a template that rejects a row (Gemma 2
+and Mistral v0.2 refuse system messages) records the error.
+
 Needs: pip install trl transformers tokenizers datasets   (dev tooling only)
 """
+import datetime as real_datetime
 import json
 import os
 import shutil
 from types import SimpleNamespace
+
+import transformers.utils.chat_template_utils as ctu
 
 from datasets import Dataset
 from transformers import PreTrainedTokenizerFast
@@ -26,6 +37,16 @@ from trl.trainer.dpo_trainer import DPOTrainer
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DATA = os.path.join(HERE, "..", "..", "tests", "data")
+CHAT_DATE = real_datetime.datetime(2026, 3, 7)
+
+
+class FixedDatetime(real_datetime.datetime):
+    @classmethod
+    def now(cls, tz=None):
+        return CHAT_DATE
+
+
+ctu.datetime = FixedDatetime  # the templates' strftime_now() reads the module's datetime.now()
 
 TEMPLATES = {
     "chatml": ("{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + "
@@ -46,12 +67,15 @@ TEMPLATES = {
               "{% else %}{{ m['content'] + '\\n\\n' }}{% endif %}{% endfor %}"
               "{% if add_generation_prompt %}{{ 'Assistant:' }}{% endif %}"),
 }
+with open(os.path.join(DATA, "chat_templates", "llama3.2.jinja"), encoding="utf-8") as f:
+    TEMPLATES["llama3.2"] = f.read()  # the real Llama 3.2 Instruct template (sources.json says where from)
 # setup name: (tokenizer, template, bos, eos)
 SETUPS = {
     "llama3_tok_llama3": ("llama3_style", "llama3", "<|begin_of_text|>", "<|eot_id|>"),
     "gpt2_tok_chatml": ("gpt2_style", "chatml", None, "<|endoftext|>"),
     "spm_tok_zephyr": ("spm_style", "zephyr", "<s>", "</s>"),
     "spm_tok_plain": ("spm_style", "plain", "<s>", "</s>"),
+    "llama3_tok_llama3.2": ("llama3_style", "llama3.2", "<|begin_of_text|>", "<|eot_id|>"),
 }
 
 U = lambda c: {"role": "user", "content": c}  # noqa: E731
@@ -114,8 +138,35 @@ def main():
             for r in standard + CONVERSATIONAL:
                 f.write(json.dumps(r, ensure_ascii=False) + "\n")
         with open(os.path.join(d, "expected.json"), "w") as f:
-            json.dump({"template": template, "pairs": results}, f)
+            json.dump({"template": template, "chat_date": CHAT_DATE.strftime("%Y-%m-%d"), "pairs": results}, f)
         print(f"{setup}: {len(results)} pairs; files {sorted(os.listdir(d))}")
+
+    # Every real template through TRL, on the llama3_tok_llama3.2 directory (its BOS/EOS).
+    d = os.path.join(out_dir, "llama3_tok_llama3.2")
+    tdir = os.path.join(DATA, "chat_templates")
+    real = {"tokenizer": "llama3_tok_llama3.2", "chat_date": CHAT_DATE.strftime("%Y-%m-%d"), "rows": CONVERSATIONAL,
+            "templates": {}}
+    for fname in sorted(os.listdir(tdir)):
+        if not fname.endswith(".jinja"):
+            continue
+        tok = PreTrainedTokenizerFast.from_pretrained(d)
+        with open(os.path.join(tdir, fname), encoding="utf-8") as f:
+            tok.chat_template = f.read()
+        trainer = DPOTrainer.__new__(DPOTrainer)
+        trainer._tokenizer = tok
+        args = SimpleNamespace(dataset_num_proc=None, max_length=None, truncation_mode="keep_start")
+        results = []
+        for r in CONVERSATIONAL:
+            try:
+                one = trainer._prepare_dataset(Dataset.from_list([dict(r)]), tok, args, "golden")[0]
+                results.append({"prompt_ids": one["prompt_ids"], "chosen_ids": one["chosen_ids"],
+                                "rejected_ids": one["rejected_ids"]})
+            except Exception as e:  # noqa: BLE001 - the template's own refusal is the expected result
+                results.append({"error": f"{type(e).__name__}: {e}"})
+        real["templates"][fname] = results
+        print(f"{fname}: {sum('error' not in x for x in results)} of {len(results)} rows prepared")
+    with open(os.path.join(out_dir, "real_templates.json"), "w") as f:
+        json.dump(real, f, ensure_ascii=False)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@
 #include <new>
 
 #include "common/error.hpp"
+#include "common/text_escape.hpp"
 
 namespace align {
 
@@ -22,13 +23,14 @@ int run_main(const char* name, Body&& body) {
   try {
     return body();
   } catch (const InputError& e) {
-    std::fprintf(stderr, "%s: error: %s\n", name, e.what());
+    // escaped: a message quoting the user's bytes never writes invalid UTF-8 or a second line
+    std::fprintf(stderr, "%s: error: %s\n", name, escape_text(e.what()).c_str());
     return 2;
   } catch (const std::bad_alloc&) {
     std::fprintf(stderr, "%s: error: out of memory\n", name);
     return 1;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "%s: internal error: %s\n", name, e.what());
+    std::fprintf(stderr, "%s: internal error: %s\n", name, escape_text(e.what()).c_str());
     return 1;
   }
 }

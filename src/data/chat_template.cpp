@@ -1,79 +1,125 @@
-// chat_template.cpp: built-in chat templates (chat_template.hpp).
+// chat_template.cpp: chat templates run by the Jinja interpreter (chat_template.hpp).
 #include "data/chat_template.hpp"
 
+#include <ctime>
+#include <filesystem>
+
 #include "common/error.hpp"
+#include "common/file_io.hpp"
+#include "data/jinja/template.hpp"
 
 namespace align::data {
 
-const char* chat_template_name(ChatTemplate t) {
-  switch (t) {
-    case ChatTemplate::ChatML: return "chatml";
-    case ChatTemplate::Llama3: return "llama3";
-    case ChatTemplate::Zephyr: return "zephyr";
-    case ChatTemplate::Plain: return "plain";
+std::string ChatDate::iso() const {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02d", year, month, day);
+  return buf;
+}
+
+ChatDate today_local() {
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  localtime_r(&now, &tm);
+  return ChatDate{tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday};
+}
+
+ChatDate parse_chat_date(const std::string& text, const std::string& flag) {
+  if (text == "today") return today_local();
+  int y = 0, m = 0, d = 0;
+  char tail = 0;
+  const bool shaped = text.size() == 10 && std::sscanf(text.c_str(), "%4d-%2d-%2d%c", &y, &m, &d, &tail) == 3 &&
+                      text[4] == '-' && text[7] == '-';
+  bool valid = shaped && y >= 1 && m >= 1 && m <= 12 && d >= 1;
+  if (valid) {
+    static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    const bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    valid = d <= days[m - 1] + (m == 2 && leap);
   }
-  return "?";
-}
-
-ChatTemplate parse_chat_template(const std::string& s) {
-  for (ChatTemplate t : {ChatTemplate::ChatML, ChatTemplate::Llama3, ChatTemplate::Zephyr, ChatTemplate::Plain})
-    if (s == chat_template_name(t)) return t;
-  throw InputError(cat("chat template '", s, "' is not known, expected chatml, llama3, zephyr or plain"));
-}
-
-std::optional<ChatTemplate> detect_chat_template(const std::string& j) {
-  if (j.find("<|start_header_id|>") != std::string::npos && j.find("<|eot_id|>") != std::string::npos)
-    return ChatTemplate::Llama3;
-  if (j.find("<|im_start|>") != std::string::npos && j.find("<|im_end|>") != std::string::npos)
-    return ChatTemplate::ChatML;
-  if (j.find("<|user|>") != std::string::npos && j.find("<|assistant|>") != std::string::npos)
-    return ChatTemplate::Zephyr;
-  if (j.find("'User: '") != std::string::npos && j.find("'Assistant:") != std::string::npos) return ChatTemplate::Plain;
-  return std::nullopt;
+  ALIGN_REQUIRE(valid, flag, " '", text, "' is not a date, expected YYYY-MM-DD (a calendar day) or 'today'");
+  return ChatDate{y, m, d};
 }
 
 namespace {
-// Jinja's `| trim`: strips leading and trailing whitespace.
-std::string trim(const std::string& s) {
-  const char* ws = " \t\n\r\f\v";
-  const size_t b = s.find_first_not_of(ws);
-  if (b == std::string::npos) return "";
-  return s.substr(b, s.find_last_not_of(ws) - b + 1);
-}
-}  // namespace
 
-std::string render_chat(ChatTemplate t, const std::vector<Message>& messages, bool add_generation_prompt,
-                        const std::string& bos, const std::string& eos) {
-  std::string out;
-  switch (t) {
-    case ChatTemplate::ChatML:
-      for (const Message& m : messages) out += "<|im_start|>" + m.role + "\n" + m.content + "<|im_end|>\n";
-      if (add_generation_prompt) out += "<|im_start|>assistant\n";
-      break;
-    case ChatTemplate::Llama3:
-      for (size_t i = 0; i < messages.size(); i++) {
-        if (i == 0) out += bos;
-        out += "<|start_header_id|>" + messages[i].role + "<|end_header_id|>\n\n" + trim(messages[i].content) +
-               "<|eot_id|>";
+std::tm to_tm(const ChatDate& d) {
+  std::tm tm{};
+  tm.tm_year = d.year - 1900, tm.tm_mon = d.month - 1, tm.tm_mday = d.day;
+  tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+  tm.tm_isdst = -1;
+  std::tm probe = tm;
+  timegm(&probe);  // fills the weekday and the day of the year (%a, %j)
+  tm.tm_wday = probe.tm_wday, tm.tm_yday = probe.tm_yday;
+  return tm;
+}
+
+// transformers 5 copies a message's reasoning between the names templates read it under.
+nlohmann::ordered_json alias_reasoning(const nlohmann::ordered_json& messages) {
+  nlohmann::ordered_json out = nlohmann::ordered_json::array();
+  for (const auto& m : messages) {
+    if (!m.is_object()) {
+      out.push_back(m);
+      continue;
+    }
+    const nlohmann::ordered_json* reasoning = nullptr;
+    for (const char* k : {"reasoning_content", "thinking", "reasoning"})
+      if (m.contains(k) && !m[k].is_null()) {
+        reasoning = &m[k];
+        break;
       }
-      if (add_generation_prompt) out += "<|start_header_id|>assistant<|end_header_id|>\n\n";
-      break;
-    case ChatTemplate::Zephyr:
-      for (const Message& m : messages)
-        if (m.role == "user" || m.role == "system" || m.role == "assistant")
-          out += "<|" + m.role + "|>\n" + m.content + eos + "\n";
-      if (add_generation_prompt && !messages.empty()) out += "<|assistant|>\n";
-      break;
-    case ChatTemplate::Plain:
-      for (const Message& m : messages) {
-        if (m.role == "user") out += "User: " + m.content + "\n\n";
-        else if (m.role == "assistant") out += "Assistant: " + m.content + eos + "\n\n";
-        else out += m.content + "\n\n";
-      }
-      if (add_generation_prompt) out += "Assistant:";
-      break;
+    if (!reasoning) {
+      out.push_back(m);
+      continue;
+    }
+    // {"thinking": r, **message, "reasoning_content": r}: key order as Python builds it
+    nlohmann::ordered_json a = nlohmann::ordered_json::object();
+    a["thinking"] = *reasoning;
+    for (auto it = m.begin(); it != m.end(); ++it) a[it.key()] = it.value();
+    a["reasoning_content"] = *reasoning;
+    out.push_back(a);
   }
   return out;
+}
+
+}  // namespace
+
+ChatTemplate::ChatTemplate(const std::string& source, std::string origin)
+    : source_(source), origin_(std::move(origin)),
+      compiled_(std::make_shared<jinja::Template>(source, "chat template " + origin_)) {}
+
+std::string ChatTemplate::render(const nlohmann::ordered_json& messages, bool add_generation_prompt,
+                                 const std::string& bos_token, const std::string& eos_token, const ChatDate& date,
+                                 const nlohmann::ordered_json& tools) const {
+  jinja::Dict vars;
+  vars.set("messages", jinja::from_json(alias_reasoning(messages)));
+  vars.set("tools", jinja::from_json(tools));
+  vars.set("documents", jinja::Value::none());
+  vars.set("add_generation_prompt", jinja::Value::boolean(add_generation_prompt));
+  // transformers passes the tokenizer's special_tokens_map: only the tokens it has.
+  if (!bos_token.empty()) vars.set("bos_token", jinja::Value::string(bos_token));
+  if (!eos_token.empty()) vars.set("eos_token", jinja::Value::string(eos_token));
+  vars.set("strftime_now", jinja::strftime_function(to_tm(date)));
+  return compiled_->render(vars);
+}
+
+std::string ChatTemplate::render(const std::vector<Message>& messages, bool add_generation_prompt,
+                                 const std::string& bos_token, const std::string& eos_token,
+                                 const ChatDate& date) const {
+  nlohmann::ordered_json j = nlohmann::ordered_json::array();
+  for (const Message& m : messages) j.push_back({{"role", m.role}, {"content", m.content}});
+  return render(j, add_generation_prompt, bos_token, eos_token, date);
+}
+
+std::shared_ptr<const ChatTemplate> load_chat_template(const std::string& name_or_path) {
+  if (const char* src = builtin_chat_template_source(name_or_path))
+    return std::make_shared<ChatTemplate>(src, "'" + name_or_path + "' (built in)");
+  if (!std::filesystem::is_regular_file(name_or_path)) {
+    std::string names;
+    for (const std::string& n : builtin_chat_template_names()) names += (names.empty() ? "" : ", ") + n;
+    throw InputError(cat("--chat-template '", name_or_path, "' is neither a built-in template (", names,
+                         ") nor a Jinja file"));
+  }
+  const std::vector<uint8_t> bytes = read_file_bytes(name_or_path);
+  return std::make_shared<ChatTemplate>(std::string(bytes.begin(), bytes.end()), name_or_path);
 }
 
 }  // namespace align::data

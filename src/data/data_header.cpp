@@ -40,4 +40,12 @@ DataHeader read_data_header(const uint8_t* h, size_t size, const HeaderFormat& f
   return d;
 }
 
+uint32_t read_chat_date(const uint8_t* h, size_t offset, const std::string& path) {
+  const uint32_t d = read_field<uint32_t>(h, offset);
+  const uint32_t month = d / 100 % 100, day = d % 100;
+  ALIGN_REQUIRE(d == 0 || (d / 10000 >= 1 && month >= 1 && month <= 12 && day >= 1 && day <= 31), path,
+                ": field chat_date = ", d, ", expected 0 (not recorded) or a date as YYYYMMDD");
+  return d;
+}
+
 }  // namespace align::data

@@ -27,5 +27,8 @@ struct HeaderFormat {
 void write_data_header(uint8_t* header, const HeaderFormat& f, const DataHeader& d);
 // Validates the shared fields of a mapped file of `size` bytes; InputError naming path and field.
 DataHeader read_data_header(const uint8_t* file, size_t size, const HeaderFormat& f, const std::string& path);
+// The u32 at `offset`: the YYYYMMDD the chat template's strftime_now reported when the file was
+// prepared, 0 when not recorded (files written before the field, or no template used); InputError otherwise.
+uint32_t read_chat_date(const uint8_t* header, size_t offset, const std::string& path);
 
 }  // namespace align::data

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "common/error.hpp"
+#include "common/text_escape.hpp"
 #include "common/file_io.hpp"
 
 namespace align::data {
@@ -51,7 +52,7 @@ JsonlCounts run_jsonl(const std::string& path, bool skip_invalid,
       try {
         out[k] = convert(nlohmann::json::parse(lines[k]), first + k, omp_get_thread_num());
       } catch (const nlohmann::json::exception& e) {
-        errors[k] = cat("not valid JSON: ", e.what());
+        errors[k] = json_error(e, lines[k]);
       } catch (const InputError& e) {
         errors[k] = e.what();
       }

@@ -19,8 +19,8 @@
 namespace align::data {
 
 namespace {
-const HeaderFormat kFormat{kPairsMagic, kPairsVersion, kPairsHeaderBytes, 80, "a pairs"};
-constexpr size_t kOffNumPairs = 32, kOffNumTokens = 40, kOffIndex = 48, kOffData = 56, kOffRef = 64, kOffRefFp = 72;
+const HeaderFormat kFormat{kPairsMagic, kPairsVersion, kPairsHeaderBytes, 84, "a pairs"};
+constexpr size_t kOffNumPairs = 32, kOffNumTokens = 40, kOffIndex = 48, kOffData = 56, kOffRef = 64, kOffRefFp = 72, kOffChatDate = 80;
 }  // namespace
 
 void write_pairs(const std::string& path, const PairsMeta& meta, const std::vector<PairRecord>& pairs) {
@@ -45,6 +45,7 @@ void write_pairs(const std::string& path, const PairsMeta& meta, const std::vect
   put_field<uint64_t>(h, kOffData, data_off);
   put_field<uint64_t>(h, kOffRef, ref_off);
   put_field<uint64_t>(h, kOffRefFp, 0);
+  put_field<uint32_t>(h, kOffChatDate, meta.chat_date);
   write_file_atomic(path, [&](std::FILE* fp) {
     write_all(fp, h, sizeof(h), path);
     write_all(fp, index.data(), 8 * index.size(), path);
@@ -64,7 +65,7 @@ PairsFile::PairsFile(const std::string& path) : file_(std::make_unique<MappedFil
   size_ = file_->size();
   const uint8_t* h = map_;
   const DataHeader d = read_data_header(h, size_, kFormat, path);
-  meta_ = PairsMeta{d.vocab_size, d.eos_id, d.tokenizer_fingerprint};
+  meta_ = PairsMeta{d.vocab_size, d.eos_id, d.tokenizer_fingerprint, read_chat_date(h, kOffChatDate, path)};
   num_pairs_ = read_field<uint64_t>(h, kOffNumPairs);
   num_tokens_ = read_field<uint64_t>(h, kOffNumTokens);
   ref_fingerprint_ = read_field<uint64_t>(h, kOffRefFp);

@@ -35,6 +35,7 @@ struct PairsMeta {
   uint32_t vocab_size = 0;
   int32_t eos_id = -1;  // -1: none
   uint64_t tokenizer_fingerprint = 0;
+  uint32_t chat_date = 0;  // YYYYMMDD the chat template's strftime_now reported; 0: not recorded (older files)
 };
 
 void write_pairs(const std::string& path, const PairsMeta& meta, const std::vector<PairRecord>& pairs);

@@ -135,13 +135,13 @@ std::optional<PairRecord> tokenize_preference(const ParsedExample& ex, const Tok
   std::vector<int32_t> prompt, with_c, with_r;
   if (ex.conversational) {
     st.conversational++;
-    const ChatTemplate t = require_template(td, opt.chat_template);
+    const ChatTemplate& t = require_template(td, opt.chat_template);
     std::vector<Message> pc = ex.prompt_m, pr = ex.prompt_m;
     pc.insert(pc.end(), ex.chosen_m.begin(), ex.chosen_m.end());
     pr.insert(pr.end(), ex.rejected_m.begin(), ex.rejected_m.end());
-    prompt = encode_chat(td, t, ex.prompt_m, true);
-    with_c = encode_chat(td, t, pc, false);
-    with_r = encode_chat(td, t, pr, false);
+    prompt = encode_chat(td, t, ex.prompt_m, true, opt.chat_date);
+    with_c = encode_chat(td, t, pc, false, opt.chat_date);
+    with_r = encode_chat(td, t, pr, false, opt.chat_date);
   } else {
     prompt = encode_plain(td, ex.prompt, st.bos_deduplicated);
     with_c = encode_plain(td, ex.prompt + with_eos(td, ex.chosen, st.eos_appended), st.bos_deduplicated);

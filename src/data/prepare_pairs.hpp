@@ -10,7 +10,7 @@
 //   standard:       EOS text appended to each completion unless it already ends with it;
 //                   prompt, prompt+chosen, prompt+rejected encoded with the tokenizer's
 //                   special tokens (BOS); a doubled leading BOS is reduced to one
-//   conversational: rendered with the chat template (prompt with the generation prompt),
+//   conversational: rendered by executing the chat template (prompt with the generation prompt),
 //                   encoded without the tokenizer's special tokens
 //   the completion starts where the prompt's ids and each prompt+completion's ids stop
 //   agreeing (min over both); when that is before the prompt's end it is counted as a
@@ -21,6 +21,7 @@
 // one. Pairs left without completion tokens are dropped and counted.
 #pragma once
 
+#include <memory>
 #include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
@@ -38,7 +39,8 @@ struct PrepareOptions {
   int max_length = 1024;                 // 0: no limit
   std::optional<int> max_prompt_length;  // TRL <= 0.27's max_prompt_length
   Truncation truncation = Truncation::KeepStart;
-  std::optional<ChatTemplate> chat_template;  // overrides the tokenizer's detected template
+  std::shared_ptr<const ChatTemplate> chat_template;  // overrides the tokenizer directory's template
+  ChatDate chat_date = today_local();                 // what the template's strftime_now reports
 };
 
 // Why a pair did not make it into the output, counted per reason.

@@ -25,7 +25,8 @@ namespace align::data {
 struct SftOptions {
   int max_length = 1024;  // 0: no limit
   Truncation truncation = Truncation::KeepStart;
-  std::optional<ChatTemplate> chat_template;
+  std::shared_ptr<const ChatTemplate> chat_template;  // overrides the tokenizer directory's template
+  ChatDate chat_date = today_local();                 // what the template's strftime_now reports
 };
 
 struct SftStats {

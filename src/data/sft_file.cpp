@@ -13,8 +13,8 @@
 namespace align::data {
 
 namespace {
-const HeaderFormat kFormat{kSftMagic, kSftVersion, kSftHeaderBytes, 72, "an SFT"};
-constexpr size_t kOffKind = 32, kOffNum = 40, kOffTokens = 48, kOffIndex = 56, kOffData = 64;
+const HeaderFormat kFormat{kSftMagic, kSftVersion, kSftHeaderBytes, 76, "an SFT"};
+constexpr size_t kOffKind = 32, kOffNum = 40, kOffTokens = 48, kOffIndex = 56, kOffData = 64, kOffChatDate = 72;
 uint64_t record_bytes(uint64_t n) {
   return 4 + 4 * n + (n + 3) / 4 * 4;
 }
@@ -37,6 +37,7 @@ void write_sft(const std::string& path, const SftMeta& meta, const std::vector<S
   put_field<uint64_t>(h, kOffTokens, tokens);
   put_field<uint64_t>(h, kOffIndex, kSftHeaderBytes);
   put_field<uint64_t>(h, kOffData, kSftHeaderBytes + 8 * (n + 1));
+  put_field<uint32_t>(h, kOffChatDate, meta.chat_date);
   write_file_atomic(path, [&](std::FILE* fp) {
     write_all(fp, h, sizeof(h), path);
     write_all(fp, index.data(), 8 * index.size(), path);
@@ -60,6 +61,7 @@ SftFile::SftFile(const std::string& path) : file_(std::make_unique<MappedFile>(p
   const uint32_t kind = read_field<uint32_t>(h, kOffKind);
   ALIGN_REQUIRE(kind <= 1, path, ": field kind = ", kind, ", expected 0 (examples) or 1 (stream)");
   meta_.kind = static_cast<SftKind>(kind);
+  meta_.chat_date = read_chat_date(h, kOffChatDate, path);
   num_records_ = read_field<uint64_t>(h, kOffNum);
   num_tokens_ = read_field<uint64_t>(h, kOffTokens);
   ALIGN_REQUIRE(num_records_ <= size_ / 12, path, ": file is ", size_, " bytes, too short for the ", num_records_,

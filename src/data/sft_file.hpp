@@ -36,6 +36,7 @@ struct SftMeta {
   int32_t eos_id = -1;
   uint64_t tokenizer_fingerprint = 0;
   SftKind kind = SftKind::Examples;
+  uint32_t chat_date = 0;  // YYYYMMDD the chat template's strftime_now reported; 0: not recorded (older files)
 };
 
 void write_sft(const std::string& path, const SftMeta& meta, const std::vector<SftRecord>& records);

@@ -22,17 +22,18 @@ std::vector<int32_t> encode_plain(const TokenizerDir& td, const std::string& tex
   return ids;
 }
 
-std::vector<int32_t> encode_chat(const TokenizerDir& td, ChatTemplate t, const std::vector<Message>& messages,
-                                 bool add_generation_prompt) {
-  return td.tokenizer.encode(render_chat(t, messages, add_generation_prompt, td.bos_token, td.eos_token), false);
+std::vector<int32_t> encode_chat(const TokenizerDir& td, const ChatTemplate& t, const std::vector<Message>& messages,
+                                 bool add_generation_prompt, const ChatDate& date) {
+  return td.tokenizer.encode(t.render(messages, add_generation_prompt, td.bos_token, td.eos_token, date), false);
 }
 
-ChatTemplate require_template(const TokenizerDir& td, const std::optional<ChatTemplate>& override_template) {
-  const std::optional<ChatTemplate> t = override_template ? override_template : td.chat_template;
-  ALIGN_REQUIRE(t.has_value(), "conversational data needs a chat template: the tokenizer's is ",
-                td.has_jinja_template ? "not one of the built-ins" : "missing",
-                "; choose one with --chat-template (chatml, llama3, zephyr, plain)");
-  return *t;
+const ChatTemplate& require_template(const TokenizerDir& td,
+                                     const std::shared_ptr<const ChatTemplate>& override_template) {
+  if (override_template) return *override_template;
+  if (!td.chat_template_error.empty()) throw InputError(td.chat_template_error);
+  ALIGN_REQUIRE(td.chat_template, "conversational data needs a chat template and the tokenizer has none; give "
+                "--chat-template with a Jinja file or a built-in name (chatml, llama3, zephyr, plain)");
+  return *td.chat_template;
 }
 
 size_t common_prefix(const std::vector<int32_t>& a, const std::vector<int32_t>& b) {

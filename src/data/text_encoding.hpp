@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -18,11 +19,13 @@ namespace align::data {
 std::string with_eos(const TokenizerDir& td, const std::string& text, size_t& appended);
 // Plain text with the tokenizer's special tokens; a leading [BOS, BOS] becomes [BOS] (counted).
 std::vector<int32_t> encode_plain(const TokenizerDir& td, const std::string& text, size_t& bos_deduplicated);
-// A conversation rendered by the template, encoded without the tokenizer's special tokens.
-std::vector<int32_t> encode_chat(const TokenizerDir& td, ChatTemplate t, const std::vector<Message>& messages,
-                                 bool add_generation_prompt);
+// A conversation rendered by the template (strftime_now answering `date`), encoded without the
+// tokenizer's special tokens.
+std::vector<int32_t> encode_chat(const TokenizerDir& td, const ChatTemplate& t, const std::vector<Message>& messages,
+                                 bool add_generation_prompt, const ChatDate& date);
 // The template to use: the override, else the tokenizer's, else an InputError saying how to choose one.
-ChatTemplate require_template(const TokenizerDir& td, const std::optional<ChatTemplate>& override_template);
+const ChatTemplate& require_template(const TokenizerDir& td,
+                                     const std::shared_ptr<const ChatTemplate>& override_template);
 size_t common_prefix(const std::vector<int32_t>& a, const std::vector<int32_t>& b);
 
 }  // namespace align::data

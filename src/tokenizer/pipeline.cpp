@@ -43,12 +43,15 @@ struct Pattern {
     else throw InputError(cat(where, ": pattern ", j.dump(), " is neither String nor Regex"));
   }
   std::vector<std::pair<size_t, size_t>> find_all(const std::string& s) const {
-    if (regex) return regex->find_all(s);
     std::vector<std::pair<size_t, size_t>> out;
-    if (literal.empty()) return out;
-    for (size_t p = s.find(literal); p != std::string::npos; p = s.find(literal, p + literal.size()))
-      out.emplace_back(p, p + literal.size());
+    for_each_match(s, [&](size_t b, size_t e) { out.emplace_back(b, e); });
     return out;
+  }
+  void for_each_match(const std::string& s, const std::function<void(size_t, size_t)>& f) const {
+    if (regex) return regex->for_each_match(s, f);
+    if (literal.empty()) return;
+    for (size_t p = s.find(literal); p != std::string::npos; p = s.find(literal, p + literal.size()))
+      f(p, p + literal.size());
   }
 };
 
@@ -103,66 +106,54 @@ struct NormLowercase : Normalizer {
 // ---- pre-tokenizers ----------------------------------------------------------------------
 enum class SplitBehavior { Isolated, Removed, MergedWithPrevious, MergedWithNext, Contiguous };
 
-// Splits every piece at the matches of `find`, arranging matches and gaps per the behaviour.
-template <typename Find>
-void split_pieces(std::vector<Piece>& pieces, SplitBehavior behavior, bool invert, Find&& find) {
-  std::vector<Piece> out;
-  for (const Piece& p : pieces) {
-    // Segments of the piece in order, each flagged as a match or a gap.
-    std::vector<std::pair<std::string, bool>> seg;
-    size_t i = 0;
-    for (const auto& [b, e] : find(p.text)) {
-      if (b > i) seg.emplace_back(p.text.substr(i, b - i), invert);
-      seg.emplace_back(p.text.substr(b, e - b), !invert);
-      i = e;
-    }
-    if (i < p.text.size()) seg.emplace_back(p.text.substr(i), invert);
-    std::vector<std::string> parts;
-    switch (behavior) {
-      case SplitBehavior::Isolated:
-        for (auto& [s, m] : seg) parts.push_back(s);
-        break;
-      case SplitBehavior::Removed:
-        for (auto& [s, m] : seg)
-          if (!m) parts.push_back(s);
-        break;
-      case SplitBehavior::MergedWithPrevious:
-        for (auto& [s, m] : seg) {
-          if (m && !parts.empty()) parts.back() += s;
-          else parts.push_back(s);
-        }
-        break;
-      case SplitBehavior::MergedWithNext: {
-        std::string pending;
-        for (auto& [s, m] : seg) {
-          if (m) {
-            pending += s;
-          } else {
-            parts.push_back(pending + s);
-            pending.clear();
-          }
-        }
-        if (!pending.empty()) parts.push_back(pending);
-        break;
-      }
-      case SplitBehavior::Contiguous: {
-        bool last_match = false;
-        for (auto& [s, m] : seg) {
-          if (m && last_match && !parts.empty()) parts.back() += s;
-          else parts.push_back(s);
-          last_match = m;
-        }
-        break;
-      }
-    }
-    bool first = p.first;
-    for (std::string& s : parts) {
-      if (s.empty()) continue;
-      out.push_back({std::move(s), first});
+// Splits a piece at the matches `for_each(text, f)` reports, arranging matches and gaps per the
+// behaviour, and emits the parts in order as they complete. Every part is a contiguous byte range of
+// the piece and only the last one can still grow, so one open range is all the state there is: a
+// long text is never held as a list of its pieces.
+template <typename ForEach>
+void split_piece(Piece&& p, SplitBehavior behavior, bool invert, ForEach&& for_each, const PreTokenizer::Emit& emit) {
+  bool first = p.first;
+  bool open = false, last_match = false;
+  size_t cb = 0, ce = 0;  // the open part
+  auto flush = [&] {
+    if (open && ce > cb) {
+      emit(Piece{p.text.substr(cb, ce - cb), first});
       first = false;
     }
-  }
-  pieces.swap(out);
+    open = false;
+  };
+  auto segment = [&](size_t b, size_t e, bool match) {
+    switch (behavior) {
+      case SplitBehavior::Isolated:
+        flush(), open = true, cb = b, ce = e;
+        break;
+      case SplitBehavior::Removed:
+        flush();
+        if (!match) open = true, cb = b, ce = e;
+        break;
+      case SplitBehavior::MergedWithPrevious:
+        if (match && open) ce = e;
+        else flush(), open = true, cb = b, ce = e;
+        break;
+      case SplitBehavior::MergedWithNext:  // a match waits for what follows it
+        if (open && last_match) ce = e;
+        else flush(), open = true, cb = b, ce = e;
+        break;
+      case SplitBehavior::Contiguous:
+        if (match && last_match && open) ce = e;
+        else flush(), open = true, cb = b, ce = e;
+        break;
+    }
+    last_match = match;
+  };
+  size_t i = 0;
+  for_each(p.text, [&](size_t b, size_t e) {
+    if (b > i) segment(i, b, invert);
+    segment(b, e, !invert);
+    i = e;
+  });
+  if (i < p.text.size()) segment(i, p.text.size(), invert);
+  flush();
 }
 
 SplitBehavior parse_behavior(const std::string& s, const std::string& where) {
@@ -176,9 +167,11 @@ SplitBehavior parse_behavior(const std::string& s, const std::string& where) {
 
 struct PreSequence : PreTokenizer {
   std::vector<std::unique_ptr<PreTokenizer>> steps;
-  void apply(std::vector<Piece>& p) const override {
-    for (const auto& s : steps) s->apply(p);
+  void run(size_t k, Piece&& p, const Emit& emit) const {
+    if (k == steps.size()) return emit(std::move(p));
+    steps[k]->apply(std::move(p), [&](Piece&& q) { run(k + 1, std::move(q), emit); });
   }
+  void apply(Piece p, const Emit& emit) const override { run(0, std::move(p), emit); }
   bool byte_level() const override {
     for (const auto& s : steps)
       if (s->byte_level()) return true;
@@ -189,18 +182,19 @@ struct PreSplit : PreTokenizer {
   std::unique_ptr<Pattern> pattern;
   SplitBehavior behavior = SplitBehavior::Isolated;
   bool invert = false;
-  void apply(std::vector<Piece>& p) const override {
-    split_pieces(p, behavior, invert, [&](const std::string& s) { return pattern->find_all(s); });
+  void apply(Piece p, const Emit& emit) const override {
+    split_piece(std::move(p), behavior, invert, [&](const std::string& s, const auto& f) { pattern->for_each_match(s, f); },
+                emit);
   }
 };
 struct PreByteLevel : PreTokenizer {
   bool add_prefix_space = false;
   std::unique_ptr<Regex> regex;  // GPT-2's pattern when use_regex
-  void apply(std::vector<Piece>& p) const override {
-    if (add_prefix_space)
-      for (Piece& piece : p)
-        if (!piece.text.empty() && piece.text[0] != ' ') piece.text.insert(0, " ");
-    if (regex) split_pieces(p, SplitBehavior::Isolated, false, [&](const std::string& s) { return regex->find_all(s); });
+  void apply(Piece p, const Emit& emit) const override {
+    if (add_prefix_space && !p.text.empty() && p.text[0] != ' ') p.text.insert(0, " ");
+    if (!regex) return emit(std::move(p));
+    split_piece(std::move(p), SplitBehavior::Isolated, false,
+                [&](const std::string& s, const auto& f) { regex->for_each_match(s, f); }, emit);
     // Mapping bytes to characters happens in the tokenizer, once, just before BPE.
   }
   bool byte_level() const override { return true; }
@@ -209,28 +203,24 @@ struct PreMetaspace : PreTokenizer {
   std::string replacement = "\xE2\x96\x81";  // ▁
   std::string scheme = "always";
   bool split = true;
-  void apply(std::vector<Piece>& p) const override {
-    for (Piece& piece : p) {
-      replace_all(piece.text, " ", replacement);
-      const bool prepend = scheme == "always" || (scheme == "first" && piece.first);
-      if (prepend && piece.text.rfind(replacement, 0) != 0) piece.text.insert(0, replacement);
-    }
-    if (split) {
-      split_pieces(p, SplitBehavior::MergedWithNext, false, [&](const std::string& s) {
-        std::vector<std::pair<size_t, size_t>> m;
-        for (size_t q = s.find(replacement); q != std::string::npos; q = s.find(replacement, q + replacement.size()))
-          m.emplace_back(q, q + replacement.size());
-        return m;
-      });
-    }
+  void apply(Piece p, const Emit& emit) const override {
+    replace_all(p.text, " ", replacement);
+    const bool prepend = scheme == "always" || (scheme == "first" && p.first);
+    if (prepend && p.text.rfind(replacement, 0) != 0) p.text.insert(0, replacement);
+    if (!split) return emit(std::move(p));
+    split_piece(std::move(p), SplitBehavior::MergedWithNext, false, [&](const std::string& s, const auto& f) {
+      for (size_t q = s.find(replacement); q != std::string::npos; q = s.find(replacement, q + replacement.size()))
+        f(q, q + replacement.size());
+    }, emit);
   }
 };
 struct PreDigits : PreTokenizer {
   bool individual = false;
   Regex digits{"\\p{N}+"}, digit{"\\p{N}"};
-  void apply(std::vector<Piece>& p) const override {
+  void apply(Piece p, const Emit& emit) const override {
     const Regex& r = individual ? digit : digits;
-    split_pieces(p, SplitBehavior::Isolated, false, [&](const std::string& s) { return r.find_all(s); });
+    split_piece(std::move(p), SplitBehavior::Isolated, false,
+                [&](const std::string& s, const auto& f) { r.for_each_match(s, f); }, emit);
   }
 };
 

@@ -12,6 +12,7 @@
 //   Decoder:       Sequence, ByteLevel, Metaspace, Replace, ByteFallback, Fuse, Strip
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <nlohmann/json_fwd.hpp>
 #include <string>
@@ -39,7 +40,10 @@ class PreTokenizer {
  public:
   static std::unique_ptr<PreTokenizer> from_json(const nlohmann::json& j, const std::string& where);
   virtual ~PreTokenizer() = default;
-  virtual void apply(std::vector<Piece>& pieces) const = 0;
+  using Emit = std::function<void(Piece&&)>;
+  // Splits one piece, handing each resulting piece to `emit` in order as soon as it is known, so that
+  // a long text is never held as a list of all its pieces.
+  virtual void apply(Piece piece, const Emit& emit) const = 0;
   // Whether the pieces must be mapped to byte-level characters before BPE (a ByteLevel step ran).
   virtual bool byte_level() const { return false; }
 };

@@ -132,24 +132,27 @@ const AddedToken* Tokenizer::match_added(std::string_view text, size_t pos, size
   return nullptr;
 }
 
-void Tokenizer::encode_segment(std::string segment, bool at_start, std::vector<int32_t>& out) const {
-  if (segment.empty()) return;
+void Tokenizer::encode_segment(std::string_view view, bool at_start, std::vector<int32_t>& out) const {
+  if (view.empty()) return;
+  std::string segment(view);  // the one copy a segment needs (normalizers and pre-tokenizers edit it)
   if (normalizer_) normalizer_->apply(segment);
-  std::vector<Piece> pieces{{std::move(segment), at_start}};
-  bool byte_level = false;
-  if (pre_tokenizer_) {
-    pre_tokenizer_->apply(pieces);
-    byte_level = pre_tokenizer_->byte_level();
-  }
-  for (const Piece& p : pieces) {
-    if (p.text.empty()) continue;
+  const bool byte_level = pre_tokenizer_ && pre_tokenizer_->byte_level();
+  auto encode_piece = [&](Piece&& p) {
+    if (p.text.empty()) return;
     if (byte_level) model_->encode(ByteLevelMap::get().encode(p.text), out);
     else model_->encode(p.text, out);
-  }
+  };
+  // Pieces go to the model as the pre-tokenizer produces them: memory stays a small multiple of the text.
+  if (pre_tokenizer_) pre_tokenizer_->apply(Piece{std::move(segment), at_start}, encode_piece);
+  else encode_piece(Piece{std::move(segment), at_start});
 }
 
 std::vector<int32_t> Tokenizer::encode(std::string_view raw, bool add_special_tokens) const {
-  const std::string text = sanitize_utf8(raw);
+  // Valid input is used in place (no copy of a long text); invalid bytes become U+FFFD in a copy.
+  std::string sanitized;
+  const bool valid = is_valid_utf8(raw);
+  if (!valid) sanitized = sanitize_utf8(raw);
+  const std::string_view text = valid ? raw : std::string_view(sanitized);
   std::vector<int32_t> out;
   if (add_special_tokens) out = prefix_ids_;
   size_t seg_start = 0;
@@ -161,7 +164,7 @@ std::vector<int32_t> Tokenizer::encode(std::string_view raw, bool add_special_to
       continue;
     }
     if (b < seg_start) b = seg_start;  // lstrip cannot reach into what an earlier token took
-    encode_segment(text.substr(seg_start, b - seg_start), seg_start == 0, out);
+    encode_segment(text.substr(seg_start, b - seg_start), seg_start == 0, out);  // views, not copies
     out.push_back(t->id);
     seg_start = i = e;
   }

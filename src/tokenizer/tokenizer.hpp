@@ -53,7 +53,7 @@ class Tokenizer {
   uint64_t fingerprint() const { return fingerprint_; }  // 64-bit FNV-1a of the tokenizer.json bytes
 
  private:
-  void encode_segment(std::string segment, bool at_start, std::vector<int32_t>& out) const;
+  void encode_segment(std::string_view segment, bool at_start, std::vector<int32_t>& out) const;
   const AddedToken* match_added(std::string_view text, size_t pos, size_t* begin, size_t* end) const;
 
   std::unique_ptr<BpeModel> model_;
