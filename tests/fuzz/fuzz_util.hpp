@@ -23,19 +23,20 @@
 
 namespace align::fuzz {
 
-// A scratch folder of this process, removed at exit.
+// A scratch folder of this process, removed at exit. Never freed: the exit handler that removes
+// the folder runs after static destructors registered later.
 inline const std::string& scratch_dir() {
-  static const std::string dir = [] {
+  static const std::string* dir = [] {
     const char* base = std::getenv("TMPDIR");
-    std::string d = std::string(base && *base ? base : "/tmp") + "/align_fuzz." + std::to_string(::getpid());
-    std::filesystem::create_directories(d);
+    auto* d = new std::string(std::string(base && *base ? base : "/tmp") + "/align_fuzz." + std::to_string(::getpid()));
+    std::filesystem::create_directories(*d);
     std::atexit([] {
       std::error_code ec;
       std::filesystem::remove_all(scratch_dir(), ec);
     });
     return d;
   }();
-  return dir;
+  return *dir;
 }
 
 inline std::string write_scratch(const std::string& name, const void* data, size_t size) {

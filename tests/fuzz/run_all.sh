@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# run_all.sh SECONDS [BUILD_DIR]: runs every libFuzzer target of BUILD_DIR (default build-fuzz,
+# run_all.sh SECONDS [BUILD_DIR [TARGET...]]: runs every libFuzzer target (or the TARGETs named) of BUILD_DIR (default build-fuzz,
 # configured with -DALIGN_FUZZ=ON -DCMAKE_CXX_COMPILER=clang++) for SECONDS each, from the seed
 # corpora (tests/data files, the seeds fuzz_make_seeds writes, and the regression inputs kept in
 # tests/fuzz/regressions/<target>/). First every regression input is replayed: each must pass.
@@ -7,19 +7,22 @@
 # the input saved under BUILD_DIR/fuzz-findings/<target>/; exit status 1. CI runs it with a short
 # SECONDS; during development run each target for 10 minutes or more.
 set -u
-seconds=${1:?usage: run_all.sh SECONDS [BUILD_DIR]}
+seconds=${1:?usage: run_all.sh SECONDS [BUILD_DIR [TARGET...]]}
 build=${2:-build-fuzz}
+shift $(($# < 2 ? $# : 2))
 here=$(cd "$(dirname "$0")" && pwd)
 data=$here/../data
 targets="fuzz_model_bin fuzz_pairs_bin fuzz_sft_bin fuzz_checkpoint fuzz_safetensors fuzz_safetensors_index
 fuzz_hf_config fuzz_tokenizer_json fuzz_tokenizer_config fuzz_chat_template fuzz_jsonl_rows fuzz_recipe"
+[ $# -gt 0 ] && targets="$*"
 # OpenMP and OpenBLAS keep thread-local allocations alive to the end; not leaks of ours.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:allocator_may_return_null=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export OMP_NUM_THREADS=1
 
-seeds=$build/fuzz-seeds
-rm -rf "$seeds" && "$build/fuzz_make_seeds" "$seeds" || { echo "run_all: fuzz_make_seeds failed"; exit 1; }
+seeds=$build/fuzz-seeds.$$  # per invocation, so that two can run side by side
+trap 'rm -rf "$seeds"' EXIT
+"$build/fuzz_make_seeds" "$seeds" || { echo "run_all: fuzz_make_seeds failed"; exit 1; }
 add() {  # add TARGET FILES...: copy tests/data files into the target's seed corpus
   local t=$1; shift
   mkdir -p "$seeds/$t"
