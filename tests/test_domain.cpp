@@ -57,8 +57,8 @@ TEST(Domain, AsACli11ValidatorItChecksAndNormalisesIntegers) {
   CLI::App app{"t", "t"};
   int steps = 0;
   double lr = 0;
-  app.add_option("--steps", steps)->check(in_domain(Domain::ints(0, 1000)));
-  app.add_option("--lr", lr)->check(in_domain(Domain::reals(0, 1, true)));
+  app.add_option("--steps", steps)->transform(in_domain(Domain::ints(0, 1000)));
+  app.add_option("--lr", lr)->transform(in_domain(Domain::reals(0, 1, true)));
   EXPECT_EQ(parse_args(app, {"--steps", "1e2", "--lr", "0.5"}), -1);  // 1e2, as a recipe's JSON may write it
   EXPECT_EQ(steps, 100);
   EXPECT_EQ(lr, 0.5);

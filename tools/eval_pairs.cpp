@@ -38,13 +38,13 @@ int main(int argc, char** argv) {
     app.add_option("-r,--ref", ref_path, "reference model.bin")->required();
     app.add_option("-i,--input", input, "held-out pairs.bin")->required();
     app.add_option("--beta", beta, "β of the rewards and the DPO loss")
-        ->capture_default_str()->check(align::in_domain(align::Domain::reals(0, 1e4, true)));
-    app.add_option("-b,--batch-size", batch, "pairs per batch")->capture_default_str()->check(align::in_domain(align::domains::batch()));
+        ->capture_default_str()->transform(align::in_domain(align::Domain::reals(0, 1e4, true)));
+    app.add_option("-b,--batch-size", batch, "pairs per batch")->capture_default_str()->transform(align::in_domain(align::domains::batch()));
     app.add_option("--kl-prompts", kl_prompts, "prompts sampled for the KL estimate (0: skip it)")
-        ->capture_default_str()->check(align::in_domain(align::Domain::ints(0, 1 << 24)));
+        ->capture_default_str()->transform(align::in_domain(align::Domain::ints(0, 1 << 24)));
     app.add_option("--kl-max-tokens", kl_tokens, "tokens sampled per completion at most")
-        ->capture_default_str()->check(align::in_domain(align::Domain::ints(1, 1 << 24)));
-    app.add_option("--seed", seed, "sampling seed")->capture_default_str()->check(align::in_domain(align::domains::seed()));
+        ->capture_default_str()->transform(align::in_domain(align::Domain::ints(1, 1 << 24)));
+    app.add_option("--seed", seed, "sampling seed")->capture_default_str()->transform(align::in_domain(align::domains::seed()));
     if (const int rc = align::parse_args(app, argc, argv); rc >= 0) return rc;
     const align::LoadedModel policy = align::load_model(model), ref = align::load_model(ref_path);
     ALIGN_REQUIRE(policy.info.config == ref.info.config, ref_path, ": the reference's config differs from the policy's");

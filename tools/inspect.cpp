@@ -109,7 +109,7 @@ int main(int argc, char** argv) {
     app.add_option("file", path, "model.bin, pairs.bin or sft.bin")->required();
     app.add_flag("-t,--tensors", tensors, "model files: list every tensor with its shape, offset and RMS");
     app.add_option("--show", show, "pairs files: print the first N pairs (ids, or text with --tokenizer)")
-        ->check(align::in_domain(align::domains::steps()));
+        ->transform(align::in_domain(align::domains::steps()));
     app.add_flag("--allow-bad-weights", allow_bad, "model files: load weights that are not finite or padded vocabulary "
                  "rows that are not zero (refused everywhere else), and report them");
     app.add_option("--tokenizer", tokenizer, "pairs files: tokenizer.json to decode --show with");

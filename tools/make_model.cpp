@@ -21,21 +21,21 @@ int main(int argc, char** argv) {
     app.add_option("-o,--output", out, "model file to write")->required();
     app.add_option("--arch", arch, "gpt2 or llama")->capture_default_str();
     app.add_option("--vocab", vocab, "vocabulary size V (padded to a multiple of 128)")
-        ->capture_default_str()->check(align::in_domain(align::Domain::ints(1, 1 << 24)));
-    app.add_option("--layers", layers, "number of layers L")->capture_default_str()->check(align::in_domain(align::Domain::ints(1, 1024)));
-    app.add_option("--heads", heads, "query heads NH")->capture_default_str()->check(align::in_domain(align::Domain::ints(1, 1024)));
+        ->capture_default_str()->transform(align::in_domain(align::Domain::ints(1, 1 << 24)));
+    app.add_option("--layers", layers, "number of layers L")->capture_default_str()->transform(align::in_domain(align::Domain::ints(1, 1024)));
+    app.add_option("--heads", heads, "query heads NH")->capture_default_str()->transform(align::in_domain(align::Domain::ints(1, 1024)));
     app.add_option("--kv-heads", kv_heads, "key/value heads NKV (llama; default: NH)")
-        ->check(align::in_domain(align::Domain::ints(1, 1024)));
-    app.add_option("--embd", embd, "model width C")->capture_default_str()->check(align::in_domain(align::Domain::ints(1, 1 << 16)));
+        ->transform(align::in_domain(align::Domain::ints(1, 1024)));
+    app.add_option("--embd", embd, "model width C")->capture_default_str()->transform(align::in_domain(align::Domain::ints(1, 1 << 16)));
     app.add_option("--head-dim", head_dim, "per-head width HS (llama; default: C/NH)")
-        ->check(align::in_domain(align::Domain::ints(1, 1 << 12)));
+        ->transform(align::in_domain(align::Domain::ints(1, 1 << 12)));
     app.add_option("--ffn", ffn, "MLP width F (default: 4C for gpt2, 8C/3 rounded to 64 for llama)")
-        ->check(align::in_domain(align::Domain::ints(1, 1 << 20)));
-    app.add_option("--max-seq", max_seq, "maximum sequence length")->capture_default_str()->check(align::in_domain(align::Domain::ints(1, 1 << 20)));
+        ->transform(align::in_domain(align::Domain::ints(1, 1 << 20)));
+    app.add_option("--max-seq", max_seq, "maximum sequence length")->capture_default_str()->transform(align::in_domain(align::Domain::ints(1, 1 << 20)));
     app.add_flag("--untied", untied, "give the LM head its own weights instead of tying it to the token embedding");
     app.add_flag("--qkv-bias", qkv_bias, "bias on q, k, v (Qwen2-style, llama only)");
     app.add_option("--dtype", dtype, "fp32 or bf16")->capture_default_str();
-    app.add_option("--seed", seed, "initialisation seed")->capture_default_str()->check(align::in_domain(align::domains::seed()));
+    app.add_option("--seed", seed, "initialisation seed")->capture_default_str()->transform(align::in_domain(align::domains::seed()));
     if (const int rc = align::parse_args(app, argc, argv); rc >= 0) return rc;
     align::ModelConfig c;
     if (align::parse_arch(arch) == align::Arch::GPT2) {

@@ -42,18 +42,18 @@ int main(int argc, char** argv) {
     app.add_option("-t,--tokenizer", tokenizer, "tokenizer directory (tokenizer.json, tokenizer_config.json) or file")
         ->required();
     app.add_option("--max-length", max_length, "tokens of prompt + completion kept (0: no limit)")
-        ->capture_default_str()->check(align::in_domain(align::domains::token_limit()));
+        ->capture_default_str()->transform(align::in_domain(align::domains::token_limit()));
     app.add_option("--max-prompt-length", max_prompt_length, "tokens of the prompt kept, from its end (0: no limit)")
-        ->check(align::in_domain(align::domains::token_limit()));
+        ->transform(align::in_domain(align::domains::token_limit()));
     app.add_option("--truncation", truncation, "keep_start or keep_end: which end of a long sequence to keep")
         ->capture_default_str();
     app.add_option("--chat-template", chat_template,
                    "chatml, llama3, zephyr or plain (default: detected from the tokenizer directory)");
     app.add_option("--val-fraction", val_fraction, "fraction of pairs (by a seeded hash of the line) sent to the "
-                   "validation file")->capture_default_str()->check(align::in_domain(align::domains::fraction_open()));
+                   "validation file")->capture_default_str()->transform(align::in_domain(align::domains::fraction_open()));
     app.add_option("--val-input", val_input, "a separate validation JSONL (instead of --val-fraction)");
     app.add_option("--val-output", val_output, "validation pairs file (default: OUTPUT with .val.bin)");
-    app.add_option("--seed", seed, "seed of the validation split")->capture_default_str()->check(align::in_domain(align::domains::seed()));
+    app.add_option("--seed", seed, "seed of the validation split")->capture_default_str()->transform(align::in_domain(align::domains::seed()));
     app.add_flag("--skip-invalid", skip_invalid, "skip malformed lines (counted) instead of stopping at the first");
     if (const int rc = align::parse_args(app, argc, argv); rc >= 0) return rc;
 

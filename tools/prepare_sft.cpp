@@ -56,13 +56,13 @@ int main(int argc, char** argv) {
         ->required();
     app.add_flag("--text", text, "the input is plain text: documents separated by blank lines, every token trained");
     app.add_option("--max-length", max_length, "tokens kept per example (0: no limit)")
-        ->capture_default_str()->check(align::in_domain(align::domains::token_limit()));
+        ->capture_default_str()->transform(align::in_domain(align::domains::token_limit()));
     app.add_option("--truncation", truncation, "keep_start or keep_end")->capture_default_str();
     app.add_option("--chat-template", chat_template, "chatml, llama3, zephyr or plain (default: detected)");
     app.add_option("--val-fraction", val_fraction, "fraction of examples sent to the validation file")
-        ->capture_default_str()->check(align::in_domain(align::domains::fraction_open()));
+        ->capture_default_str()->transform(align::in_domain(align::domains::fraction_open()));
     app.add_option("--val-output", val_output, "validation file (default: OUTPUT with .val.bin)");
-    app.add_option("--seed", seed, "seed of the validation split")->capture_default_str()->check(align::in_domain(align::domains::seed()));
+    app.add_option("--seed", seed, "seed of the validation split")->capture_default_str()->transform(align::in_domain(align::domains::seed()));
     app.add_flag("--skip-invalid", skip_invalid, "skip malformed lines (counted) instead of stopping at the first");
     if (const int rc = align::parse_args(app, argc, argv); rc >= 0) return rc;
     ALIGN_REQUIRE(truncation == "keep_start" || truncation == "keep_end", "--truncation '", truncation,

@@ -57,17 +57,17 @@ int main(int argc, char** argv) {
     app.add_flag("--chat", chat, "render each prompt as a user message with the chat template");
     app.add_option("--chat-template", chat_template, "chatml, llama3, zephyr or plain (default: detected)");
     app.add_option("--max-new-tokens", max_new, "tokens generated at most per completion")
-        ->capture_default_str()->check(align::in_domain(align::Domain::ints(1, 1 << 24)));
+        ->capture_default_str()->transform(align::in_domain(align::Domain::ints(1, 1 << 24)));
     app.add_option("--temperature", opt.temperature, "sampling temperature (0: greedy)")
-        ->capture_default_str()->check(align::in_domain(align::Domain::reals(0, 100)));
+        ->capture_default_str()->transform(align::in_domain(align::Domain::reals(0, 100)));
     app.add_option("--top-k", opt.top_k, "sample among the k most likely tokens (0: all)")
-        ->capture_default_str()->check(align::in_domain(align::Domain::ints(0, 1 << 24)));
+        ->capture_default_str()->transform(align::in_domain(align::Domain::ints(0, 1 << 24)));
     app.add_option("--top-p", opt.top_p, "sample among the most likely tokens holding this mass")
-        ->capture_default_str()->check(align::in_domain(align::Domain::reals(0, 1, true)));
+        ->capture_default_str()->transform(align::in_domain(align::Domain::reals(0, 1, true)));
     app.add_option("-n,--num-samples", n, "completions per prompt")
-        ->capture_default_str()->check(align::in_domain(align::Domain::ints(1, 1 << 20)));
+        ->capture_default_str()->transform(align::in_domain(align::Domain::ints(1, 1 << 20)));
     app.add_option("--seed", seed, "seed of the first completion (the next ones add 1)")
-        ->capture_default_str()->check(align::in_domain(align::domains::seed()));
+        ->capture_default_str()->transform(align::in_domain(align::domains::seed()));
     if (const int rc = align::parse_args(app, argc, argv); rc >= 0) return rc;
     const align::data::TokenizerDir td = align::data::load_tokenizer_dir(tokenizer);
     if (!prompts_file.empty()) {

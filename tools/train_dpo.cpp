@@ -60,18 +60,18 @@ int main(int argc, char** argv) {
                    "simpo, orpo)")->capture_default_str();
     app.add_option("--loss-weights", weights, "weights of the --loss terms, joined by commas (default: 1 each)");
     const align::Domain positive = align::Domain::reals(0, 1e4, true), any = align::Domain::reals(-1e4, 1e4);
-    app.add_option("--beta", beta, "β of the DPO family and SimPO")->capture_default_str()->check(align::in_domain(positive));
+    app.add_option("--beta", beta, "β of the DPO family and SimPO")->capture_default_str()->transform(align::in_domain(positive));
     app.add_option("--orpo-lambda", orpo_lambda, "ORPO's λ (TRL calls it beta)")
-        ->capture_default_str()->check(align::in_domain(positive));
+        ->capture_default_str()->transform(align::in_domain(positive));
     app.add_option("--label-smoothing", obj.label_smoothing, "ε: cDPO (sigmoid), robust, exo_pair, aot, simpo")
-        ->capture_default_str()->check(align::in_domain(align::domains::fraction_open()));
-    app.add_option("--simpo-gamma", obj.simpo_gamma, "SimPO's target margin γ")->capture_default_str()->check(align::in_domain(any));
-    app.add_option("--discopop-tau", obj.discopop_tau, "DiscoPOP's τ")->capture_default_str()->check(align::in_domain(positive));
+        ->capture_default_str()->transform(align::in_domain(align::domains::fraction_open()));
+    app.add_option("--simpo-gamma", obj.simpo_gamma, "SimPO's target margin γ")->capture_default_str()->transform(align::in_domain(any));
+    app.add_option("--discopop-tau", obj.discopop_tau, "DiscoPOP's τ")->capture_default_str()->transform(align::in_domain(positive));
     app.add_option("--f-divergence", f_div, "reverse_kl, forward_kl, js_divergence or alpha_divergence")
         ->capture_default_str();
-    app.add_option("--f-alpha", obj.f_alpha, "α of alpha_divergence")->capture_default_str()->check(align::in_domain(any));
+    app.add_option("--f-alpha", obj.f_alpha, "α of alpha_divergence")->capture_default_str()->transform(align::in_domain(any));
     app.add_option("--ld-alpha", ld_alpha, "LD-DPO: weight of completion tokens past the shared length")
-        ->check(align::in_domain(align::domains::probability()));
+        ->transform(align::in_domain(align::domains::probability()));
     app.add_flag("--wpo", obj.wpo_weighting, "WPO: weight pairs by their length-normalised probability");
     app.add_flag("--reference-free", obj.reference_free, "take the reference log-probs as 0");
     app.add_flag("--precompute-ref", precompute, "compute reference log-probs once and store them in the pairs files");

@@ -54,6 +54,8 @@ std::string check_in_domain(const std::string& text, const Domain& d);
 double parse_in_domain(const std::string& text, const Domain& d, const std::string& where);
 
 // A CLI11 validator: the flag's text must be a number in the domain; --help shows the domain.
+// Attach it with ->transform(): it rewrites an integer written as 8.0 or 1e3 (as a recipe's JSON
+// number may be) to 8 or 1000 for CLI11's own conversion, which ->check() would not allow.
 CLI::Validator in_domain(const Domain& d);
 
 // A JSON object's numeric field, checked for presence, type and domain; InputError naming

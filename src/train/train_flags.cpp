@@ -19,43 +19,43 @@ void add_training_flags(CLI::App& app, CommonFlags& f) {
   app.add_option("-o,--output", f.output, "output directory (metrics.jsonl, checkpoint/, model.bin)")->required();
   app.add_option("-j,--val", f.val, "validation data (same kind as --input)");
   app.add_option("-b,--batch-size", o.batch_size, "examples per micro-batch (pairs for DPO)")
-      ->capture_default_str()->check(in_domain(domains::batch()));
+      ->capture_default_str()->transform(in_domain(domains::batch()));
   app.add_option("--grad-accum", o.grad_accum, "micro-batches per optimizer step")
-      ->capture_default_str()->check(in_domain(domains::batch()));
+      ->capture_default_str()->transform(in_domain(domains::batch()));
   app.add_option("--epochs", o.epochs, "passes over the training data")
-      ->capture_default_str()->check(in_domain(Domain::ints(1, 1e6)));
+      ->capture_default_str()->transform(in_domain(Domain::ints(1, 1e6)));
   app.add_option("--max-steps", o.max_steps, "optimizer steps to run (0: as many as --epochs make)")
-      ->capture_default_str()->check(in_domain(domains::steps()));
-  app.add_option("--lr", o.lr, "peak learning rate")->capture_default_str()->check(in_domain(Domain::reals(0, 1, true)));
+      ->capture_default_str()->transform(in_domain(domains::steps()));
+  app.add_option("--lr", o.lr, "peak learning rate")->capture_default_str()->transform(in_domain(Domain::reals(0, 1, true)));
   app.add_option("--lr-schedule", f.schedule, "constant, linear or cosine (after warmup)")->capture_default_str();
   app.add_option("--warmup-ratio", o.warmup_ratio, "warmup as a fraction of the steps")
-      ->capture_default_str()->check(in_domain(domains::fraction_open()));
+      ->capture_default_str()->transform(in_domain(domains::fraction_open()));
   app.add_option("--warmup-steps", o.warmup_steps, "warmup steps (0: use --warmup-ratio)")
-      ->capture_default_str()->check(in_domain(domains::steps()));
+      ->capture_default_str()->transform(in_domain(domains::steps()));
   app.add_option("--max-grad-norm", o.max_grad_norm, "clip the global gradient norm to this (0: off)")
-      ->capture_default_str()->check(in_domain(Domain::reals(0, 1e6)));
+      ->capture_default_str()->transform(in_domain(Domain::reals(0, 1e6)));
   app.add_option("--weight-decay", o.adamw.weight_decay, "AdamW decoupled weight decay (matrices only)")
-      ->capture_default_str()->check(in_domain(domains::probability()));
+      ->capture_default_str()->transform(in_domain(domains::probability()));
   // β = 1 would divide by 1 - β^t = 0 in the bias correction.
-  app.add_option("--adam-beta1", o.adamw.beta1, "AdamW β1")->capture_default_str()->check(in_domain(domains::fraction_open()));
-  app.add_option("--adam-beta2", o.adamw.beta2, "AdamW β2")->capture_default_str()->check(in_domain(domains::fraction_open()));
-  app.add_option("--adam-eps", o.adamw.eps, "AdamW ε")->capture_default_str()->check(in_domain(Domain::reals(0, 1, true)));
-  app.add_option("--seed", o.seed, "seed of the data order")->capture_default_str()->check(in_domain(domains::seed()));
+  app.add_option("--adam-beta1", o.adamw.beta1, "AdamW β1")->capture_default_str()->transform(in_domain(domains::fraction_open()));
+  app.add_option("--adam-beta2", o.adamw.beta2, "AdamW β2")->capture_default_str()->transform(in_domain(domains::fraction_open()));
+  app.add_option("--adam-eps", o.adamw.eps, "AdamW ε")->capture_default_str()->transform(in_domain(Domain::reals(0, 1, true)));
+  app.add_option("--seed", o.seed, "seed of the data order")->capture_default_str()->transform(in_domain(domains::seed()));
   app.add_option("--eval-every", o.eval_every, "optimizer steps between evaluations (0: at the end only)")
-      ->capture_default_str()->check(in_domain(domains::steps()));
+      ->capture_default_str()->transform(in_domain(domains::steps()));
   app.add_option("--save-every", o.save_every, "optimizer steps between checkpoints (0: at the end only)")
-      ->capture_default_str()->check(in_domain(domains::steps()));
+      ->capture_default_str()->transform(in_domain(domains::steps()));
   app.add_flag("--resume", o.resume, "continue from OUTPUT/checkpoint (same data, seed, batch size)");
   app.add_option("--stop-after-step", o.stop_after_step,
                  "write a checkpoint and stop after this step, as SIGINT would (continue with --resume; 0: off)")
-      ->check(in_domain(domains::steps()));
-  app.add_option("--threads", f.threads, "CPU threads per rank (default: all cores)")->check(in_domain(domains::threads()));
+      ->transform(in_domain(domains::steps()));
+  app.add_option("--threads", f.threads, "CPU threads per rank (default: all cores)")->transform(in_domain(domains::threads()));
   app.add_option("--device", f.device, "cpu, cuda or auto (cuda when a GPU is present)")->capture_default_str();
   app.add_option("--dtype", f.dtype, "fp32, bf16 (cuda: bf16 matmuls, fp32 master weights) or auto (bf16 on "
                  "cuda, fp32 on the cpu)")->capture_default_str();
   app.add_flag("--zero1", o.zero1, "data parallel: shard the AdamW state over the ranks (ZeRO-1)");
   app.add_option("--dist-timeout", f.dist_timeout, "data parallel: seconds a rank waits for the others before the "
-                 "job ends with an error")->capture_default_str()->check(in_domain(Domain::reals(0, 1e6, true)));
+                 "job ends with an error")->capture_default_str()->transform(in_domain(Domain::reals(0, 1e6, true)));
 }
 
 std::vector<std::string> args_with_recipe(const CLI::App& app, int argc, char** argv) {
