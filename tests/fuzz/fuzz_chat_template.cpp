@@ -12,15 +12,15 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const std::string dir = [] {
-    const std::string d = align::fuzz::scratch_dir() + "/tok";
+    const std::string d = align::fuzz::scratch_dir() + "/tok_chat";
     std::filesystem::create_directories(d);
     std::filesystem::copy_file(align::fuzz::test_data("pairs/gpt2_tok_chatml/tokenizer.json"), d + "/tokenizer.json",
                                std::filesystem::copy_options::overwrite_existing);
-    align::fuzz::write_scratch("tok/tokenizer_config.json", R"({"bos_token": "<|endoftext|>", "eos_token": "<|endoftext|>"})");
+    align::fuzz::write_scratch("tok_chat/tokenizer_config.json", R"({"bos_token": "<|endoftext|>", "eos_token": "<|endoftext|>"})");
     return d;
   }();
   const std::vector<std::string> parts = align::fuzz::split_parts(data, size, 2);
-  align::fuzz::write_scratch("tok/chat_template.jinja", parts[0]);
+  align::fuzz::write_scratch("tok_chat/chat_template.jinja", parts[0]);
   std::vector<align::data::Message> messages;
   static const char* roles[] = {"system", "user", "assistant"};
   size_t start = 0;
