@@ -16,7 +16,11 @@ set -euo pipefail
 #   libboost-context-dev    fibers for the software device (src/emu): the threads of an emulated CUDA block
 #   libgtest-dev, cmake     test framework and build (present on a fresh machine,
 #                           listed so that any machine gets them)
-packages=(cmake g++ make pkg-config libopenblas-openmp-dev nlohmann-json3-dev libcli11-dev libpcre2-dev libicu-dev libopenmpi-dev openmpi-bin libboost-context-dev libgtest-dev)
+#   clang, libclang-rt-14-dev, libomp-14-dev
+#                           `make fuzz` (tests/fuzz/): clang++ with libFuzzer's runtime
+#                           (libclang_rt.fuzzer) and the OpenMP runtime for clang
+packages=(cmake g++ make pkg-config libopenblas-openmp-dev nlohmann-json3-dev libcli11-dev libpcre2-dev libicu-dev libopenmpi-dev openmpi-bin libboost-context-dev libgtest-dev
+          clang libclang-rt-14-dev libomp-14-dev)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -218,6 +218,46 @@ if [ "$rc" -ne 130 ] || ! grep -q "checkpoint written" "$dir/out" || [ ! -f "$di
 else
   passes=$((passes + 1))
 fi
+# Reliability: each of these once crashed, went unnoticed or printed "internal error".
+check "eval_pairs -b 0 (was SIGFPE)" 2 "--batch-size: 0 is not in [1, 1048576] (an integer)" "$eval_pairs" -m "$dir/tiny.bin" -r "$dir/tiny.bin" -i "$dir/p.bin" -b 0
+check "--threads 100000 (was a segfault)" 2 "--threads: 100000 is not in [1, 1024] (an integer)" "$train_dpo" -i "$dir/p.bin" -m "$dir/tiny.bin" -o "$dir/run6" --threads 100000
+check "--loss with an empty item" 2 "--loss 'sigmoid,': item 2 is empty" "$train_dpo" -i "$dir/p.bin" -m "$dir/tiny.bin" -o "$dir/run6" --loss sigmoid,
+check "--loss-weights abc (was 'internal error: stod')" 2 "--loss-weights: abc is not a number" "$train_dpo" -i "$dir/p.bin" -m "$dir/tiny.bin" -o "$dir/run6" --loss-weights abc
+check "--loss-weights -1" 2 "--loss-weights: -1 is not in [0, 1000000]" "$train_dpo" -i "$dir/p.bin" -m "$dir/tiny.bin" -o "$dir/run6" --loss-weights -1
+check "--ld-alpha nan" 2 "--ld-alpha: nan is not in [0, 1]" "$train_dpo" -i "$dir/p.bin" -m "$dir/tiny.bin" -o "$dir/run6" --ld-alpha nan
+check "sample --temperature nan" 2 "--temperature: nan is not in [0, 100]" "$sample" -m "$dir/tiny.bin" -t "$tok" --prompt x --temperature nan
+check "inspect --show -1" 2 "--show: -1 is not in [0, " "$inspect" "$dir/p.bin" --show -1
+touch "$dir/a_file"
+check "-o naming a file (was 'internal error')" 2 "a_file: cannot create the output folder" "$train_dpo" -i "$dir/p.bin" -m "$dir/tiny.bin" -o "$dir/a_file" --max-steps 1 -b 4
+rm -f "$dir/a_file"
+echo '{"lr": true}' >"$dir/recipe.json"
+check "recipe boolean for a value" 2 "recipe.json: key 'lr' is a boolean, but --lr takes a value" "$train_dpo" --config "$dir/recipe.json" -i "$dir/p.bin" -m "$dir/tiny.bin" -o "$dir/run6"
+cp "$tok/input.jsonl" "$dir/self.jsonl"
+check "prepare_pairs over its own input" 2 "self.jsonl: is also an input" "$prepare_pairs" -i "$dir/self.jsonl" -o "$dir/self.jsonl" -t "$tok"
+cmp -s "$dir/self.jsonl" "$tok/input.jsonl" || { echo "FAIL the input was overwritten"; fails=$((fails + 1)); }
+{ printf 'AB\nC\0DEF'; tail -c +9 "$good"; } >"$dir/rawmagic.bin"
+check "magic bytes shown escaped, on one line" 2 "magic is 'AB\x0aC\x00DEF'" "$inspect" "$dir/rawmagic.bin"
+rm -f "$dir/rawmagic.bin"
+# Checkpoints: an edited or corrupted file is refused by the manifest's checksums; another data file
+# is refused by the fingerprint; metrics rows written after the checkpoint are not repeated.
+"$train_dpo" -i "$dir/p.bin" -m "$dir/tiny.bin" -o "$dir/ck" --max-steps 4 -b 4 --save-every 1 --stop-after-step 2 >/dev/null 2>&1
+for edit in 's/"micro_batch": 2/"micro_batch": 1000/' 's/"micro_batch": 2/"micro_batch": -1/' 's/"step": 2/"step": 1000/' '/"epoch"/d'; do
+  rm -rf "$dir/ck2"; cp -r "$dir/ck" "$dir/ck2"; sed -i "$edit" "$dir/ck2/checkpoint/state.json"
+  check "state.json edited ($edit)" 2 "no complete checkpoint to resume from (checkpoint/: $dir/ck2/checkpoint/state.json: " "$train_dpo" -i "$dir/p.bin" -m "$dir/tiny.bin" -o "$dir/ck2" --max-steps 4 -b 4 --resume
+done
+rm -rf "$dir/ck2"; cp -r "$dir/ck" "$dir/ck2"
+printf '\x7f' | dd of="$dir/ck2/checkpoint/optimizer.bin" bs=1 seek=100 conv=notrunc status=none
+check "optimizer.bin with a flipped byte" 2 "checkpoint/optimizer.bin: checksum" "$train_dpo" -i "$dir/p.bin" -m "$dir/tiny.bin" -o "$dir/ck2" --max-steps 4 -b 4 --resume
+rm -rf "$dir/ck2"; cp -r "$dir/ck" "$dir/ck2"
+"$prepare_pairs" -i "$tok/input.jsonl" -o "$dir/p_other.bin" -t "$tok" --max-length 40 >/dev/null 2>&1
+check "resume on other data" 2 "the checkpoint was trained on data with fingerprint" "$train_dpo" -i "$dir/p_other.bin" -m "$dir/tiny.bin" -o "$dir/ck2" --max-steps 4 -b 4 --resume
+check "resume past the end" 2 "the checkpoint is at step 2, past the 1 steps of this run" "$train_dpo" -i "$dir/p.bin" -m "$dir/tiny.bin" -o "$dir/ck2" --max-steps 1 -b 4 --resume
+echo '{"step": 3, "loss": 99}' >>"$dir/ck2/metrics.jsonl"  # as if killed after the row of step 3, before its checkpoint
+check "resume drops rows after the checkpoint" 0 "" "$train_dpo" -i "$dir/p.bin" -m "$dir/tiny.bin" -o "$dir/ck2" --max-steps 4 -b 4 --resume
+steps=$(grep -o '"step":[0-9]*' "$dir/ck2/metrics.jsonl" | tr '\n' ' ')
+[ "$steps" = '"step":1 "step":2 "step":3 "step":4 ' ] && ! grep -q '"loss":99' "$dir/ck2/metrics.jsonl" ||
+  { echo "FAIL metrics.jsonl after resume: $steps"; fails=$((fails + 1)); }
+rm -rf "$dir"/ck "$dir"/ck2 "$dir"/p_other.bin "$dir"/self.jsonl
 rm -rf "$dir"/run* "$dir"/sftrun "$dir"/sig "$dir"/tiny.bin "$dir"/small_vocab.bin "$dir"/recipe.json
 rm -f "$dir"/sft.bin "$dir"/stream.bin "$dir"/plain.txt
 rm -f "$dir"/bad.jinja "$dir"/lines.txt "$dir"/ids.txt "$dir"/p32.bin "$dir"/*.jsonl "$dir"/p.bin "$dir"/bad.bin "$dir"/s.bin "$dir"/s.val.bin "$dir"/trunc_pairs.bin

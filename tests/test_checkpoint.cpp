@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -155,6 +156,48 @@ TEST(InitParams, DeterministicAndShaped) {
   double ss = 0;
   for (size_t i = 0; i < (size_t)c.vocab_size * c.n_embd; i++) ss += a[e.offset + i] * a[e.offset + i];
   EXPECT_NEAR(std::sqrt(ss / (c.vocab_size * c.n_embd)), 0.02, 0.002);  // 592 samples: std error ~3%
+}
+
+// Weights that would turn every forward into NaN, or padded vocabulary rows that are not zero (their
+// logits would compete with real tokens), are refused at load with the tensor and index; before,
+// every tool loaded them (sample, eval_pairs, export_hf and inspect exited 0).
+TEST_F(CheckpointTest, NonFiniteWeightsAndNonzeroPaddedRowsAreRefusedWithTheirPlace) {
+  const ModelConfig c = ModelConfig::llama(37, 1, 2, 1, 8, 16, 8, /*tied=*/false);  // Vp = 128 > V = 37
+  const TensorTable table(c);
+  const std::vector<float> good = random_params(c, 5);
+  save_model(path("good.bin"), c, good.data(), DType::F32);
+  EXPECT_NO_THROW(load_model(path("good.bin")));
+  struct Case {
+    const char* tensor;
+    size_t index;
+    float value;
+    std::string expect;
+  };
+  const float nan = std::nanf(""), inf = INFINITY;
+  const std::vector<Case> cases = {
+      {tensor_names::kTokEmbed, 3 * 8 + 2, nan, "tensor 'tok_embed.weight' element 26 (row 3, column 2) is nan"},
+      {"layers.0.mlp.out.weight", 5, -inf, "tensor 'layers.0.mlp.out.weight' element 5 (row 0, column 5) is -inf"},
+      {tensor_names::kFinalNormW, 7, inf, "tensor 'final_norm.weight' element 7 is inf"},
+      {tensor_names::kTokEmbed, 40 * 8 + 1, 0.25f,
+       "tensor 'tok_embed.weight' element 321 (row 40, column 1) is 0.25 in a padded vocabulary row (rows 37..127"},
+      {tensor_names::kLmHead, 127 * 8 + 7, nan, "tensor 'lm_head.weight' element 1023 (row 127, column 7) is nan"},
+  };
+  for (const Case& k : cases) {
+    std::vector<float> p = good;
+    p[table.at(k.tensor).offset + k.index] = k.value;
+    for (const DType dt : {DType::F32, DType::BF16}) {
+      save_model(path("bad.bin"), c, p.data(), dt);
+      try {
+        load_model(path("bad.bin"));
+        ADD_FAILURE() << k.expect;
+      } catch (const InputError& e) {
+        EXPECT_EQ(std::string(e.what()).rfind(path("bad.bin") + ": " + k.expect, 0), 0u) << e.what();
+      }
+      // Allowed explicitly (inspect --allow-bad-weights), the values arrive as stored.
+      const LoadedModel m = load_model(path("bad.bin"), BadWeights::Allow);
+      EXPECT_FALSE(find_bad_weight(c, m.params.data()).empty());
+    }
+  }
 }
 
 }  // namespace

@@ -58,6 +58,44 @@ TEST(Safetensors, Bf16AndF16AndIntegers) {
   std::remove(p.c_str());
 }
 
+// What the reference loader (safetensors' validate) refuses: the tensors must tile the data section
+// exactly, each name once. Before these checks all four were accepted (the duplicate's last entry won).
+TEST(Safetensors, OverlapsHolesDuplicatesAndTrailingBytesAreRefused) {
+  const std::string p = tmp_path("st_tiling");
+  const std::vector<uint8_t> data(16, 0);
+  struct Case {
+    std::string header;
+    std::string expect;
+  };
+  const std::vector<Case> cases = {
+      {R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]},)"
+       R"("c":{"dtype":"F32","shape":[1],"data_offsets":[12,16]}})",
+       "tensor 'b' starts at data byte 4, inside the tensor before it (overlapping offsets)"},
+      {R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[12,16]}})",
+       "tensor 'b' starts at data byte 12, after a hole; expected 8"},
+      {R"({"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})",
+       "header names tensor 'a' twice"},
+      {R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})",
+       "the tensors end at data byte 8 of 16 (trailing bytes after the data)"},
+      {R"({"a":{"dtype":"F32","shape":[4611686018427387904,4],"data_offsets":[0,16]}})",
+       "holds more bytes than 64 bits count"},
+  };
+  for (const Case& c : cases) {
+    write_raw(p, c.header, data);
+    try {
+      SafetensorsFile f(p);
+      ADD_FAILURE() << "no error for " << c.header;
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find(c.expect), std::string::npos) << e.what();
+    }
+  }
+  // Zero-sized tensors sit anywhere in the sequence, as the reference allows.
+  write_raw(p, R"({"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]},"e":{"dtype":"F32","shape":[0],"data_offsets":[16,16]}})",
+            data);
+  EXPECT_NO_THROW(SafetensorsFile f(p));
+  std::remove(p.c_str());
+}
+
 TEST(Safetensors, BrokenFilesAreNamed) {
   const std::string p = tmp_path("st_bad");
   const std::vector<uint8_t> data(8, 0);

@@ -22,6 +22,7 @@
 #include <fstream>
 
 #include "common/cli.hpp"
+#include "common/domain.hpp"
 #include "common/rng.hpp"
 #include "cpu/generate.hpp"
 #include "data/pairs_file.hpp"
@@ -134,12 +135,14 @@ int main(int argc, char** argv) {
     int sft_steps = 300, dpo_steps = 120, pairs = 800, samples = 400;
     uint64_t seed = 7;
     app.add_option("--out", out, "output directory")->capture_default_str();
-    app.add_option("--betas", betas, "DPO betas to run")->capture_default_str();
-    app.add_option("--sft-steps", sft_steps, "SFT optimizer steps")->capture_default_str();
-    app.add_option("--dpo-steps", dpo_steps, "DPO optimizer steps per beta")->capture_default_str();
-    app.add_option("--pairs", pairs, "preference pairs sampled from the SFT model (10% held out)")->capture_default_str();
-    app.add_option("--samples", samples, "reviews sampled per model for the reward and KL figures")->capture_default_str();
-    app.add_option("--seed", seed, "seed of everything")->capture_default_str();
+    app.add_option("--betas", betas, "DPO betas to run")->capture_default_str()->transform(align::in_domain(align::Domain::reals(0, 1e4, true)));
+    app.add_option("--sft-steps", sft_steps, "SFT optimizer steps")->capture_default_str()->transform(align::in_domain(align::Domain::ints(1, 1e6)));
+    app.add_option("--dpo-steps", dpo_steps, "DPO optimizer steps per beta")->capture_default_str()->transform(align::in_domain(align::Domain::ints(1, 1e6)));
+    app.add_option("--pairs", pairs, "preference pairs sampled from the SFT model (10% held out)")
+        ->capture_default_str()->transform(align::in_domain(align::Domain::ints(20, 1 << 20)));
+    app.add_option("--samples", samples, "reviews sampled per model for the reward and KL figures")
+        ->capture_default_str()->transform(align::in_domain(align::Domain::ints(1, 1 << 20)));
+    app.add_option("--seed", seed, "seed of everything")->capture_default_str()->transform(align::in_domain(align::domains::seed()));
     if (const int rc = align::parse_args(app, argc, argv); rc >= 0) return rc;
     const auto t0 = std::chrono::steady_clock::now();
     fs::create_directories(out);

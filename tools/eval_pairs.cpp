@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "common/cli.hpp"
+#include "common/domain.hpp"
 #include "common/error.hpp"
 #include "cpu/generate.hpp"
 #include "data/pairs_file.hpp"
@@ -39,11 +40,14 @@ int main(int argc, char** argv) {
     app.add_option("-m,--model", model, "policy model.bin")->required();
     app.add_option("-r,--ref", ref_path, "reference model.bin")->required();
     app.add_option("-i,--input", input, "held-out pairs.bin")->required();
-    app.add_option("--beta", beta, "β of the rewards and the DPO loss")->capture_default_str();
-    app.add_option("-b,--batch-size", batch, "pairs per batch")->capture_default_str();
-    app.add_option("--kl-prompts", kl_prompts, "prompts sampled for the KL estimate (0: skip it)")->capture_default_str();
-    app.add_option("--kl-max-tokens", kl_tokens, "tokens sampled per completion at most")->capture_default_str();
-    app.add_option("--seed", seed, "sampling seed")->capture_default_str();
+    app.add_option("--beta", beta, "β of the rewards and the DPO loss")
+        ->capture_default_str()->transform(align::in_domain(align::Domain::reals(0, 1e4, true)));
+    app.add_option("-b,--batch-size", batch, "pairs per batch")->capture_default_str()->transform(align::in_domain(align::domains::batch()));
+    app.add_option("--kl-prompts", kl_prompts, "prompts sampled for the KL estimate (0: skip it)")
+        ->capture_default_str()->transform(align::in_domain(align::Domain::ints(0, 1 << 24)));
+    app.add_option("--kl-max-tokens", kl_tokens, "tokens sampled per completion at most")
+        ->capture_default_str()->transform(align::in_domain(align::Domain::ints(1, 1 << 24)));
+    app.add_option("--seed", seed, "sampling seed")->capture_default_str()->transform(align::in_domain(align::domains::seed()));
     align::train::add_layout_flags(app, layout, padding_free, row_tokens);
     if (const int rc = align::parse_args(app, argc, argv); rc >= 0) return rc;
     const align::train::LayoutOptions layout_options =

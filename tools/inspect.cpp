@@ -12,6 +12,7 @@
 #include <fstream>
 
 #include "common/cli.hpp"
+#include "common/domain.hpp"
 #include "data/jsonl_runner.hpp"
 #include "data/pair_report.hpp"
 #include "data/pairs_file.hpp"
@@ -22,13 +23,16 @@
 
 namespace {
 
-int inspect_model(const std::string& path, bool tensors) {
-  const align::LoadedModel m = align::load_model(path);
+int inspect_model(const std::string& path, bool tensors, bool allow_bad) {
+  const align::LoadedModel m =
+      align::load_model(path, allow_bad ? align::BadWeights::Allow : align::BadWeights::Refuse);
   const align::TensorTable table(m.info.config);
   std::printf("%s: align.cu model v%u, %s, %s\n", path.c_str(), align::kModelVersion, align::dtype_name(m.info.dtype),
               m.info.config.summary().c_str());
   std::printf("parameters: %zu in %zu tensors (flat buffer %zu), checksum %016llx\n", table.num_parameters(),
               table.tensors().size(), table.total_size(), (unsigned long long)m.info.checksum);
+  const std::string bad = align::find_bad_weight(m.info.config, m.params.data());
+  if (!bad.empty()) std::printf("bad weights: %s\n", bad.c_str());
   if (tensors) {
     for (const align::TensorSpec& t : table.tensors()) {
       double ss = 0;
@@ -123,11 +127,14 @@ int main(int argc, char** argv) {
   return align::run_main("inspect", [&]() -> int {
     CLI::App app{"validate an align.cu file (model.bin, pairs.bin, sft.bin) and print its header and summary", "inspect"};
     std::string path, tokenizer;
-    bool tensors = false;
+    bool tensors = false, allow_bad = false;
     int show = 0;
     app.add_option("file", path, "model.bin, pairs.bin or sft.bin")->required();
     app.add_flag("-t,--tensors", tensors, "model files: list every tensor with its shape, offset and RMS");
-    app.add_option("--show", show, "pairs files: print the first N pairs (ids, or text with --tokenizer)");
+    app.add_option("--show", show, "pairs files: print the first N pairs (ids, or text with --tokenizer)")
+        ->transform(align::in_domain(align::domains::steps()));
+    app.add_flag("--allow-bad-weights", allow_bad, "model files: load weights that are not finite or padded vocabulary "
+                 "rows that are not zero (refused everywhere else), and report them");
     app.add_option("--tokenizer", tokenizer, "pairs files: tokenizer.json to decode --show with");
     bool report = false;
     std::string val, report_json;
@@ -152,8 +159,8 @@ int main(int argc, char** argv) {
     }
     ALIGN_REQUIRE(!report, path, ": --report applies to pairs files, this is not one");
     if (std::memcmp(magic, align::data::kSftMagic, 8) == 0) return inspect_sft(path);
-    if (std::memcmp(magic, align::kModelMagic, 8) == 0 || in.gcount() < 8) return inspect_model(path, tensors);
-    throw align::InputError(align::cat(path, ": magic is '", std::string(magic, in.gcount()),
+    if (std::memcmp(magic, align::kModelMagic, 8) == 0 || in.gcount() < 8) return inspect_model(path, tensors, allow_bad);
+    throw align::InputError(align::cat(path, ": magic is '", align::printable(std::string_view(magic, in.gcount())),
                                        "', expected 'ALIGNMDL' (model), 'ALIGNPRS' (pairs) or 'ALIGNSFT' (SFT data)"));
   });
 }

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "common/cli.hpp"
+#include "common/domain.hpp"
 #include "model/checkpoint.hpp"
 #include "model/init.hpp"
 #include "model/tensor_table.hpp"
@@ -19,18 +20,22 @@ int main(int argc, char** argv) {
     uint64_t seed = 1337;
     app.add_option("-o,--output", out, "model file to write")->required();
     app.add_option("--arch", arch, "gpt2 or llama")->capture_default_str();
-    app.add_option("--vocab", vocab, "vocabulary size V (padded to a multiple of 128)")->capture_default_str();
-    app.add_option("--layers", layers, "number of layers L")->capture_default_str();
-    app.add_option("--heads", heads, "query heads NH")->capture_default_str();
-    app.add_option("--kv-heads", kv_heads, "key/value heads NKV (llama; default: NH)");
-    app.add_option("--embd", embd, "model width C")->capture_default_str();
-    app.add_option("--head-dim", head_dim, "per-head width HS (llama; default: C/NH)");
-    app.add_option("--ffn", ffn, "MLP width F (default: 4C for gpt2, 8C/3 rounded to 64 for llama)");
-    app.add_option("--max-seq", max_seq, "maximum sequence length")->capture_default_str();
+    app.add_option("--vocab", vocab, "vocabulary size V (padded to a multiple of 128)")
+        ->capture_default_str()->transform(align::in_domain(align::Domain::ints(1, 1 << 24)));
+    app.add_option("--layers", layers, "number of layers L")->capture_default_str()->transform(align::in_domain(align::Domain::ints(1, 1024)));
+    app.add_option("--heads", heads, "query heads NH")->capture_default_str()->transform(align::in_domain(align::Domain::ints(1, 1024)));
+    app.add_option("--kv-heads", kv_heads, "key/value heads NKV (llama; default: NH)")
+        ->transform(align::in_domain(align::Domain::ints(1, 1024)));
+    app.add_option("--embd", embd, "model width C")->capture_default_str()->transform(align::in_domain(align::Domain::ints(1, 1 << 16)));
+    app.add_option("--head-dim", head_dim, "per-head width HS (llama; default: C/NH)")
+        ->transform(align::in_domain(align::Domain::ints(1, 1 << 12)));
+    app.add_option("--ffn", ffn, "MLP width F (default: 4C for gpt2, 8C/3 rounded to 64 for llama)")
+        ->transform(align::in_domain(align::Domain::ints(1, 1 << 20)));
+    app.add_option("--max-seq", max_seq, "maximum sequence length")->capture_default_str()->transform(align::in_domain(align::Domain::ints(1, 1 << 20)));
     app.add_flag("--untied", untied, "give the LM head its own weights instead of tying it to the token embedding");
     app.add_flag("--qkv-bias", qkv_bias, "bias on q, k, v (Qwen2-style, llama only)");
     app.add_option("--dtype", dtype, "fp32 or bf16")->capture_default_str();
-    app.add_option("--seed", seed, "initialisation seed")->capture_default_str();
+    app.add_option("--seed", seed, "initialisation seed")->capture_default_str()->transform(align::in_domain(align::domains::seed()));
     if (const int rc = align::parse_args(app, argc, argv); rc >= 0) return rc;
     align::ModelConfig c;
     if (align::parse_arch(arch) == align::Arch::GPT2) {

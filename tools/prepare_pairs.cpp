@@ -14,7 +14,9 @@
 #include <memory>
 
 #include "common/cli.hpp"
+#include "common/domain.hpp"
 #include "common/error.hpp"
+#include "common/file_io.hpp"
 #include "data/jsonl_runner.hpp"
 #include "data/pair_report.hpp"
 #include "data/prepare_pairs.hpp"
@@ -45,18 +47,20 @@ int main(int argc, char** argv) {
     app.add_option("-o,--output", output, "pairs.bin to write")->required();
     app.add_option("-t,--tokenizer", tokenizer, "tokenizer directory (tokenizer.json, tokenizer_config.json) or file")
         ->required();
-    app.add_option("--max-length", max_length, "tokens of prompt + completion kept (0: no limit)")->capture_default_str();
-    app.add_option("--max-prompt-length", max_prompt_length, "tokens of the prompt kept, from its end (0: no limit)");
+    app.add_option("--max-length", max_length, "tokens of prompt + completion kept (0: no limit)")
+        ->capture_default_str()->transform(align::in_domain(align::domains::token_limit()));
+    app.add_option("--max-prompt-length", max_prompt_length, "tokens of the prompt kept, from its end (0: no limit)")
+        ->transform(align::in_domain(align::domains::token_limit()));
     app.add_option("--truncation", truncation, "keep_start or keep_end: which end of a long sequence to keep")
         ->capture_default_str();
     app.add_option("--chat-template", chat_template, "a Jinja chat template file, or a built-in: chatml, llama3, zephyr, plain (default: the tokenizer directory's)");
     app.add_option("--chat-date", chat_date, "the date strftime_now gives the template, YYYY-MM-DD or today (recorded in the output header)")
         ->capture_default_str();
     app.add_option("--val-fraction", val_fraction, "fraction of pairs (by a seeded hash of the line) sent to the "
-                   "validation file")->capture_default_str();
+                   "validation file")->capture_default_str()->transform(align::in_domain(align::domains::fraction_open()));
     app.add_option("--val-input", val_input, "a separate validation JSONL (instead of --val-fraction)");
     app.add_option("--val-output", val_output, "validation pairs file (default: OUTPUT with .val.bin)");
-    app.add_option("--seed", seed, "seed of the validation split")->capture_default_str();
+    app.add_option("--seed", seed, "seed of the validation split")->capture_default_str()->transform(align::in_domain(align::domains::seed()));
     app.add_flag("--skip-invalid", skip_invalid, "skip malformed lines (counted) instead of stopping at the first");
     app.add_flag("--drop-identical", choices.drop_identical,
                  "drop pairs whose chosen and rejected tokens are identical (no signal; kept by default, as TRL does)");
@@ -83,6 +87,11 @@ int main(int argc, char** argv) {
     if (!chat_template.empty()) opt.chat_template = align::data::load_chat_template(chat_template);
     opt.chat_date = align::data::parse_chat_date(chat_date, "--chat-date");
     if (val_output.empty() && (val_fraction > 0 || !val_input.empty())) val_output = align::data::default_val_path(output);
+    // An output over an input would destroy the input before it is read.
+    for (const std::string& in : {input, val_input, tokenizer})
+      for (const std::string& out : {output, val_output})
+        ALIGN_REQUIRE(in.empty() || out.empty() || !align::same_file(in, out), out, ": is also an input (", in,
+                      "); write to another file");
 
     // One tokenizer per thread (its BPE cache is not shared).
     const int threads = omp_get_max_threads();

@@ -13,6 +13,7 @@
 #include <memory>
 
 #include "common/cli.hpp"
+#include "common/domain.hpp"
 #include "common/error.hpp"
 #include "common/file_io.hpp"
 #include "data/jsonl_runner.hpp"
@@ -55,15 +56,16 @@ int main(int argc, char** argv) {
     app.add_option("-t,--tokenizer", tokenizer, "tokenizer directory (tokenizer.json, tokenizer_config.json) or file")
         ->required();
     app.add_flag("--text", text, "the input is plain text: documents separated by blank lines, every token trained");
-    app.add_option("--max-length", max_length, "tokens kept per example (0: no limit)")->capture_default_str();
+    app.add_option("--max-length", max_length, "tokens kept per example (0: no limit)")
+        ->capture_default_str()->transform(align::in_domain(align::domains::token_limit()));
     app.add_option("--truncation", truncation, "keep_start or keep_end")->capture_default_str();
     app.add_option("--chat-template", chat_template, "a Jinja chat template file, or a built-in: chatml, llama3, zephyr, plain (default: the tokenizer directory's)");
     app.add_option("--chat-date", chat_date, "the date strftime_now gives the template, YYYY-MM-DD or today (recorded in the output header)")
         ->capture_default_str();
     app.add_option("--val-fraction", val_fraction, "fraction of examples sent to the validation file")
-        ->capture_default_str();
+        ->capture_default_str()->transform(align::in_domain(align::domains::fraction_open()));
     app.add_option("--val-output", val_output, "validation file (default: OUTPUT with .val.bin)");
-    app.add_option("--seed", seed, "seed of the validation split")->capture_default_str();
+    app.add_option("--seed", seed, "seed of the validation split")->capture_default_str()->transform(align::in_domain(align::domains::seed()));
     app.add_flag("--skip-invalid", skip_invalid, "skip malformed lines (counted) instead of stopping at the first");
     if (const int rc = align::parse_args(app, argc, argv); rc >= 0) return rc;
     ALIGN_REQUIRE(truncation == "keep_start" || truncation == "keep_end", "--truncation '", truncation,
@@ -76,6 +78,11 @@ int main(int argc, char** argv) {
     if (!chat_template.empty()) opt.chat_template = align::data::load_chat_template(chat_template);
     opt.chat_date = align::data::parse_chat_date(chat_date, "--chat-date");
     if (val_output.empty() && val_fraction > 0) val_output = align::data::default_val_path(output);
+    // An output over an input would destroy the input before it is read.
+    for (const std::string& in : {input, tokenizer})
+      for (const std::string& out : {output, val_output})
+        ALIGN_REQUIRE(out.empty() || !align::same_file(in, out), out, ": is also an input (", in,
+                      "); write to another file");
 
     const int threads = omp_get_max_threads();
     std::vector<std::unique_ptr<align::data::TokenizerDir>> toks(threads);

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/cli.hpp"
+#include "common/domain.hpp"
 #include "common/text_escape.hpp"
 #include "common/error.hpp"
 #include "cpu/generate.hpp"
@@ -58,14 +59,19 @@ int main(int argc, char** argv) {
     app.add_option("--chat-template", chat_template, "a Jinja chat template file, or a built-in: chatml, llama3, zephyr, plain (default: the tokenizer directory's)");
     app.add_option("--chat-date", chat_date, "the date strftime_now gives the template, YYYY-MM-DD or today")
         ->capture_default_str();
-    app.add_option("--max-new-tokens", max_new, "tokens generated at most per completion")->capture_default_str();
-    app.add_option("--temperature", opt.temperature, "sampling temperature (0: greedy)")->capture_default_str();
-    app.add_option("--top-k", opt.top_k, "sample among the k most likely tokens (0: all)")->capture_default_str();
-    app.add_option("--top-p", opt.top_p, "sample among the most likely tokens holding this mass")->capture_default_str();
-    app.add_option("-n,--num-samples", n, "completions per prompt")->capture_default_str();
-    app.add_option("--seed", seed, "seed of the first completion (the next ones add 1)")->capture_default_str();
+    app.add_option("--max-new-tokens", max_new, "tokens generated at most per completion")
+        ->capture_default_str()->transform(align::in_domain(align::Domain::ints(1, 1 << 24)));
+    app.add_option("--temperature", opt.temperature, "sampling temperature (0: greedy)")
+        ->capture_default_str()->transform(align::in_domain(align::Domain::reals(0, 100)));
+    app.add_option("--top-k", opt.top_k, "sample among the k most likely tokens (0: all)")
+        ->capture_default_str()->transform(align::in_domain(align::Domain::ints(0, 1 << 24)));
+    app.add_option("--top-p", opt.top_p, "sample among the most likely tokens holding this mass")
+        ->capture_default_str()->transform(align::in_domain(align::Domain::reals(0, 1, true)));
+    app.add_option("-n,--num-samples", n, "completions per prompt")
+        ->capture_default_str()->transform(align::in_domain(align::Domain::ints(1, 1 << 20)));
+    app.add_option("--seed", seed, "seed of the first completion (the next ones add 1)")
+        ->capture_default_str()->transform(align::in_domain(align::domains::seed()));
     if (const int rc = align::parse_args(app, argc, argv); rc >= 0) return rc;
-    ALIGN_REQUIRE(opt.top_p > 0 && opt.top_p <= 1, "--top-p ", opt.top_p, ", expected 0 < p <= 1");
     const align::data::TokenizerDir td = align::data::load_tokenizer_dir(tokenizer);
     if (!prompts_file.empty()) {
       std::ifstream in(prompts_file);

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "common/cli.hpp"
+#include "common/domain.hpp"
 #include "common/error.hpp"
 #include "dist/communicator.hpp"
 #include "data/pairs_file.hpp"
@@ -21,11 +22,17 @@
 
 namespace {
 
-std::vector<std::string> split_list(const std::string& s) {
+// "a,b,c" -> items; an empty item ("sigmoid," or "a,,b") is refused, never dropped.
+std::vector<std::string> split_list(const std::string& s, const char* flag) {
   std::vector<std::string> out;
-  std::stringstream ss(s);
-  for (std::string item; std::getline(ss, item, ',');)
-    if (!item.empty()) out.push_back(item);
+  if (s.empty()) return out;
+  size_t start = 0;
+  for (size_t i = 0; i <= s.size(); i++)
+    if (i == s.size() || s[i] == ',') {
+      ALIGN_REQUIRE(i > start, flag, " '", s, "': item ", out.size() + 1, " is empty");
+      out.push_back(s.substr(start, i - start));
+      start = i + 1;
+    }
   return out;
 }
 
@@ -53,37 +60,43 @@ int main(int argc, char** argv) {
                    "nca_pair, bco_pair, sppo_hard, apo_zero, apo_down, discopop, sigmoid_norm, aot, aot_unpaired, sft, "
                    "simpo, orpo)")->capture_default_str();
     app.add_option("--loss-weights", weights, "weights of the --loss terms, joined by commas (default: 1 each)");
-    app.add_option("--beta", beta, "β of the DPO family and SimPO")->capture_default_str();
-    app.add_option("--orpo-lambda", orpo_lambda, "ORPO's λ (TRL calls it beta)")->capture_default_str();
+    const align::Domain positive = align::Domain::reals(0, 1e4, true), any = align::Domain::reals(-1e4, 1e4);
+    app.add_option("--beta", beta, "β of the DPO family and SimPO")->capture_default_str()->transform(align::in_domain(positive));
+    app.add_option("--orpo-lambda", orpo_lambda, "ORPO's λ (TRL calls it beta)")
+        ->capture_default_str()->transform(align::in_domain(positive));
     app.add_option("--label-smoothing", obj.label_smoothing, "ε: cDPO (sigmoid), robust, exo_pair, aot, simpo")
-        ->capture_default_str();
-    app.add_option("--simpo-gamma", obj.simpo_gamma, "SimPO's target margin γ")->capture_default_str();
-    app.add_option("--discopop-tau", obj.discopop_tau, "DiscoPOP's τ")->capture_default_str();
+        ->capture_default_str()->transform(align::in_domain(align::domains::fraction_open()));
+    app.add_option("--simpo-gamma", obj.simpo_gamma, "SimPO's target margin γ")->capture_default_str()->transform(align::in_domain(any));
+    app.add_option("--discopop-tau", obj.discopop_tau, "DiscoPOP's τ")->capture_default_str()->transform(align::in_domain(positive));
     app.add_option("--f-divergence", f_div, "reverse_kl, forward_kl, js_divergence or alpha_divergence")
         ->capture_default_str();
-    app.add_option("--f-alpha", obj.f_alpha, "α of alpha_divergence")->capture_default_str();
-    app.add_option("--ld-alpha", ld_alpha, "LD-DPO: weight of completion tokens past the shared length (0..1)");
+    app.add_option("--f-alpha", obj.f_alpha, "α of alpha_divergence")->capture_default_str()->transform(align::in_domain(any));
+    app.add_option("--ld-alpha", ld_alpha, "LD-DPO: weight of completion tokens past the shared length")
+        ->transform(align::in_domain(align::domains::probability()));
     app.add_flag("--wpo", obj.wpo_weighting, "WPO: weight pairs by their length-normalised probability");
     app.add_flag("--reference-free", obj.reference_free, "take the reference log-probs as 0");
     app.add_flag("--precompute-ref", precompute, "compute reference log-probs once and store them in the pairs files");
-    if (const int rc = align::parse_args(app, align::train::args_with_recipe(argc, argv)); rc >= 0) return rc;
+    if (const int rc = align::parse_args(app, align::train::args_with_recipe(app, argc, argv)); rc >= 0) return rc;
     align::train::finish_training_flags(f);
     const std::unique_ptr<align::dist::Communicator> comm = align::train::start_communicator(f);
     const bool lead = comm->rank() == 0;
 
     obj.losses.clear();
-    const std::vector<std::string> names = split_list(losses), ws = split_list(weights);
+    const align::Domain kWeight = align::Domain::reals(0, 1e6);  // a negative weight would maximise the loss
+    const std::vector<std::string> names = split_list(losses, "--loss"), ws = split_list(weights, "--loss-weights");
+    ALIGN_REQUIRE(!names.empty(), "--loss: no loss given");
     ALIGN_REQUIRE(ws.empty() || ws.size() == names.size(), "--loss-weights has ", ws.size(), " values for ",
                   names.size(), " --loss terms");
     for (size_t k = 0; k < names.size(); k++)
-      obj.losses.push_back({align::objectives::parse_loss(names[k]), ws.empty() ? 1.0 : std::stod(ws[k])});
+      obj.losses.push_back({align::objectives::parse_loss(names[k]),
+                            ws.empty() ? 1.0 : align::parse_in_domain(ws[k], kWeight, "--loss-weights")});
     obj.f_divergence = align::objectives::parse_f_divergence(f_div);
     obj.beta = beta;
     if (obj.has(align::objectives::LossType::Orpo)) {
       ALIGN_REQUIRE(app.count("--beta") == 0, "--beta does not apply to orpo; its λ is --orpo-lambda");
       obj.beta = orpo_lambda;
     }
-    if (ld_alpha >= 0) obj.ld_alpha = ld_alpha;
+    if (app.count("--ld-alpha") > 0) obj.ld_alpha = ld_alpha;
     obj.validate();
 
     const align::LoadedModel start = align::load_model(f.model);
@@ -131,6 +144,7 @@ int main(int argc, char** argv) {
       ALIGN_REQUIRE(ref_path.empty() && !precompute, "this objective uses no reference model; drop --ref / --precompute-ref");
     }
 
+    f.opt.data_fingerprint = train_pairs->content_fingerprint();
     std::unique_ptr<align::train::Backend> policy = align::train::make_backend(f.device, f.dtype, c, start.params);
     align::train::DpoTask task(train_pairs, val_pairs, obj, reference.get(), stored, c.max_seq_len, f.layout_options);
     if (lead) std::printf("batch layout: %s\n", align::train::layout_name(f.layout_options.layout));

@@ -22,7 +22,7 @@ int main(int argc, char** argv) {
     std::string input;
     align::train::add_training_flags(app, f);
     app.add_option("-i,--input", input, "sft.bin (from prepare_sft)")->required();
-    if (const int rc = align::parse_args(app, align::train::args_with_recipe(argc, argv)); rc >= 0) return rc;
+    if (const int rc = align::parse_args(app, align::train::args_with_recipe(app, argc, argv)); rc >= 0) return rc;
     align::train::finish_training_flags(f);
     const std::unique_ptr<align::dist::Communicator> comm = align::train::start_communicator(f);
     const bool lead = comm->rank() == 0;
@@ -35,6 +35,7 @@ int main(int argc, char** argv) {
     if (!f.val.empty()) val = std::make_shared<align::data::SftFile>(f.val);
     if (lead) std::printf("model %s: %s\ntraining on %s: %zu examples\n", f.model.c_str(), c.summary().c_str(), input.c_str(),
                 train_data->size());
+    f.opt.data_fingerprint = train_data->content_fingerprint();
     std::unique_ptr<align::train::Backend> policy = align::train::make_backend(f.device, f.dtype, c, start.params);
     ALIGN_REQUIRE(f.layout_options.layout != align::train::Layout::Shared,
                   "--layout shared is for preference pairs; train_sft takes padded or packed");

@@ -14,6 +14,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 namespace align {
 
@@ -34,6 +35,10 @@ std::string cat(const Args&... args) {
   (os << ... << args);
   return os.str();
 }
+
+// Bytes from a file or the user as they may appear inside a one-line message: printable ASCII as
+// is, anything else (NUL, newline, control and non-ASCII bytes) as \xNN, at most max_bytes shown.
+std::string printable(std::string_view bytes, size_t max_bytes = 64);
 
 [[noreturn]] void throw_assert(const char* file, int line, const char* expr, const std::string& msg);
 

@@ -21,7 +21,7 @@ void write_data_header(uint8_t* h, const HeaderFormat& f, const DataHeader& d) {
 DataHeader read_data_header(const uint8_t* h, size_t size, const HeaderFormat& f, const std::string& path) {
   ALIGN_REQUIRE(size >= f.header_bytes, path, ": file is ", size, " bytes, shorter than the ", f.header_bytes,
                 "-byte header (truncated, or not ", f.kind, " file)");
-  ALIGN_REQUIRE(std::memcmp(h, f.magic, 8) == 0, path, ": magic is '", std::string((const char*)h, 8), "', expected '",
+  ALIGN_REQUIRE(std::memcmp(h, f.magic, 8) == 0, path, ": magic is '", printable(std::string_view((const char*)h, 8)), "', expected '",
                 std::string(f.magic, 8), "' (not an align.cu ", f.kind, " file)");
   const uint32_t version = read_field<uint32_t>(h, 8);
   ALIGN_REQUIRE(version == f.version, path, ": format version ", version, ", this build reads version ", f.version);

@@ -113,6 +113,12 @@ PairsFile::PairsFile(const std::string& path) : file_(std::make_unique<MappedFil
 
 PairsFile::~PairsFile() = default;
 
+uint64_t PairsFile::content_fingerprint() const {
+  const uint64_t meta[2] = {meta_.vocab_size, (uint64_t)(int64_t)meta_.eos_id};
+  const uint8_t* records = reinterpret_cast<const uint8_t*>(index_);
+  return bytes_checksum(records, reinterpret_cast<const uint8_t*>(ref_) - records, bytes_checksum(meta, sizeof meta));
+}
+
 PairsFile::View PairsFile::get(size_t i) const {
   ALIGN_ASSERT(i < num_pairs_, "pair ", i, " of ", num_pairs_);
   const uint32_t* rec = reinterpret_cast<const uint32_t*>(data_ + index_[i]);

@@ -50,6 +50,9 @@ class PairsFile {
   const PairsMeta& meta() const { return meta_; }
   size_t size() const { return num_pairs_; }
   uint64_t num_tokens() const { return num_tokens_; }
+  // Checksum of the records (index and token sections, and the header's vocabulary and EOS): what
+  // a checkpoint records to know it resumes on the same data. Stored reference log-probs are not part of it.
+  uint64_t content_fingerprint() const;
   // Views into the mapped file, valid while the PairsFile lives.
   struct View {
     std::span<const uint32_t> prompt, chosen, rejected;

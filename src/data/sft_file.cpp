@@ -99,6 +99,12 @@ SftFile::SftFile(const std::string& path) : file_(std::make_unique<MappedFile>(p
 
 SftFile::~SftFile() = default;
 
+uint64_t SftFile::content_fingerprint() const {
+  const uint64_t meta[3] = {meta_.vocab_size, (uint64_t)(int64_t)meta_.eos_id, (uint64_t)meta_.kind};
+  const uint8_t* records = reinterpret_cast<const uint8_t*>(index_);
+  return bytes_checksum(records, map_ + size_ - records, bytes_checksum(meta, sizeof meta));
+}
+
 SftFile::View SftFile::get(size_t i) const {
   ALIGN_ASSERT(i < num_records_, "record ", i, " of ", num_records_);
   const uint32_t n = *reinterpret_cast<const uint32_t*>(data_ + index_[i]);

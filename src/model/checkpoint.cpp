@@ -2,6 +2,7 @@
 #include "model/checkpoint.hpp"
 
 #include <bit>
+#include <cmath>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -82,7 +83,7 @@ bool get_bool(const uint8_t* h, size_t off, const std::string& path, const char*
 
 ModelFileInfo decode_header(const uint8_t* h, const std::string& path) {
   ALIGN_REQUIRE(std::memcmp(h + kOffMagic, kModelMagic, 8) == 0, path, ": magic is '",
-                std::string(reinterpret_cast<const char*>(h), 8), "', expected 'ALIGNMDL' (not an align.cu model file)");
+                printable(std::string_view(reinterpret_cast<const char*>(h), 8)), "', expected 'ALIGNMDL' (not an align.cu model file)");
   const uint32_t version = read_field<uint32_t>(h, kOffVersion);
   ALIGN_REQUIRE(version == kModelVersion, path, ": format version ", version, ", this build reads version ",
                 kModelVersion);
@@ -176,7 +177,26 @@ ModelFileInfo read_model_info(const std::string& path) {
   }
 }
 
-LoadedModel load_model(const std::string& path) {
+std::string find_bad_weight(const ModelConfig& config, const float* params) {
+  const TensorTable table(config);
+  const int V = config.vocab_size;
+  for (const TensorSpec& t : table.tensors()) {
+    const bool vocab_rows = t.name == tensor_names::kTokEmbed || t.name == tensor_names::kLmHead;
+    const size_t cols = t.shape.size() == 2 ? (size_t)t.shape[1] : t.numel;
+    for (size_t i = 0; i < t.numel; i++) {
+      const float x = params[t.offset + i];
+      const bool padded_row = vocab_rows && i / cols >= (size_t)V;
+      if (std::isfinite(x) && !(padded_row && x != 0.f)) continue;
+      const std::string where = t.shape.size() == 2 ? cat(" (row ", i / cols, ", column ", i % cols, ")") : "";
+      if (!std::isfinite(x)) return cat("tensor '", t.name, "' element ", i, where, " is ", x, ", expected a finite number");
+      return cat("tensor '", t.name, "' element ", i, where, " is ", x, " in a padded vocabulary row (rows ", V, "..",
+                 config.padded_vocab_size - 1, " are zero by definition)");
+    }
+  }
+  return "";
+}
+
+LoadedModel load_model(const std::string& path, BadWeights bad) {
   std::FILE* fp = std::fopen(path.c_str(), "rb");
   ALIGN_REQUIRE(fp != nullptr, path, ": cannot open: ", std::strerror(errno));
   LoadedModel m;
@@ -199,6 +219,10 @@ LoadedModel load_model(const std::string& path) {
   } else {
     const uint16_t* in = reinterpret_cast<const uint16_t*>(data.data());
     for (size_t i = 0; i < m.info.num_elements; i++) m.params[i] = bf16_to_float(in[i]);
+  }
+  if (bad == BadWeights::Refuse) {
+    const std::string problem = find_bad_weight(m.info.config, m.params.data());
+    ALIGN_REQUIRE(problem.empty(), path, ": ", problem, " (inspect --allow-bad-weights shows such a file)");
   }
   return m;
 }

@@ -4,8 +4,9 @@
 //
 // Loading validates everything before trusting it (magic, version, every
 // config field's range, element count against the table, file length against
-// the header, checksum) and throws InputError with one line naming the file
-// and the field. Saving is atomic (temporary file, then rename).
+// the header, checksum, then every weight finite and the padded vocabulary
+// rows zero) and throws InputError with one line naming the file and the
+// field or tensor. Saving is atomic (temporary file, then rename).
 // fp32 files round-trip bit for bit; bf16 files hold round-to-nearest-even
 // values and round-trip bit for bit from the second save on.
 #pragma once
@@ -44,7 +45,17 @@ struct LoadedModel {
 uint64_t data_checksum(const void* data, size_t bytes);
 
 void save_model(const std::string& path, const ModelConfig& config, const float* params /*(total_size)*/, DType dtype);
+// The first bad value of a model's weights, "" when there is none: a NaN or infinity anywhere, or a
+// nonzero element in a padded vocabulary row (rows V..Vp-1 of the token embedding and of an untied
+// head, which are zero by definition). Named by tensor and element index (row, column).
+std::string find_bad_weight(const ModelConfig& config, const float* params /*(total_size)*/);
+
+// What load_model does with weights find_bad_weight objects to: refuse the file (InputError naming
+// the file, the tensor and the index), or load it anyway (inspect --allow-bad-weights looks at such files).
+enum class BadWeights { Refuse, Allow };
+
 ModelFileInfo read_model_info(const std::string& path);  // header only, validated against the file length
-LoadedModel load_model(const std::string& path);         // header and data, checksum verified
+// Header and data, checksum verified, weights checked (find_bad_weight).
+LoadedModel load_model(const std::string& path, BadWeights bad = BadWeights::Refuse);
 
 }  // namespace align

@@ -8,6 +8,7 @@
 
 #include "common/error.hpp"
 #include "common/file_io.hpp"
+#include "model/checkpoint.hpp"
 #include "model/safetensors.hpp"
 #include "model/tensor_table.hpp"
 
@@ -31,6 +32,8 @@ ImportedModel import_hf(const std::string& dir) {
   check_hf_tensors(m.config, weights);  // before allocating what config.json describes
   m.params.resize(TensorTable(m.config).total_size());
   m.report = load_hf_weights(m.config, weights, m.params.data());
+  const std::string bad = find_bad_weight(m.config, m.params.data());
+  ALIGN_REQUIRE(bad.empty(), dir, ": ", bad);
   return m;
 }
 

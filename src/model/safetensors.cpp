@@ -1,7 +1,9 @@
 // safetensors.cpp: .safetensors reader and fp32 writer (safetensors.hpp).
 #include "model/safetensors.hpp"
 
+#include <algorithm>
 #include <cerrno>
+#include <set>
 #include <filesystem>
 
 #include <cstring>
@@ -46,17 +48,26 @@ void SafetensorsFile::parse() {
                 " bytes after the length field");
   ALIGN_REQUIRE(n <= kMaxHeaderBytes, path, ": header length ", n, " exceeds the ", kMaxHeaderBytes, "-byte limit");
   nlohmann::json header;
+  // A name given twice would silently take the last entry (nlohmann keeps the last value); the
+  // reference loader refuses such a header, and so do we.
+  std::set<std::string> seen;
+  auto refuse_duplicates = [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
+    if (depth == 1 && event == nlohmann::json::parse_event_t::key && !seen.insert(parsed.get<std::string>()).second)
+      throw InputError(cat(path, ": header names tensor '", printable(parsed.get<std::string>()), "' twice"));
+    return true;
+  };
   try {
-    header = nlohmann::json::parse(map_ + 8, map_ + 8 + n);
+    header = nlohmann::json::parse(map_ + 8, map_ + 8 + n, refuse_duplicates);
   } catch (const nlohmann::json::exception& e) {
     throw InputError(cat(path, ": header is not valid JSON: ", e.what()));
   }
   ALIGN_REQUIRE(header.is_object(), path, ": header is not a JSON object");
   const uint8_t* data = map_ + 8 + n;
   const size_t data_size = size_ - 8 - n;
+  std::vector<std::pair<std::pair<uint64_t, uint64_t>, std::string>> extents;  // ([begin, end), name)
   for (const auto& [name, entry] : header.items()) {
     if (name == "__metadata__") continue;
-    const std::string where = cat(path, ": tensor '", name, "'");
+    const std::string where = cat(path, ": tensor '", printable(name), "'");
     ALIGN_REQUIRE(entry.is_object() && entry.contains("dtype") && entry.contains("shape") &&
                       entry.contains("data_offsets"),
                   where, ": expected an object with dtype, shape and data_offsets");
@@ -71,18 +82,34 @@ void SafetensorsFile::parse() {
                     ", expected a non-negative integer");
       t.shape.push_back(d.get<int64_t>());
     }
+    uint64_t bytes = esize;
+    for (const int64_t d : t.shape)
+      ALIGN_REQUIRE(!__builtin_mul_overflow(bytes, (uint64_t)d, &bytes), where, ": shape ", entry["shape"].dump(),
+                    " holds more bytes than 64 bits count");
     const auto& off = entry["data_offsets"];
     ALIGN_REQUIRE(off.is_array() && off.size() == 2 && off[0].is_number_unsigned() && off[1].is_number_unsigned(),
                   where, ": data_offsets ", off.dump(), ", expected [begin, end]");
     const uint64_t b = off[0].get<uint64_t>(), e = off[1].get<uint64_t>();
     ALIGN_REQUIRE(b <= e && e <= data_size, where, ": data_offsets [", b, ", ", e, "] outside the ", data_size,
                   "-byte data section");
-    ALIGN_REQUIRE(e - b == t.numel() * esize, where, ": holds ", e - b, " bytes, dtype ", t.dtype, " and shape need ",
-                  t.numel() * esize);
+    ALIGN_REQUIRE(e - b == bytes, where, ": holds ", e - b, " bytes, dtype ", t.dtype, " and shape need ", bytes);
     t.data = data + b;
     t.bytes = e - b;
+    extents.push_back({{b, e}, name});
     tensors_.emplace(name, std::move(t));
   }
+  // As the reference loader: the tensors tile the data section exactly, in offset order, with no
+  // overlap, no hole between two of them and nothing after the last.
+  std::sort(extents.begin(), extents.end());
+  uint64_t at = 0;
+  for (const auto& [range, name] : extents) {
+    ALIGN_REQUIRE(range.first == at, path, ": tensor '", printable(name), "' starts at data byte ", range.first,
+                  range.first < at ? ", inside the tensor before it (overlapping offsets)" : ", after a hole; expected ",
+                  range.first < at ? std::string() : std::to_string(at));
+    at = range.second;
+  }
+  ALIGN_REQUIRE(at == data_size, path, ": the tensors end at data byte ", at, " of ", data_size,
+                " (trailing bytes after the data)");
 }
 
 const SafeTensor* SafetensorsFile::find(const std::string& name) const {

@@ -68,9 +68,17 @@ int64_t load_adamw_state(const std::string& path, std::span<float> m, std::span<
   const uint64_t n = read_field<uint64_t>(b.data(), 24);
   ALIGN_REQUIRE(n == m.size(), path, ": optimizer state for ", n, " parameters, the model has ", m.size());
   ALIGN_REQUIRE(b.size() == 32 + 8 * n, path, ": file is ", b.size(), " bytes, expected ", 32 + 8 * n, " (truncated?)");
+  const int64_t t = read_field<int64_t>(b.data(), 16);
+  ALIGN_REQUIRE(t >= 0, path, ": optimizer step count ", t, ", expected >= 0");
   std::memcpy(m.data(), b.data() + 32, 4 * n);
   std::memcpy(v.data(), b.data() + 32 + 4 * n, 4 * n);
-  return read_field<int64_t>(b.data(), 16);
+  // The moments of a healthy run are finite and v >= 0; anything else would turn into NaN weights.
+  for (uint64_t i = 0; i < n; i++) {
+    ALIGN_REQUIRE(std::isfinite(m[i]), path, ": first moment m[", i, "] = ", m[i], ", expected a finite number");
+    ALIGN_REQUIRE(std::isfinite(v[i]) && v[i] >= 0, path, ": second moment v[", i, "] = ", v[i],
+                  ", expected a finite number >= 0");
+  }
+  return t;
 }
 
 void AdamW::save(const std::string& path) const {

@@ -5,6 +5,7 @@
 
 #include <cstdio>
 
+#include "common/domain.hpp"
 #include "common/error.hpp"
 #include "common/json_file.hpp"
 
@@ -17,30 +18,38 @@ void add_training_flags(CLI::App& app, CommonFlags& f) {
   app.add_option("-m,--model", f.model, "model.bin to start from")->required();
   app.add_option("-o,--output", f.output, "output directory (metrics.jsonl, checkpoint/, model.bin)")->required();
   app.add_option("-j,--val", f.val, "validation data (same kind as --input)");
-  app.add_option("-b,--batch-size", o.batch_size, "examples per micro-batch (pairs for DPO)")->capture_default_str();
-  app.add_option("--grad-accum", o.grad_accum, "micro-batches per optimizer step")->capture_default_str();
-  app.add_option("--epochs", o.epochs, "passes over the training data")->capture_default_str();
-  app.add_option("--max-steps", o.max_steps, "optimizer steps to run (> 0 overrides --epochs)")->capture_default_str();
-  app.add_option("--lr", o.lr, "peak learning rate")->capture_default_str();
+  app.add_option("-b,--batch-size", o.batch_size, "examples per micro-batch (pairs for DPO)")
+      ->capture_default_str()->transform(in_domain(domains::batch()));
+  app.add_option("--grad-accum", o.grad_accum, "micro-batches per optimizer step")
+      ->capture_default_str()->transform(in_domain(domains::batch()));
+  app.add_option("--epochs", o.epochs, "passes over the training data")
+      ->capture_default_str()->transform(in_domain(Domain::ints(1, 1e6)));
+  app.add_option("--max-steps", o.max_steps, "optimizer steps to run (0: as many as --epochs make)")
+      ->capture_default_str()->transform(in_domain(domains::steps()));
+  app.add_option("--lr", o.lr, "peak learning rate")->capture_default_str()->transform(in_domain(Domain::reals(0, 1, true)));
   app.add_option("--lr-schedule", f.schedule, "constant, linear or cosine (after warmup)")->capture_default_str();
-  app.add_option("--warmup-ratio", o.warmup_ratio, "warmup as a fraction of the steps")->capture_default_str();
-  app.add_option("--warmup-steps", o.warmup_steps, "warmup steps (> 0 overrides --warmup-ratio)")->capture_default_str();
+  app.add_option("--warmup-ratio", o.warmup_ratio, "warmup as a fraction of the steps")
+      ->capture_default_str()->transform(in_domain(domains::fraction_open()));
+  app.add_option("--warmup-steps", o.warmup_steps, "warmup steps (0: use --warmup-ratio)")
+      ->capture_default_str()->transform(in_domain(domains::steps()));
   app.add_option("--max-grad-norm", o.max_grad_norm, "clip the global gradient norm to this (0: off)")
-      ->capture_default_str();
+      ->capture_default_str()->transform(in_domain(Domain::reals(0, 1e6)));
   app.add_option("--weight-decay", o.adamw.weight_decay, "AdamW decoupled weight decay (matrices only)")
-      ->capture_default_str();
-  app.add_option("--adam-beta1", o.adamw.beta1, "AdamW β1")->capture_default_str();
-  app.add_option("--adam-beta2", o.adamw.beta2, "AdamW β2")->capture_default_str();
-  app.add_option("--adam-eps", o.adamw.eps, "AdamW ε")->capture_default_str();
-  app.add_option("--seed", o.seed, "seed of the data order")->capture_default_str();
+      ->capture_default_str()->transform(in_domain(domains::probability()));
+  // β = 1 would divide by 1 - β^t = 0 in the bias correction.
+  app.add_option("--adam-beta1", o.adamw.beta1, "AdamW β1")->capture_default_str()->transform(in_domain(domains::fraction_open()));
+  app.add_option("--adam-beta2", o.adamw.beta2, "AdamW β2")->capture_default_str()->transform(in_domain(domains::fraction_open()));
+  app.add_option("--adam-eps", o.adamw.eps, "AdamW ε")->capture_default_str()->transform(in_domain(Domain::reals(0, 1, true)));
+  app.add_option("--seed", o.seed, "seed of the data order")->capture_default_str()->transform(in_domain(domains::seed()));
   app.add_option("--eval-every", o.eval_every, "optimizer steps between evaluations (0: at the end only)")
-      ->capture_default_str();
+      ->capture_default_str()->transform(in_domain(domains::steps()));
   app.add_option("--save-every", o.save_every, "optimizer steps between checkpoints (0: at the end only)")
-      ->capture_default_str();
+      ->capture_default_str()->transform(in_domain(domains::steps()));
   app.add_flag("--resume", o.resume, "continue from OUTPUT/checkpoint (same data, seed, batch size)");
   app.add_option("--stop-after-step", o.stop_after_step,
-                 "write a checkpoint and stop after this step, as SIGINT would (continue with --resume)");
-  app.add_option("--threads", f.threads, "CPU threads per rank (default: all)");
+                 "write a checkpoint and stop after this step, as SIGINT would (continue with --resume; 0: off)")
+      ->transform(in_domain(domains::steps()));
+  app.add_option("--threads", f.threads, "CPU threads per rank (default: all cores)")->transform(in_domain(domains::threads()));
   app.add_option("--device", f.device, "cpu, cuda or auto (cuda when a GPU is present)")->capture_default_str();
   app.add_option("--dtype", f.dtype, "fp32, bf16 (cuda: bf16 matmuls, fp32 master weights) or auto (bf16 on "
                  "cuda, fp32 on the cpu)")->capture_default_str();
@@ -48,7 +57,7 @@ void add_training_flags(CLI::App& app, CommonFlags& f) {
   add_layout_flags(app, f.layout, f.padding_free, f.row_tokens);
   app.add_flag("--zero1", o.zero1, "data parallel: shard the AdamW state over the ranks (ZeRO-1)");
   app.add_option("--dist-timeout", f.dist_timeout, "data parallel: seconds a rank waits for the others before the "
-                 "job ends with an error")->capture_default_str();
+                 "job ends with an error")->capture_default_str()->transform(in_domain(Domain::reals(0, 1e6, true)));
 }
 
 void add_layout_flags(CLI::App& app, std::string& layout, bool& padding_free, int& row_tokens) {
@@ -78,7 +87,7 @@ LayoutOptions layout_flags_options(const std::string& layout, const std::string&
   return o;
 }
 
-std::vector<std::string> args_with_recipe(int argc, char** argv) {
+std::vector<std::string> args_with_recipe(const CLI::App& app, int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc), recipe;
   for (size_t i = 0; i < args.size(); i++) {
     std::string path;
@@ -90,14 +99,24 @@ std::vector<std::string> args_with_recipe(int argc, char** argv) {
     for (const auto& [key, value] : j.items()) {
       ALIGN_REQUIRE(key != "config", path, ": a recipe cannot name another recipe");
       const std::string flag = (key.size() == 1 ? "-" : "--") + key;
+      const CLI::Option* opt = key.empty() || key[0] == '-' ? nullptr : app.get_option_no_throw(flag);
+      ALIGN_REQUIRE(opt != nullptr, path, ": key '", printable(key), "' is not a flag of ", app.get_name(),
+                    " (see --help)");
+      const bool is_flag = opt->get_expected_min() == 0;  // a switch such as --resume, which takes no value
       if (value.is_boolean()) {
+        ALIGN_REQUIRE(is_flag, path, ": key '", key, "' is a boolean, but ", flag, " takes a value");
         if (value.get<bool>()) recipe.push_back(flag);
-      } else if (value.is_string()) {
-        recipe.push_back(flag), recipe.push_back(value.get<std::string>());
-      } else if (value.is_number()) {
-        recipe.push_back(flag), recipe.push_back(value.dump());
       } else {
-        throw InputError(cat(path, ": key '", key, "' has a ", value.type_name(), ", expected a string, number or boolean"));
+        ALIGN_REQUIRE(!is_flag, path, ": key '", key, "' has JSON type ", value.type_name(), ", but ", flag,
+                      " is a switch (true or false)");
+        if (value.is_string()) {
+          recipe.push_back(flag), recipe.push_back(value.get<std::string>());
+        } else if (value.is_number()) {
+          recipe.push_back(flag), recipe.push_back(value.dump());
+        } else {
+          throw InputError(cat(path, ": key '", key, "' has JSON type ", value.type_name(),
+                               ", expected a string, number or boolean"));
+        }
       }
     }
   }
@@ -106,7 +125,7 @@ std::vector<std::string> args_with_recipe(int argc, char** argv) {
 }
 
 void finish_training_flags(CommonFlags& f) {
-  if (f.threads > 0) omp_set_num_threads(f.threads);
+  if (f.threads > 0) omp_set_num_threads(f.threads);  // 0: not given (the flag's domain starts at 1)
   f.opt.schedule = parse_schedule(f.schedule);
   f.opt.out_dir = f.output;
   ALIGN_REQUIRE(f.opt.lr > 0, "--lr ", f.opt.lr, ", expected > 0");

@@ -28,8 +28,10 @@ struct CommonFlags {
 // Registers -m, -o, -j and the training flags on `app` (call before the tool's own flags;
 // it also sets every option's policy to "last value wins").
 void add_training_flags(CLI::App& app, CommonFlags& f);
-// argv with the recipe of --config FILE (if any) spliced in before the real arguments.
-std::vector<std::string> args_with_recipe(int argc, char** argv);
+// argv with the recipe of --config FILE (if any) spliced in before the real arguments. Each key must
+// name a flag of app (InputError naming the file and key otherwise); booleans go to switches only.
+// The values then pass the flags' own domains (common/domain.hpp) like typed ones.
+std::vector<std::string> args_with_recipe(const CLI::App& app, int argc, char** argv);
 // Applies threads / schedule / layout after parsing; InputError for values out of range.
 void finish_training_flags(CommonFlags& f);
 // Registers --layout, --padding-free and --row-tokens (eval_pairs uses them too); `layout`

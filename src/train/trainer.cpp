@@ -14,6 +14,7 @@
 #include "common/file_io.hpp"
 #include "common/json_file.hpp"
 #include "model/checkpoint.hpp"
+#include "train/checkpoint_dir.hpp"
 #include "train/signals.hpp"
 
 namespace align::train {
@@ -56,66 +57,75 @@ std::string optimizer_file(const TrainOptions& o, int rank) {
   return o.zero1 ? cat("optimizer.rank", rank, ".bin") : std::string("optimizer.bin");
 }
 
-// Rank 0 assembles checkpoint.tmp/, every ZeRO-1 rank adds its shard, rank 0 swaps it in.
+// Rank 0 prepares checkpoint.tmp/, every ZeRO-1 rank adds its shard, rank 0 adds the model and state
+// and swaps it in (the protocol and its guarantees: checkpoint_dir.hpp).
 void save_checkpoint(const std::string& out, Backend& policy, const Optimizer& opt, const Position& pos,
                      const TrainOptions& o, dist::Communicator& comm) {
-  const fs::path dir = fs::path(out) / "checkpoint", tmp = fs::path(out) / "checkpoint.tmp",
-                 old = fs::path(out) / "checkpoint.old";
-  std::error_code ec;
-  if (comm.rank() == 0) {
-    fs::remove_all(tmp, ec);
-    fs::create_directories(tmp);
-  }
+  const std::string tmp = (fs::path(out) / "checkpoint.tmp").string();
+  if (comm.rank() == 0) begin_checkpoint(out);
   comm.barrier();
-  if (o.zero1 || comm.rank() == 0) opt.save((tmp / optimizer_file(o, comm.rank())).string());
+  if (o.zero1 || comm.rank() == 0) opt.save((fs::path(tmp) / optimizer_file(o, comm.rank())).string());
   comm.barrier();
   if (comm.rank() == 0) {
     const std::span<float> p = policy.params();
-    save_model((tmp / "model.bin").string(), policy.config(), p.data(), DType::F32);
-    const nlohmann::json state = {{"step", pos.step},
-                                  {"epoch", pos.epoch},
-                                  {"micro_batch", pos.micro},
-                                  {"num_tokens", pos.tokens},
-                                  {"seed", o.seed},
-                                  {"batch_size", o.batch_size},
-                                  {"grad_accum", o.grad_accum},
-                                  {"world_size", comm.world_size()},
-                                  {"zero1", o.zero1}};
-    const std::string text = state.dump(2) + "\n";
-    write_file_atomic((tmp / "state.json").string(),
-                      [&](std::FILE* fp) { write_all(fp, text.data(), text.size(), "state.json"); });
-    // Swap: checkpoint -> checkpoint.old, tmp -> checkpoint, drop old. A kill between the two
-    // renames leaves checkpoint.old, which resume falls back to.
-    fs::remove_all(old, ec);
-    if (fs::exists(dir)) fs::rename(dir, old);
-    fs::rename(tmp, dir);
-    fs::remove_all(old, ec);
+    save_model((fs::path(tmp) / "model.bin").string(), policy.config(), p.data(), DType::F32);
+    CheckpointState state;
+    state.step = pos.step;
+    state.epoch = (int64_t)pos.epoch;
+    state.micro_batch = (int64_t)pos.micro;
+    state.num_tokens = pos.tokens;
+    state.seed = o.seed;
+    state.batch_size = o.batch_size;
+    state.grad_accum = o.grad_accum;
+    state.world_size = comm.world_size();
+    state.zero1 = o.zero1;
+    state.optimizer_step = opt.steps();
+    state.data_fingerprint = o.data_fingerprint;
+    const std::string text = state_to_json(state).dump(2) + "\n";
+    const std::string state_path = (fs::path(tmp) / "state.json").string();
+    write_file_atomic(state_path, [&](std::FILE* fp) { write_all(fp, text.data(), text.size(), state_path); });
+    std::vector<std::string> files = {"model.bin", "state.json"};
+    for (int r = 0; r < (o.zero1 ? comm.world_size() : 1); r++) files.push_back(optimizer_file(o, r));
+    commit_checkpoint(out, files);
   }
   comm.barrier();
 }
 
+// Loads the newest complete checkpoint after checking that it belongs to this run: the same settings,
+// the same training data, a position inside this run's epochs.
 Position load_checkpoint(const std::string& out, Backend& policy, Optimizer& opt, const TrainOptions& o,
-                         dist::Communicator& comm) {
-  fs::path dir = fs::path(out) / "checkpoint";
-  if (!fs::exists(dir / "state.json")) dir = fs::path(out) / "checkpoint.old";
-  ALIGN_REQUIRE(fs::exists(dir / "state.json"), out, ": no checkpoint to resume from (checkpoint/ or checkpoint.old/)");
-  const nlohmann::json s = read_json_file((dir / "state.json").string());
-  ALIGN_REQUIRE(s.value("seed", (uint64_t)0) == o.seed && s.value("batch_size", 0) == o.batch_size &&
-                    s.value("grad_accum", 0) == o.grad_accum,
-                (dir / "state.json").string(), ": the checkpoint was made with seed ", s.value("seed", (uint64_t)0),
-                ", batch size ", s.value("batch_size", 0), ", accumulation ", s.value("grad_accum", 0),
-                "; resume with the same values (this run has ", o.seed, ", ", o.batch_size, ", ", o.grad_accum, ")");
-  ALIGN_REQUIRE(s.value("world_size", 1) == comm.world_size() && s.value("zero1", false) == o.zero1,
-                (dir / "state.json").string(), ": the checkpoint was made on ", s.value("world_size", 1), " ranks",
-                s.value("zero1", false) ? " with ZeRO-1" : "", "; resume on the same (this run: ", comm.world_size(),
-                " ranks", o.zero1 ? " with ZeRO-1" : "", ")");
+                         dist::Communicator& comm, size_t micro_per_epoch, long steps_per_epoch, long total) {
+  const FoundCheckpoint found = find_checkpoint(out);
+  const fs::path dir = found.dir;
+  const CheckpointState& s = found.state;
+  const std::string where = (dir / "state.json").string();
+  ALIGN_REQUIRE(s.seed == o.seed && s.batch_size == o.batch_size && s.grad_accum == o.grad_accum, where,
+                ": the checkpoint was made with seed ", s.seed, ", batch size ", s.batch_size, ", accumulation ",
+                s.grad_accum, "; resume with the same values (this run has ", o.seed, ", ", o.batch_size, ", ",
+                o.grad_accum, ")");
+  ALIGN_REQUIRE(s.world_size == comm.world_size() && s.zero1 == o.zero1, where, ": the checkpoint was made on ",
+                s.world_size, " ranks", s.zero1 ? " with ZeRO-1" : "", "; resume on the same (this run: ",
+                comm.world_size(), " ranks", o.zero1 ? " with ZeRO-1" : "", ")");
+  ALIGN_REQUIRE(s.data_fingerprint == o.data_fingerprint, where, ": the checkpoint was trained on data with fingerprint ",
+                std::hex, s.data_fingerprint, ", this run's training data has ", o.data_fingerprint,
+                " (resume with the same --input)");
+  // The data position must be one this run reaches: micro-batches of the epoch in whole optimizer steps,
+  // and the step count the one they imply.
+  ALIGN_REQUIRE((size_t)s.micro_batch < micro_per_epoch && s.micro_batch % o.grad_accum == 0 &&
+                    s.step == s.epoch * steps_per_epoch + s.micro_batch / o.grad_accum,
+                where, ": step ", s.step, ", epoch ", s.epoch, ", micro_batch ", s.micro_batch,
+                " are not a position of this data (", micro_per_epoch, " micro-batches per epoch, ", o.grad_accum,
+                " per step)");
+  ALIGN_REQUIRE(s.step <= total, where, ": the checkpoint is at step ", s.step, ", past the ", total,
+                " steps of this run (raise --max-steps or --epochs)");
   const LoadedModel m = load_model((dir / "model.bin").string());
   ALIGN_REQUIRE(m.info.config == policy.config(), (dir / "model.bin").string(),
                 ": the checkpoint's model config differs from the model being trained");
   std::copy(m.params.begin(), m.params.end(), policy.params().begin());
   opt.load((dir / optimizer_file(o, comm.rank())).string());
-  return Position{s.at("step").get<long>(), s.at("epoch").get<uint64_t>(), s.at("micro_batch").get<size_t>(),
-                  s.at("num_tokens").get<uint64_t>()};
+  ALIGN_REQUIRE(opt.steps() == s.optimizer_step, (dir / optimizer_file(o, comm.rank())).string(),
+                ": the optimizer state has made ", opt.steps(), " steps, state.json says ", s.optimizer_step);
+  return Position{s.step, (uint64_t)s.epoch, (size_t)s.micro_batch, s.num_tokens};
 }
 
 // Averages metric values over the ranks (all ranks hold the same result afterwards).
@@ -168,7 +178,13 @@ TrainSummary train(Backend& policy, Task& task, const TrainOptions& o) {
   ALIGN_REQUIRE((size_t)o.batch_size <= n, "--batch-size ", o.batch_size, " is larger than the training set (", n,
                 " examples)");
   ALIGN_REQUIRE(!o.out_dir.empty(), "no output directory");
-  if (lead) fs::create_directories(o.out_dir);
+  if (lead) {
+    std::error_code ec;
+    fs::create_directories(o.out_dir, ec);
+    ALIGN_REQUIRE(!ec && fs::is_directory(o.out_dir), o.out_dir, ": cannot create the output folder: ",
+                  ec ? ec.message() : std::string("a file of that name exists"));
+    ALIGN_REQUIRE(::access(o.out_dir.c_str(), W_OK) == 0, o.out_dir, ": the output folder is not writable");
+  }
   comm.barrier();
   const size_t micro_per_epoch = n / o.batch_size;  // whole micro-batches only, so every rank gets its share
   const long steps_per_epoch = (long)((micro_per_epoch + o.grad_accum - 1) / o.grad_accum);
@@ -183,10 +199,14 @@ TrainSummary train(Backend& policy, Task& task, const TrainOptions& o) {
   Optimizer& opt = *optimizer;
   Position pos;
   if (o.resume) {
-    pos = load_checkpoint(o.out_dir, policy, opt, o, comm);
+    pos = load_checkpoint(o.out_dir, policy, opt, o, comm, micro_per_epoch, steps_per_epoch, total);
+    // Rows logged after the checkpoint was written (a kill between the two) are dropped: the resumed run
+    // writes those steps again.
+    const size_t dropped = lead ? truncate_metrics(metrics_path, pos.step) : 0;
     if (talk)
-      std::printf("resumed from %s at step %ld (epoch %llu, micro-batch %zu)\n", o.out_dir.c_str(), pos.step,
-                  (unsigned long long)pos.epoch, pos.micro);
+      std::printf("resumed from %s at step %ld (epoch %llu, micro-batch %zu)%s\n", o.out_dir.c_str(), pos.step,
+                  (unsigned long long)pos.epoch, pos.micro,
+                  dropped ? cat("; ", dropped, " metrics.jsonl rows after that step removed").c_str() : "");
   } else if (lead) {
     std::ofstream(metrics_path, std::ios::trunc);  // a fresh run starts a fresh log
   }

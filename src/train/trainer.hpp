@@ -7,11 +7,11 @@
 //
 // Output directory:
 //   metrics.jsonl          one JSON object per optimizer step, and one per evaluation (eval_ names)
-//   checkpoint/            model.bin, optimizer.bin, state.json: the latest checkpoint
+//   checkpoint/            model.bin, optimizer.bin, state.json, manifest.json: the latest checkpoint
 //   model.bin              the final model
-// A checkpoint is written under a temporary name and swapped in (the previous
-// one is kept as checkpoint.old until the swap is done), so a kill at any
-// moment leaves a loadable checkpoint.
+// A checkpoint is written under a temporary name and swapped in so that kills
+// at any moments leave a complete one (checkpoint_dir.hpp); on resume
+// metrics.jsonl is cut back to the checkpoint's step.
 // Data parallel (TrainOptions::comm): rank r takes slice r of every
 // micro-batch; gradients are summed over ranks and divided by their number,
 // so N ranks with a micro-batch of B examples compute what one rank does with
@@ -52,6 +52,7 @@ struct TrainOptions {
   // are averaged; with zero1 each rank keeps the AdamW state of one slice of the parameters only.
   dist::Communicator* comm = nullptr;  // nullptr: one process
   bool zero1 = false;
+  uint64_t data_fingerprint = 0;  // of the training data's content: recorded in checkpoints, checked on resume
 };
 
 struct TrainSummary {
