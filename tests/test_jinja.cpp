@@ -169,9 +169,11 @@ TEST(ChatTemplates, BuiltInsAndFiles) {
   EXPECT_EQ(builtin_chat_template_names(), (std::vector<std::string>{"chatml", "llama3", "zephyr", "plain"}));
   const auto llama3 = load_chat_template("llama3");
   // Llama 3 writes BOS once, at the start, whatever the number of messages.
-  const std::string s = llama3->render(std::vector<Message>{{"user", "a"}, {"assistant", "b"}}, false, "<B>", "<E>", kDate);
-  EXPECT_EQ(s, "<B><|start_header_id|>user<|end_header_id|>\n\na<|eot_id|><|start_header_id|>assistant"
-               "<|end_header_id|>\n\nb<|eot_id|>");
+  const std::string s =
+      llama3->render(std::vector<Message>{{"user", "a"}, {"assistant", "b"}}, false, "<B>", "<E>", kDate);
+  EXPECT_EQ(s,
+            "<B><|start_header_id|>user<|end_header_id|>\n\na<|eot_id|><|start_header_id|>assistant"
+            "<|end_header_id|>\n\nb<|eot_id|>");
   const auto file = load_chat_template(kTemplates + "llama3.2.jinja");
   const std::string r = file->render(std::vector<Message>{{"user", "hi"}}, true, "<B>", "<E>", ChatDate{2024, 2, 29});
   EXPECT_NE(r.find("Today Date: 29 Feb 2024\n"), std::string::npos) << r;
@@ -179,8 +181,9 @@ TEST(ChatTemplates, BuiltInsAndFiles) {
     load_chat_template("vicuna");
     ADD_FAILURE();
   } catch (const InputError& e) {
-    EXPECT_NE(std::string(e.what()).find("neither a built-in template (chatml, llama3, zephyr, plain) nor a Jinja file"),
-              std::string::npos);
+    EXPECT_NE(
+        std::string(e.what()).find("neither a built-in template (chatml, llama3, zephyr, plain) nor a Jinja file"),
+        std::string::npos);
   }
 }
 

@@ -234,9 +234,10 @@ TEST(PreparePairs, RealLlama32TemplateWritesItsDateBlock) {
   PrepareOptions opt;
   opt.chat_date = ChatDate{2026, 3, 7};
   PrepareStats st;
-  const auto p = tokenize_preference(parse_preference(nlohmann::json::parse(
-                                         R"({"prompt": [{"role": "user", "content": "Hi"}], "chosen": [{"role": "assistant", "content": "Yo"}], "rejected": [{"role": "assistant", "content": "No"}]})")),
-                                     td, opt, st);
+  const auto p = tokenize_preference(
+      parse_preference(nlohmann::json::parse(
+          R"({"prompt": [{"role": "user", "content": "Hi"}], "chosen": [{"role": "assistant", "content": "Yo"}], "rejected": [{"role": "assistant", "content": "No"}]})")),
+      td, opt, st);
   ASSERT_TRUE(p.has_value());
   std::vector<int32_t> prompt(p->prompt.begin(), p->prompt.end());
   const std::string text = td.tokenizer.decode(prompt);

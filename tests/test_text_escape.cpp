@@ -11,9 +11,11 @@ namespace {
 
 TEST(TextEscape, InvalidBytesAndControlsAreEscaped) {
   EXPECT_EQ(escape_text("ok é 日本 😀"), "ok é 日本 😀");
-  EXPECT_EQ(escape_text("a\xff" "b\xc3"), "a\\xffb\\xc3");        // stray byte, truncated sequence
-  EXPECT_EQ(escape_text("\xed\xa0\x80"), "\\xed\\xa0\\x80");       // an encoded surrogate
-  EXPECT_EQ(escape_text("\xc0\xaf"), "\\xc0\\xaf");               // overlong '/'
+  EXPECT_EQ(escape_text("a\xff"
+                        "b\xc3"),
+            "a\\xffb\\xc3");                                           // stray byte, truncated sequence
+  EXPECT_EQ(escape_text("\xed\xa0\x80"), "\\xed\\xa0\\x80");           // an encoded surrogate
+  EXPECT_EQ(escape_text("\xc0\xaf"), "\\xc0\\xaf");                    // overlong '/'
   EXPECT_EQ(escape_text("\xf4\x90\x80\x80"), "\\xf4\\x90\\x80\\x80");  // above U+10FFFF
   EXPECT_EQ(escape_text(std::string("l1\nl2\t\0x", 8)), "l1\\nl2\\t\\x00x");
   EXPECT_EQ(first_invalid_utf8("abc"), std::string_view::npos);

@@ -7,7 +7,6 @@
 // bytes), the library's ids without and with special tokens and its decodes
 // (dev/reference/make_tokenizer_golden.py). Equality is exact.
 #include <gtest/gtest.h>
-
 #include <unicode/normalizer2.h>
 #include <unicode/unistr.h>
 
@@ -173,7 +172,8 @@ TEST(PinnedUnicode, NewerCodePointsMatchHfTokenizers) {
   const nlohmann::json golden = nlohmann::json::parse(in);
   size_t n = 0;
   for (auto it = golden.begin(); it != golden.end(); ++it) {
-    const Tokenizer tok = Tokenizer::from_file(std::string(ALIGN_TEST_DATA) + "/tokenizers/" + it.key() + "/tokenizer.json");
+    const Tokenizer tok =
+        Tokenizer::from_file(std::string(ALIGN_TEST_DATA) + "/tokenizers/" + it.key() + "/tokenizer.json");
     for (const auto& c : it.value()) {
       EXPECT_EQ(tok.encode(c["text"].get<std::string>(), false), c["ids"].get<std::vector<int32_t>>())
           << it.key() << ": " << c["text"];

@@ -35,8 +35,8 @@ std::string percentiles(std::vector<uint32_t> v) {
 int main(int argc, char** argv) {
   return align::run_main("prepare_pairs", [&]() -> int {
     CLI::App app{"tokenize preference JSONL into pairs.bin, as TRL's DPOTrainer prepares it", "prepare_pairs"};
-    std::string input, output, tokenizer, val_input, val_output, truncation = "keep_start", chat_template,
-                chat_date = "today";
+    std::string input, output, tokenizer, val_input, val_output, truncation = "keep_start", chat_template;
+    std::string chat_date = "today";
     int max_length = 1024, max_prompt_length = 0;
     double val_fraction = 0;
     uint64_t seed = 1234;
@@ -53,8 +53,11 @@ int main(int argc, char** argv) {
         ->transform(align::in_domain(align::domains::token_limit()));
     app.add_option("--truncation", truncation, "keep_start or keep_end: which end of a long sequence to keep")
         ->capture_default_str();
-    app.add_option("--chat-template", chat_template, "a Jinja chat template file, or a built-in: chatml, llama3, zephyr, plain (default: the tokenizer directory's)");
-    app.add_option("--chat-date", chat_date, "the date strftime_now gives the template, YYYY-MM-DD or today (recorded in the output header)")
+    app.add_option("--chat-template", chat_template,
+                   "a Jinja chat template file, or a built-in: chatml, llama3, zephyr, plain (default: the tokenizer "
+                   "directory's)");
+    app.add_option("--chat-date", chat_date,
+                   "the date strftime_now gives the template, YYYY-MM-DD or today (recorded in the output header)")
         ->capture_default_str();
     app.add_option("--val-fraction", val_fraction, "fraction of pairs (by a seeded hash of the line) sent to the "
                    "validation file")->capture_default_str()->transform(align::in_domain(align::domains::fraction_open()));

@@ -44,8 +44,7 @@ std::vector<std::string> documents(const std::string& path) {
 int main(int argc, char** argv) {
   return align::run_main("prepare_sft", [&]() -> int {
     CLI::App app{"tokenize SFT data (JSONL) or plain text into sft.bin with a loss mask", "prepare_sft"};
-    std::string input, output, tokenizer, truncation = "keep_start", chat_template, val_output,
-                chat_date = "today";
+    std::string input, output, tokenizer, truncation = "keep_start", chat_template, val_output, chat_date = "today";
     int max_length = 1024;
     double val_fraction = 0;
     uint64_t seed = 1234;
@@ -59,8 +58,11 @@ int main(int argc, char** argv) {
     app.add_option("--max-length", max_length, "tokens kept per example (0: no limit)")
         ->capture_default_str()->transform(align::in_domain(align::domains::token_limit()));
     app.add_option("--truncation", truncation, "keep_start or keep_end")->capture_default_str();
-    app.add_option("--chat-template", chat_template, "a Jinja chat template file, or a built-in: chatml, llama3, zephyr, plain (default: the tokenizer directory's)");
-    app.add_option("--chat-date", chat_date, "the date strftime_now gives the template, YYYY-MM-DD or today (recorded in the output header)")
+    app.add_option("--chat-template", chat_template,
+                   "a Jinja chat template file, or a built-in: chatml, llama3, zephyr, plain (default: the tokenizer "
+                   "directory's)");
+    app.add_option("--chat-date", chat_date,
+                   "the date strftime_now gives the template, YYYY-MM-DD or today (recorded in the output header)")
         ->capture_default_str();
     app.add_option("--val-fraction", val_fraction, "fraction of examples sent to the validation file")
         ->capture_default_str()->transform(align::in_domain(align::domains::fraction_open()));

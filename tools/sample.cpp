@@ -12,6 +12,7 @@
 #include "common/domain.hpp"
 #include "common/text_escape.hpp"
 #include "common/error.hpp"
+#include "common/text_escape.hpp"
 #include "cpu/generate.hpp"
 #include "data/text_encoding.hpp"
 #include "model/checkpoint.hpp"
@@ -56,7 +57,9 @@ int main(int argc, char** argv) {
     app.add_option("-p,--prompt", prompts, "a prompt (repeatable)");
     app.add_option("--prompts", prompts_file, "JSONL whose lines have a 'prompt' string");
     app.add_flag("--chat", chat, "render each prompt as a user message with the chat template");
-    app.add_option("--chat-template", chat_template, "a Jinja chat template file, or a built-in: chatml, llama3, zephyr, plain (default: the tokenizer directory's)");
+    app.add_option("--chat-template", chat_template,
+                   "a Jinja chat template file, or a built-in: chatml, llama3, zephyr, plain (default: the tokenizer "
+                   "directory's)");
     app.add_option("--chat-date", chat_date, "the date strftime_now gives the template, YYYY-MM-DD or today")
         ->capture_default_str();
     app.add_option("--max-new-tokens", max_new, "tokens generated at most per completion")
@@ -101,8 +104,8 @@ int main(int argc, char** argv) {
     const align::data::ChatTemplate* tmpl = chat ? &align::data::require_template(td, chosen) : nullptr;
     for (const std::string& p : prompts) {
       size_t dedup = 0;
-      const std::vector<int32_t> ids =
-          tmpl ? align::data::encode_chat(td, *tmpl, {{"user", p}}, true, date) : align::data::encode_plain(td, p, dedup);
+      const std::vector<int32_t> ids = tmpl ? align::data::encode_chat(td, *tmpl, {{"user", p}}, true, date)
+                                            : align::data::encode_plain(td, p, dedup);
       std::printf("prompt: %s\n", p.c_str());
       for (int k = 0; k < n; k++) {
         std::printf("  policy    [%d]: %s\n", k, complete(policy, ids, max_new, opt, seed + k, td).c_str());

@@ -28,8 +28,7 @@ std::vector<int32_t> parse_ids(const std::vector<std::string>& words, const std:
   for (const std::string& a : words) {
     char* end = nullptr;
     const long v = std::strtol(a.c_str(), &end, 10);
-    ALIGN_REQUIRE(!a.empty() && end && *end == '\0' && v >= 0 && v <= INT32_MAX, where, "'", a,
-                  "' is not a token id");
+    ALIGN_REQUIRE(!a.empty() && end && *end == '\0' && v >= 0 && v <= INT32_MAX, where, "'", a, "' is not a token id");
     ids.push_back((int32_t)v);
   }
   return ids;
@@ -101,7 +100,8 @@ int main(int argc, char** argv) {
             i = e == std::string::npos ? line.size() : e;
           }
           const std::string text = td.tokenizer.decode(parse_ids(words, where));
-          std::printf("%s\n", nlohmann::json(text).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+          std::printf("%s\n",
+                      nlohmann::json(text).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
           continue;
         }
         std::string text;

@@ -83,7 +83,8 @@ nlohmann::ordered_json alias_reasoning(const nlohmann::ordered_json& messages) {
 }  // namespace
 
 ChatTemplate::ChatTemplate(const std::string& source, std::string origin)
-    : source_(source), origin_(std::move(origin)),
+    : source_(source),
+      origin_(std::move(origin)),
       compiled_(std::make_shared<jinja::Template>(source, "chat template " + origin_)) {}
 
 std::string ChatTemplate::render(const nlohmann::ordered_json& messages, bool add_generation_prompt,
@@ -115,8 +116,8 @@ std::shared_ptr<const ChatTemplate> load_chat_template(const std::string& name_o
   if (!std::filesystem::is_regular_file(name_or_path)) {
     std::string names;
     for (const std::string& n : builtin_chat_template_names()) names += (names.empty() ? "" : ", ") + n;
-    throw InputError(cat("--chat-template '", name_or_path, "' is neither a built-in template (", names,
-                         ") nor a Jinja file"));
+    throw InputError(
+        cat("--chat-template '", name_or_path, "' is neither a built-in template (", names, ") nor a Jinja file"));
   }
   const std::vector<uint8_t> bytes = read_file_bytes(name_or_path);
   return std::make_shared<ChatTemplate>(std::string(bytes.begin(), bytes.end()), name_or_path);

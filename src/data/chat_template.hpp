@@ -25,7 +25,7 @@ class Template;
 }
 
 struct Message {
-  std::string role;     // "system", "user", "assistant" (any role name is passed to the template)
+  std::string role;  // "system", "user", "assistant" (any role name is passed to the template)
   std::string content;
   bool operator==(const Message&) const = default;
 };

@@ -18,8 +18,8 @@
 #include <vector>
 
 #include "common/error.hpp"
-#include "common/text_escape.hpp"
 #include "common/file_io.hpp"
+#include "common/text_escape.hpp"
 
 namespace align::data {
 

@@ -20,7 +20,8 @@ namespace align::data {
 
 namespace {
 const HeaderFormat kFormat{kPairsMagic, kPairsVersion, kPairsHeaderBytes, 84, "a pairs"};
-constexpr size_t kOffNumPairs = 32, kOffNumTokens = 40, kOffIndex = 48, kOffData = 56, kOffRef = 64, kOffRefFp = 72, kOffChatDate = 80;
+constexpr size_t kOffNumPairs = 32, kOffNumTokens = 40, kOffIndex = 48, kOffData = 56, kOffRef = 64, kOffRefFp = 72,
+                 kOffChatDate = 80;
 }  // namespace
 
 void write_pairs(const std::string& path, const PairsMeta& meta, const std::vector<PairRecord>& pairs) {

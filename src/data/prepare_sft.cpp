@@ -86,7 +86,8 @@ std::optional<SftRecord> tokenize_sft(const nlohmann::json& j, const TokenizerDi
     for (size_t i = 0; i < msgs.size(); i++) {
       if (msgs[i].role != "assistant") continue;
       const std::vector<Message> before(msgs.begin(), msgs.begin() + i), upto(msgs.begin(), msgs.begin() + i + 1);
-      const std::vector<int32_t> a = encode_chat(td, t, before, true, opt.chat_date), b = encode_chat(td, t, upto, false, opt.chat_date);
+      const std::vector<int32_t> a = encode_chat(td, t, before, true, opt.chat_date),
+                                 b = encode_chat(td, t, upto, false, opt.chat_date);
       const size_t start = common_prefix(a, b), end = std::min(common_prefix(b, full), b.size());
       if (start < a.size() || end < b.size()) st.boundary_mismatches++;
       for (size_t k = start; k < end; k++) mask[k] = 1;
@@ -104,7 +105,8 @@ std::optional<SftRecord> tokenize_sft(const nlohmann::json& j, const TokenizerDi
     const ChatTemplate& t = require_template(td, opt.chat_template);
     std::vector<Message> all = p;
     all.insert(all.end(), c.begin(), c.end());
-    return split_at_prompt(encode_chat(td, t, p, true, opt.chat_date), encode_chat(td, t, all, false, opt.chat_date), opt, st);
+    return split_at_prompt(encode_chat(td, t, p, true, opt.chat_date), encode_chat(td, t, all, false, opt.chat_date),
+                           opt, st);
   }
   const std::string prompt = string_of(j, "prompt"), completion = string_of(j, "completion");
   std::vector<int32_t> p = encode_plain(td, prompt, st.bos_deduplicated);

@@ -31,7 +31,8 @@ const ChatTemplate& require_template(const TokenizerDir& td,
                                      const std::shared_ptr<const ChatTemplate>& override_template) {
   if (override_template) return *override_template;
   if (!td.chat_template_error.empty()) throw InputError(td.chat_template_error);
-  ALIGN_REQUIRE(td.chat_template, "conversational data needs a chat template and the tokenizer has none; give "
+  ALIGN_REQUIRE(td.chat_template,
+                "conversational data needs a chat template and the tokenizer has none; give "
                 "--chat-template with a Jinja file or a built-in name (chatml, llama3, zephyr, plain)");
   return *td.chat_template;
 }

@@ -132,16 +132,22 @@ void split_piece(Piece&& p, SplitBehavior behavior, bool invert, ForEach&& for_e
         if (!match) open = true, cb = b, ce = e;
         break;
       case SplitBehavior::MergedWithPrevious:
-        if (match && open) ce = e;
-        else flush(), open = true, cb = b, ce = e;
+        if (match && open)
+          ce = e;
+        else
+          flush(), open = true, cb = b, ce = e;
         break;
       case SplitBehavior::MergedWithNext:  // a match waits for what follows it
-        if (open && last_match) ce = e;
-        else flush(), open = true, cb = b, ce = e;
+        if (open && last_match)
+          ce = e;
+        else
+          flush(), open = true, cb = b, ce = e;
         break;
       case SplitBehavior::Contiguous:
-        if (match && last_match && open) ce = e;
-        else flush(), open = true, cb = b, ce = e;
+        if (match && last_match && open)
+          ce = e;
+        else
+          flush(), open = true, cb = b, ce = e;
         break;
     }
     last_match = match;
@@ -183,8 +189,9 @@ struct PreSplit : PreTokenizer {
   SplitBehavior behavior = SplitBehavior::Isolated;
   bool invert = false;
   void apply(Piece p, const Emit& emit) const override {
-    split_piece(std::move(p), behavior, invert, [&](const std::string& s, const auto& f) { pattern->for_each_match(s, f); },
-                emit);
+    split_piece(
+        std::move(p), behavior, invert, [&](const std::string& s, const auto& f) { pattern->for_each_match(s, f); },
+        emit);
   }
 };
 struct PreByteLevel : PreTokenizer {
@@ -193,8 +200,9 @@ struct PreByteLevel : PreTokenizer {
   void apply(Piece p, const Emit& emit) const override {
     if (add_prefix_space && !p.text.empty() && p.text[0] != ' ') p.text.insert(0, " ");
     if (!regex) return emit(std::move(p));
-    split_piece(std::move(p), SplitBehavior::Isolated, false,
-                [&](const std::string& s, const auto& f) { regex->for_each_match(s, f); }, emit);
+    split_piece(
+        std::move(p), SplitBehavior::Isolated, false,
+        [&](const std::string& s, const auto& f) { regex->for_each_match(s, f); }, emit);
     // Mapping bytes to characters happens in the tokenizer, once, just before BPE.
   }
   bool byte_level() const override { return true; }
@@ -208,10 +216,13 @@ struct PreMetaspace : PreTokenizer {
     const bool prepend = scheme == "always" || (scheme == "first" && p.first);
     if (prepend && p.text.rfind(replacement, 0) != 0) p.text.insert(0, replacement);
     if (!split) return emit(std::move(p));
-    split_piece(std::move(p), SplitBehavior::MergedWithNext, false, [&](const std::string& s, const auto& f) {
-      for (size_t q = s.find(replacement); q != std::string::npos; q = s.find(replacement, q + replacement.size()))
-        f(q, q + replacement.size());
-    }, emit);
+    split_piece(
+        std::move(p), SplitBehavior::MergedWithNext, false,
+        [&](const std::string& s, const auto& f) {
+          for (size_t q = s.find(replacement); q != std::string::npos; q = s.find(replacement, q + replacement.size()))
+            f(q, q + replacement.size());
+        },
+        emit);
   }
 };
 struct PreDigits : PreTokenizer {
@@ -219,8 +230,9 @@ struct PreDigits : PreTokenizer {
   Regex digits{"\\p{N}+"}, digit{"\\p{N}"};
   void apply(Piece p, const Emit& emit) const override {
     const Regex& r = individual ? digit : digits;
-    split_piece(std::move(p), SplitBehavior::Isolated, false,
-                [&](const std::string& s, const auto& f) { r.for_each_match(s, f); }, emit);
+    split_piece(
+        std::move(p), SplitBehavior::Isolated, false,
+        [&](const std::string& s, const auto& f) { r.for_each_match(s, f); }, emit);
   }
 };
 

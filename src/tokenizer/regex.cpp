@@ -5,11 +5,10 @@
 #include <pcre2.h>
 
 #include <cstdio>
-#include <optional>
-
 #include <map>
-#include <tuple>
 #include <mutex>
+#include <optional>
+#include <tuple>
 
 #include "common/error.hpp"
 #include "tokenizer/unicode_tables.hpp"
@@ -26,8 +25,8 @@ std::optional<Ranges> category_ranges(const std::string& name) {
   bool any = false, unassigned = false;
   for (int k = 0; k < kUnicodeCategoryCount; k++) {
     const std::string n = kUnicodeCategoryNames[k];
-    const bool hit = name == n || (name.size() == 1 && n[0] == name[0]) ||
-                     (name == "L&" && (n == "Lu" || n == "Ll" || n == "Lt"));
+    const bool hit =
+        name == n || (name.size() == 1 && n[0] == name[0]) || (name == "L&" && (n == "Lu" || n == "Ll" || n == "Lt"));
     if (hit) want[k] = any = true, unassigned |= n == "Cn";
   }
   if (!any) return std::nullopt;
@@ -38,8 +37,10 @@ std::optional<Ranges> category_ranges(const std::string& name) {
     if (unassigned && r.first > next) out.emplace_back(next, r.first - 1);
     next = r.last + 1;
     if (!want[r.category]) continue;
-    if (!out.empty() && out.back().second + 1 == r.first) out.back().second = r.last;
-    else out.emplace_back(r.first, r.last);
+    if (!out.empty() && out.back().second + 1 == r.first)
+      out.back().second = r.last;
+    else
+      out.emplace_back(r.first, r.last);
   }
   if (unassigned && next <= 0x10FFFF) out.emplace_back(next, 0x10FFFF);
   return out;
@@ -61,10 +62,13 @@ std::string class_items(const Ranges& ranges) {
   std::string out;
   char buf[48];
   for (auto [a, b] : ranges) {
-    for (auto [x, y] : {std::make_pair(a, std::min<uint32_t>(b, 0xD7FF)), std::make_pair(std::max<uint32_t>(a, 0xE000), b)}) {
+    for (auto [x, y] :
+         {std::make_pair(a, std::min<uint32_t>(b, 0xD7FF)), std::make_pair(std::max<uint32_t>(a, 0xE000), b)}) {
       if (x > y) continue;
-      if (x == y) std::snprintf(buf, sizeof buf, "\\x{%X}", x);
-      else std::snprintf(buf, sizeof buf, "\\x{%X}-\\x{%X}", x, y);
+      if (x == y)
+        std::snprintf(buf, sizeof buf, "\\x{%X}", x);
+      else
+        std::snprintf(buf, sizeof buf, "\\x{%X}-\\x{%X}", x, y);
       out += buf;
     }
   }
@@ -85,7 +89,8 @@ Ranges intersect(const Ranges& a, const Ranges& b) {
 const Ranges& newer_code_points() {
   static const Ranges r = [] {
     Ranges n;
-    for (size_t i = 0; i < kUnicodeNewerRangeCount; i++) n.emplace_back(kUnicodeNewerRanges[i].first, kUnicodeNewerRanges[i].last);
+    for (size_t i = 0; i < kUnicodeNewerRangeCount; i++)
+      n.emplace_back(kUnicodeNewerRanges[i].first, kUnicodeNewerRanges[i].last);
     return n;
   }();
   return r;
@@ -206,8 +211,8 @@ Regex::Regex(const std::string& original) {
   if (!code) {
     PCRE2_UCHAR msg[256];
     pcre2_get_error_message(err, msg, sizeof(msg));
-    throw InputError(cat("regex '", original, "' does not compile (at offset ", offset, " of its pinned form): ",
-                         reinterpret_cast<char*>(msg)));
+    throw InputError(cat("regex '", original, "' does not compile (at offset ", offset,
+                         " of its pinned form): ", reinterpret_cast<char*>(msg)));
   }
   pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);  // falls back to the interpreter where JIT is unavailable
   code_ = code;

@@ -139,12 +139,16 @@ void Tokenizer::encode_segment(std::string_view view, bool at_start, std::vector
   const bool byte_level = pre_tokenizer_ && pre_tokenizer_->byte_level();
   auto encode_piece = [&](Piece&& p) {
     if (p.text.empty()) return;
-    if (byte_level) model_->encode(ByteLevelMap::get().encode(p.text), out);
-    else model_->encode(p.text, out);
+    if (byte_level)
+      model_->encode(ByteLevelMap::get().encode(p.text), out);
+    else
+      model_->encode(p.text, out);
   };
   // Pieces go to the model as the pre-tokenizer produces them: memory stays a small multiple of the text.
-  if (pre_tokenizer_) pre_tokenizer_->apply(Piece{std::move(segment), at_start}, encode_piece);
-  else encode_piece(Piece{std::move(segment), at_start});
+  if (pre_tokenizer_)
+    pre_tokenizer_->apply(Piece{std::move(segment), at_start}, encode_piece);
+  else
+    encode_piece(Piece{std::move(segment), at_start});
 }
 
 std::vector<int32_t> Tokenizer::encode(std::string_view raw, bool add_special_tokens) const {

@@ -15,7 +15,9 @@ namespace {
 
 using Kind = Value::Kind;
 
-[[noreturn]] void fail(const std::string& msg) { throw Failure(msg); }
+[[noreturn]] void fail(const std::string& msg) {
+  throw Failure(msg);
+}
 
 // Binds positional/keyword arguments to a fixed parameter list; unknown ones fail.
 struct Args {
@@ -56,7 +58,9 @@ int64_t int_arg(const Value& v, const std::string& what) {
   fail(u.s.empty() ? "undefined value used" : u.s);
 }
 
-Value method(const std::string& name, Function f) { return Value::function(name, std::move(f)); }
+Value method(const std::string& name, Function f) {
+  return Value::function(name, std::move(f));
+}
 
 Value string_method(const std::string& s, const std::string& name) {
   auto opt_str = [](const Args& a, size_t i) -> std::optional<std::string> {
@@ -94,8 +98,10 @@ Value string_method(const std::string& s, const std::string& name) {
   if (name == "upper" || name == "lower" || name == "title" || name == "capitalize")
     return method(name, [s, name](CallArgs& c) {
       Args a(c, name, {});
-      return Value::string(name == "upper" ? pystr::upper(s) : name == "lower" ? pystr::lower(s)
-                           : name == "title" ? pystr::title(s) : pystr::capitalize(s));
+      return Value::string(name == "upper"   ? pystr::upper(s)
+                           : name == "lower" ? pystr::lower(s)
+                           : name == "title" ? pystr::title(s)
+                                             : pystr::capitalize(s));
     });
   if (name == "replace")
     return method(name, [s](CallArgs& c) {
@@ -138,14 +144,15 @@ Value string_method(const std::string& s, const std::string& name) {
         }));
       }
       const bool up = name == "isupper";
-      return Value::boolean(pystr::upper(s) == s && pystr::lower(s) != s ? up
-                            : pystr::lower(s) == s && pystr::upper(s) != s ? !up : false);
+      return Value::boolean(pystr::upper(s) == s && pystr::lower(s) != s   ? up
+                            : pystr::lower(s) == s && pystr::upper(s) != s ? !up
+                                                                           : false);
     });
   static const std::set<std::string> python_str_methods = {
-      "casefold", "center", "encode", "expandtabs", "format", "format_map", "index", "isalnum", "isascii",
-      "isdecimal", "isidentifier", "isnumeric", "isprintable", "istitle", "ljust", "maketrans", "partition",
-      "removeprefix", "removesuffix", "rfind", "rindex", "rjust", "rpartition", "splitlines", "swapcase",
-      "translate", "zfill"};
+      "casefold", "center",     "encode",     "expandtabs",   "format",       "format_map",  "index",
+      "isalnum",  "isascii",    "isdecimal",  "isidentifier", "isnumeric",    "isprintable", "istitle",
+      "ljust",    "maketrans",  "partition",  "removeprefix", "removesuffix", "rfind",       "rindex",
+      "rjust",    "rpartition", "splitlines", "swapcase",     "translate",    "zfill"};
   if (python_str_methods.count(name)) fail(cat("the str method '", name, "' is not supported"));
   return Value::undefined(cat("'str object' has no attribute '", name, "'"));
 }
@@ -156,8 +163,10 @@ Value dict_method(const Value& d, const std::string& name) {
       Args a(c, name, {});
       List out;
       for (auto& [k, v] : d.dict->items) {
-        if (name == "items") out.push_back(Value::make_tuple({Value::string(k), v}));
-        else out.push_back(name == "keys" ? Value::string(k) : v);
+        if (name == "items")
+          out.push_back(Value::make_tuple({Value::string(k), v}));
+        else
+          out.push_back(name == "keys" ? Value::string(k) : v);
       }
       return Value::make_list(std::move(out));
     });
@@ -189,8 +198,8 @@ Value list_method(const Value& l, const std::string& name) {
 }
 
 bool is_mutating(const std::string& name) {
-  static const std::set<std::string> m = {"append", "extend", "insert", "pop", "remove", "clear", "sort", "reverse",
-                                          "update", "setdefault", "popitem", "add", "discard", "copy"};
+  static const std::set<std::string> m = {"append",  "extend", "insert",     "pop",     "remove", "clear",   "sort",
+                                          "reverse", "update", "setdefault", "popitem", "add",    "discard", "copy"};
   return m.count(name) > 0;
 }
 
@@ -243,12 +252,23 @@ std::string html_escape(const std::string& s) {
   std::string out;
   for (char c : s) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&#34;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&#34;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -288,8 +308,10 @@ List select_items(const Value& seq, CallArgs& c, bool by_attr, bool keep_if) {
 
 List iterate(const Value& v) {
   switch (v.kind) {
-    case Kind::Undefined: return {};
-    case Kind::List: return *v.list;
+    case Kind::Undefined:
+      return {};
+    case Kind::List:
+      return *v.list;
     case Kind::Dict: {
       List keys;
       for (auto& kv : v.dict->items) keys.push_back(Value::string(kv.first));
@@ -300,13 +322,15 @@ List iterate(const Value& v) {
       for (char32_t c : pystr::decode(v.s)) out.push_back(Value::string(pystr::encode(std::u32string(1, c))));
       return out;
     }
-    default: fail(cat("'", type_name(v), "' object is not iterable"));
+    default:
+      fail(cat("'", type_name(v), "' object is not iterable"));
   }
 }
 
 Value get_attr(const Value& obj, const std::string& name) {
   switch (obj.kind) {
-    case Kind::Undefined: fail_undefined(obj);
+    case Kind::Undefined:
+      fail_undefined(obj);
     case Kind::Dict: {
       if (Value m = dict_method(obj, name); m.kind == Kind::Function) return m;
       if (is_mutating(name)) fail(cat("the dict method '", name, "' is not allowed (templates cannot change data)"));
@@ -316,19 +340,22 @@ Value get_attr(const Value& obj, const std::string& name) {
     case Kind::Namespace:
       if (const Value* v = obj.dict->find(name)) return *v;
       return Value::undefined(cat("'Namespace object' has no attribute '", name, "'"));
-    case Kind::String: return string_method(obj.s, name);
+    case Kind::String:
+      return string_method(obj.s, name);
     case Kind::List: {
       if (Value m = list_method(obj, name); m.kind == Kind::Function) return m;
       if (is_mutating(name)) fail(cat("the list method '", name, "' is not allowed (templates cannot change data)"));
       return Value::undefined(cat("'list object' has no attribute '", name, "'"));
     }
-    default: return Value::undefined(cat("'", type_name(obj), " object' has no attribute '", name, "'"));
+    default:
+      return Value::undefined(cat("'", type_name(obj), " object' has no attribute '", name, "'"));
   }
 }
 
 Value get_item(const Value& obj, const Value& key) {
   switch (obj.kind) {
-    case Kind::Undefined: fail_undefined(obj);
+    case Kind::Undefined:
+      fail_undefined(obj);
     case Kind::Dict:
     case Kind::Namespace:
       if (key.kind == Kind::String) {
@@ -350,13 +377,15 @@ Value get_item(const Value& obj, const Value& key) {
       if (obj.kind == Kind::List) return (*obj.list)[i];
       return Value::string(pystr::encode(std::u32string(1, cps[i])));
     }
-    default: return Value::undefined(cat("'", type_name(obj), " object' has no attribute ", to_repr(key)));
+    default:
+      return Value::undefined(cat("'", type_name(obj), " object' has no attribute ", to_repr(key)));
   }
 }
 
 Value get_slice(const Value& obj, const Value& start, const Value& stop, const Value& step) {
   if (obj.is_undefined()) fail_undefined(obj);
-  if (obj.kind != Kind::List && obj.kind != Kind::String) fail(cat("'", type_name(obj), "' object is not subscriptable"));
+  if (obj.kind != Kind::List && obj.kind != Kind::String)
+    fail(cat("'", type_name(obj), "' object is not subscriptable"));
   const std::u32string cps = obj.kind == Kind::String ? pystr::decode(obj.s) : std::u32string();
   const int64_t n = obj.kind == Kind::List ? (int64_t)obj.list->size() : (int64_t)cps.size();
   auto opt = [](const Value& v) -> std::optional<int64_t> {
@@ -381,8 +410,10 @@ Value get_slice(const Value& obj, const Value& start, const Value& stop, const V
   List out;
   std::u32string sout;
   for (int64_t i = b; st > 0 ? i < e : i > e; i += st) {
-    if (obj.kind == Kind::List) out.push_back((*obj.list)[i]);
-    else sout += cps[i];
+    if (obj.kind == Kind::List)
+      out.push_back((*obj.list)[i]);
+    else
+      sout += cps[i];
   }
   return obj.kind == Kind::List ? Value::make_list(std::move(out)) : Value::string(pystr::encode(sout));
 }
@@ -415,8 +446,7 @@ Value binary_op(const std::string& op, const Value& a, const Value& b) {
       l.insert(l.end(), b.list->begin(), b.list->end());
       return Value::make_list(std::move(l));
     }
-    if (a.kind == Kind::String)
-      fail(cat("can only concatenate str (not \"", type_name(b), "\") to str"));
+    if (a.kind == Kind::String) fail(cat("can only concatenate str (not \"", type_name(b), "\") to str"));
     if (a.kind == Kind::List) fail(cat("can only concatenate list (not \"", type_name(b), "\") to list"));
     fail(cat("unsupported operand type(s) for +: '", type_name(a), "' and '", type_name(b), "'"));
   }
@@ -425,7 +455,8 @@ Value binary_op(const std::string& op, const Value& a, const Value& b) {
     if (a.is_number() && b.is_number()) return Value::number(a.as_double() * b.as_double());
     const Value* seq = a.kind == Kind::String || a.kind == Kind::List ? &a : &b;
     const Value* times = seq == &a ? &b : &a;
-    if ((seq->kind == Kind::String || seq->kind == Kind::List) && (times->kind == Kind::Int || times->kind == Kind::Bool)) {
+    if ((seq->kind == Kind::String || seq->kind == Kind::List) &&
+        (times->kind == Kind::Int || times->kind == Kind::Bool)) {
       const int64_t k = times->kind == Kind::Bool ? times->b : times->i;
       if (seq->kind == Kind::String) {
         std::string out;
@@ -506,16 +537,27 @@ Value f_trim(const Value& v, CallArgs& c) {
 Value f_length(const Value& v, CallArgs& c) {
   Args a(c, "length", {});
   switch (v.kind) {
-    case Kind::Undefined: return Value::integer(0);
-    case Kind::String: return Value::integer((int64_t)pystr::length(v.s));
-    case Kind::List: return Value::integer((int64_t)v.list->size());
+    case Kind::Undefined:
+      return Value::integer(0);
+    case Kind::String:
+      return Value::integer((int64_t)pystr::length(v.s));
+    case Kind::List:
+      return Value::integer((int64_t)v.list->size());
     case Kind::Dict:
-    case Kind::Namespace: return Value::integer((int64_t)v.dict->items.size());
-    default: fail(cat("object of type '", type_name(v), "' has no len()"));
+    case Kind::Namespace:
+      return Value::integer((int64_t)v.dict->items.size());
+    default:
+      fail(cat("object of type '", type_name(v), "' has no len()"));
   }
 }
-Value f_upper(const Value& v, CallArgs& c) { Args a(c, "upper", {}); return Value::string(pystr::upper(to_str(v))); }
-Value f_lower(const Value& v, CallArgs& c) { Args a(c, "lower", {}); return Value::string(pystr::lower(to_str(v))); }
+Value f_upper(const Value& v, CallArgs& c) {
+  Args a(c, "upper", {});
+  return Value::string(pystr::upper(to_str(v)));
+}
+Value f_lower(const Value& v, CallArgs& c) {
+  Args a(c, "lower", {});
+  return Value::string(pystr::lower(to_str(v)));
+}
 Value f_capitalize(const Value& v, CallArgs& c) {
   Args a(c, "capitalize", {});
   return Value::string(pystr::capitalize(to_str(v)));
@@ -526,7 +568,9 @@ Value f_title(const Value& v, CallArgs& c) {
   const std::u32string cps = pystr::decode(to_str(v));
   std::string out;
   size_t i = 0;
-  auto is_sep = [](char32_t x) { return pystr::is_space(x) || x == '-' || x == '(' || x == '{' || x == '[' || x == '<'; };
+  auto is_sep = [](char32_t x) {
+    return pystr::is_space(x) || x == '-' || x == '(' || x == '{' || x == '[' || x == '<';
+  };
   while (i < cps.size()) {
     size_t j = i;
     if (is_sep(cps[i])) {
@@ -565,8 +609,14 @@ Value f_last(const Value& v, CallArgs& c) {
   const List items = iterate(v);
   return items.empty() ? Value::undefined("No last item, sequence was empty.") : items.back();
 }
-Value f_list(const Value& v, CallArgs& c) { Args a(c, "list", {}); return Value::make_list(iterate(v)); }
-Value f_string(const Value& v, CallArgs& c) { Args a(c, "string", {}); return Value::string(to_str(v)); }
+Value f_list(const Value& v, CallArgs& c) {
+  Args a(c, "list", {});
+  return Value::make_list(iterate(v));
+}
+Value f_string(const Value& v, CallArgs& c) {
+  Args a(c, "string", {});
+  return Value::string(to_str(v));
+}
 Value f_items(const Value& v, CallArgs& c) {
   Args a(c, "items", {});
   if (v.is_undefined()) return Value::make_list();
@@ -708,18 +758,30 @@ Value min_max(const Value& v, CallArgs& c, bool want_max) {
   }
   return items[best];
 }
-Value f_max(const Value& v, CallArgs& c) { return min_max(v, c, true); }
-Value f_min(const Value& v, CallArgs& c) { return min_max(v, c, false); }
+Value f_max(const Value& v, CallArgs& c) {
+  return min_max(v, c, true);
+}
+Value f_min(const Value& v, CallArgs& c) {
+  return min_max(v, c, false);
+}
 Value f_sum(const Value& v, CallArgs& c) {
   Args a(c, "sum", {"attribute", "start"});
   Value total = a.get(1, Value::integer(0));
   for (const Value& x : iterate(v)) total = binary_op("+", total, a.has(0) ? attr_path(x, to_str(*a.v[0])) : x);
   return total;
 }
-Value f_select(const Value& v, CallArgs& c) { return Value::make_list(select_items(v, c, false, true)); }
-Value f_reject(const Value& v, CallArgs& c) { return Value::make_list(select_items(v, c, false, false)); }
-Value f_selectattr(const Value& v, CallArgs& c) { return Value::make_list(select_items(v, c, true, true)); }
-Value f_rejectattr(const Value& v, CallArgs& c) { return Value::make_list(select_items(v, c, true, false)); }
+Value f_select(const Value& v, CallArgs& c) {
+  return Value::make_list(select_items(v, c, false, true));
+}
+Value f_reject(const Value& v, CallArgs& c) {
+  return Value::make_list(select_items(v, c, false, false));
+}
+Value f_selectattr(const Value& v, CallArgs& c) {
+  return Value::make_list(select_items(v, c, true, true));
+}
+Value f_rejectattr(const Value& v, CallArgs& c) {
+  return Value::make_list(select_items(v, c, true, false));
+}
 Value f_map(const Value& v, CallArgs& c) {
   List out;
   const List items = iterate(v);
@@ -749,8 +811,8 @@ Value f_attr(const Value& v, CallArgs& c) {
 }
 Value f_indent(const Value& v, CallArgs& c) {
   Args a(c, "indent", {"width", "first", "blank"});
-  const std::string pad = a.has(0) && a.v[0]->kind == Kind::String ? a.v[0]->s
-                                                                     : std::string(a.has(0) ? int_arg(*a.v[0], "width") : 4, ' ');
+  const std::string pad =
+      a.has(0) && a.v[0]->kind == Kind::String ? a.v[0]->s : std::string(a.has(0) ? int_arg(*a.v[0], "width") : 4, ' ');
   const bool first = a.has(1) && truthy(*a.v[1]), blank = a.has(2) && truthy(*a.v[2]);
   std::string s = to_str(v), out;
   std::vector<std::string> lines = pystr::split(s, std::string("\n"));
@@ -761,21 +823,32 @@ Value f_indent(const Value& v, CallArgs& c) {
   }
   return Value::string(out);
 }
-Value f_escape(const Value& v, CallArgs& c) { Args a(c, "escape", {}); return Value::string(html_escape(to_str(v))); }
-Value f_safe(const Value& v, CallArgs& c) { Args a(c, "safe", {}); return v; }
-Value f_count(const Value& v, CallArgs& c) { return f_length(v, c); }
+Value f_escape(const Value& v, CallArgs& c) {
+  Args a(c, "escape", {});
+  return Value::string(html_escape(to_str(v)));
+}
+Value f_safe(const Value& v, CallArgs& c) {
+  Args a(c, "safe", {});
+  return v;
+}
+Value f_count(const Value& v, CallArgs& c) {
+  return f_length(v, c);
+}
 
 const std::vector<std::pair<const char*, FilterFn>>& filters() {
   static const std::vector<std::pair<const char*, FilterFn>> table = {
-      {"abs", f_abs},           {"attr", f_attr},       {"capitalize", f_capitalize}, {"count", f_count},
-      {"d", f_default},         {"default", f_default}, {"dictsort", f_dictsort},     {"e", f_escape},
-      {"escape", f_escape},     {"first", f_first},     {"float", f_float},           {"indent", f_indent},
-      {"int", f_int},           {"items", f_items},     {"join", f_join},             {"last", f_last},
-      {"length", f_length},     {"list", f_list},       {"lower", f_lower},           {"map", f_map},
-      {"max", f_max},           {"min", f_min},         {"reject", f_reject},         {"rejectattr", f_rejectattr},
-      {"replace", f_replace},   {"reverse", f_reverse}, {"round", f_round},           {"safe", f_safe},
-      {"select", f_select},     {"selectattr", f_selectattr}, {"sort", f_sort},       {"string", f_string},
-      {"sum", f_sum},           {"title", f_title},     {"tojson", f_tojson},         {"trim", f_trim},
+      {"abs", f_abs},           {"attr", f_attr},       {"capitalize", f_capitalize},
+      {"count", f_count},       {"d", f_default},       {"default", f_default},
+      {"dictsort", f_dictsort}, {"e", f_escape},        {"escape", f_escape},
+      {"first", f_first},       {"float", f_float},     {"indent", f_indent},
+      {"int", f_int},           {"items", f_items},     {"join", f_join},
+      {"last", f_last},         {"length", f_length},   {"list", f_list},
+      {"lower", f_lower},       {"map", f_map},         {"max", f_max},
+      {"min", f_min},           {"reject", f_reject},   {"rejectattr", f_rejectattr},
+      {"replace", f_replace},   {"reverse", f_reverse}, {"round", f_round},
+      {"safe", f_safe},         {"select", f_select},   {"selectattr", f_selectattr},
+      {"sort", f_sort},         {"string", f_string},   {"sum", f_sum},
+      {"title", f_title},       {"tojson", f_tojson},   {"trim", f_trim},
       {"unique", f_unique},     {"upper", f_upper},
   };
   return table;
@@ -829,13 +902,19 @@ bool t_test(const std::string& name, const Value& v, CallArgs& c) {
     if (v.kind != o.kind) return false;
     switch (v.kind) {
       case Kind::None:
-      case Kind::Undefined: return true;
-      case Kind::Bool: return v.b == o.b;
-      case Kind::List: return v.list == o.list;
+      case Kind::Undefined:
+        return true;
+      case Kind::Bool:
+        return v.b == o.b;
+      case Kind::List:
+        return v.list == o.list;
       case Kind::Dict:
-      case Kind::Namespace: return v.dict == o.dict;
-      case Kind::Function: return v.fn == o.fn;
-      default: fail("the sameas test on numbers and strings depends on Python object identity; not supported");
+      case Kind::Namespace:
+        return v.dict == o.dict;
+      case Kind::Function:
+        return v.fn == o.fn;
+      default:
+        fail("the sameas test on numbers and strings depends on Python object identity; not supported");
     }
   }
   if (name == "filter") return none(), false;
@@ -844,10 +923,10 @@ bool t_test(const std::string& name, const Value& v, CallArgs& c) {
 
 const std::set<std::string>& test_names() {
   static const std::set<std::string> names = {
-      "defined", "undefined", "none", "boolean", "false", "true", "integer", "float", "number", "string",
-      "mapping", "iterable", "sequence", "callable", "lower", "upper", "escaped", "even", "odd", "divisibleby",
-      "eq", "equalto", "==", "ne", "!=", "lt", "lessthan", "<", "le", "<=", "gt", "greaterthan", ">", "ge", ">=",
-      "in", "sameas"};
+      "defined", "undefined",   "none",     "boolean",  "false", "true",  "integer",  "float", "number", "string",
+      "mapping", "iterable",    "sequence", "callable", "lower", "upper", "escaped",  "even",  "odd",    "divisibleby",
+      "eq",      "equalto",     "==",       "ne",       "!=",    "lt",    "lessthan", "<",     "le",     "<=",
+      "gt",      "greaterthan", ">",        "ge",       ">=",    "in",    "sameas"};
   return names;
 }
 
@@ -859,7 +938,9 @@ bool has_filter(const std::string& name) {
   return false;
 }
 
-bool has_test(const std::string& name) { return test_names().count(name) > 0; }
+bool has_test(const std::string& name) {
+  return test_names().count(name) > 0;
+}
 
 Value apply_filter(const std::string& name, const Value& v, CallArgs& args) {
   for (auto& [n, f] : filters())
@@ -875,22 +956,22 @@ bool apply_test(const std::string& name, const Value& v, CallArgs& args) {
 Dict global_functions() {
   Dict g;
   g.set("range", Value::function("range", [](CallArgs& c) {
-    Args a(c, "range", {"start", "stop", "step"});
-    int64_t start = 0, stop = 0, step = 1;
-    if (a.has(1)) {
-      start = int_arg(*a.v[0], "start"), stop = int_arg(*a.v[1], "stop");
-      if (a.has(2)) step = int_arg(*a.v[2], "step");
-    } else {
-      stop = int_arg(a.get(0, undef()), "stop");
-    }
-    if (step == 0) fail("range() arg 3 must not be zero");
-    List out;
-    for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) {
-      out.push_back(Value::integer(i));
-      if (out.size() > 100000) fail("range() with more than 100000 items is refused (as jinja2's sandbox)");
-    }
-    return Value::make_list(std::move(out));
-  }));
+          Args a(c, "range", {"start", "stop", "step"});
+          int64_t start = 0, stop = 0, step = 1;
+          if (a.has(1)) {
+            start = int_arg(*a.v[0], "start"), stop = int_arg(*a.v[1], "stop");
+            if (a.has(2)) step = int_arg(*a.v[2], "step");
+          } else {
+            stop = int_arg(a.get(0, undef()), "stop");
+          }
+          if (step == 0) fail("range() arg 3 must not be zero");
+          List out;
+          for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) {
+            out.push_back(Value::integer(i));
+            if (out.size() > 100000) fail("range() with more than 100000 items is refused (as jinja2's sandbox)");
+          }
+          return Value::make_list(std::move(out));
+        }));
   auto dict_of = [](CallArgs& c, const char* what) {
     Dict d;
     if (c.positional.size() > 1) fail(cat(what, "() takes at most 1 positional argument"));
@@ -911,15 +992,16 @@ Dict global_functions() {
   };
   g.set("dict", Value::function("dict", [dict_of](CallArgs& c) { return Value::make_dict(dict_of(c, "dict")); }));
   g.set("namespace", Value::function("namespace", [dict_of](CallArgs& c) {
-    Dict d = dict_of(c, "namespace");
-    for (auto& [k, v] : d.items)
-      if (!k.empty() && k[0] == '_') fail(cat("Chat templates cannot store underscore-prefixed attributes on a namespace, but got '", k, "'"));
-    return Value::make_namespace(std::move(d));
-  }));
+          Dict d = dict_of(c, "namespace");
+          for (auto& [k, v] : d.items)
+            if (!k.empty() && k[0] == '_')
+              fail(cat("Chat templates cannot store underscore-prefixed attributes on a namespace, but got '", k, "'"));
+          return Value::make_namespace(std::move(d));
+        }));
   g.set("raise_exception", Value::function("raise_exception", [](CallArgs& c) -> Value {
-    Args a(c, "raise_exception", {"message"});
-    fail(cat("raise_exception: ", to_str(a.get(0, undef()))));
-  }));
+          Args a(c, "raise_exception", {"message"});
+          fail(cat("raise_exception: ", to_str(a.get(0, undef()))));
+        }));
   return g;
 }
 

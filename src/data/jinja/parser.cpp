@@ -78,7 +78,8 @@ class Lexer {
       }
       tokens_.push_back({type == '{' ? Token::Kind::VarBegin : Token::Kind::BlockBegin, "", line_at(open), {}});
       const bool ended = lex_expression(type == '{' ? '}' : '%');
-      if (!ended) fail(line_at(open), type == '{' ? "'{{' is never closed with '}}'" : "'{%' is never closed with '%}'");
+      if (!ended)
+        fail(line_at(open), type == '{' ? "'{{' is never closed with '}}'" : "'{%' is never closed with '%}'");
       const char end_sign = src_[pos_ - 3];  // the character before the closing pair
       tokens_.push_back({type == '{' ? Token::Kind::VarEnd : Token::Kind::BlockEnd, "", line_at(pos_ - 1), {}});
       if (type == '{') {
@@ -98,7 +99,9 @@ class Lexer {
   std::vector<Token> tokens_;
   std::vector<size_t> line_starts_;
 
-  [[noreturn]] void fail(int line, const std::string& what) { throw InputError(cat(where_, " line ", line, ": ", what)); }
+  [[noreturn]] void fail(int line, const std::string& what) {
+    throw InputError(cat(where_, " line ", line, ": ", what));
+  }
 
   void normalize() {
     std::string out;
@@ -194,8 +197,8 @@ class Lexer {
         lex_string(line);
         continue;
       }
-      static const char* ops[] = {"//", "**", "==", "!=", ">=", "<=", "+", "-", "*", "/", "%", "~", "<", ">", "=",
-                                  ".", ",", ":", "|", "(", ")", "[", "]", "{", "}"};
+      static const char* ops[] = {"//", "**", "==", "!=", ">=", "<=", "+", "-", "*", "/", "%", "~", "<",
+                                  ">",  "=",  ".",  ",",  ":",  "|",  "(", ")", "[", "]", "{", "}"};
       bool matched = false;
       for (const char* op : ops) {
         const size_t n = std::char_traits<char>::length(op);
@@ -267,21 +270,49 @@ class Lexer {
         return (char32_t)std::strtoul(h.c_str(), nullptr, 16);
       };
       switch (e) {
-        case 'n': out += '\n'; break;
-        case 't': out += '\t'; break;
-        case 'r': out += '\r'; break;
-        case '\\': out += '\\'; break;
-        case '\'': out += '\''; break;
-        case '"': out += '"'; break;
-        case 'a': out += '\a'; break;
-        case 'b': out += '\b'; break;
-        case 'f': out += '\f'; break;
-        case 'v': out += '\v'; break;
-        case '\n': break;  // line continuation
-        case 'x': out += pystr::encode(std::u32string(1, hex(2))); break;
-        case 'u': out += pystr::encode(std::u32string(1, hex(4))); break;
-        case 'U': out += pystr::encode(std::u32string(1, hex(8))); break;
-        case 'N': fail(line, "the \\N{...} escape is not supported");
+        case 'n':
+          out += '\n';
+          break;
+        case 't':
+          out += '\t';
+          break;
+        case 'r':
+          out += '\r';
+          break;
+        case '\\':
+          out += '\\';
+          break;
+        case '\'':
+          out += '\'';
+          break;
+        case '"':
+          out += '"';
+          break;
+        case 'a':
+          out += '\a';
+          break;
+        case 'b':
+          out += '\b';
+          break;
+        case 'f':
+          out += '\f';
+          break;
+        case 'v':
+          out += '\v';
+          break;
+        case '\n':
+          break;  // line continuation
+        case 'x':
+          out += pystr::encode(std::u32string(1, hex(2)));
+          break;
+        case 'u':
+          out += pystr::encode(std::u32string(1, hex(4)));
+          break;
+        case 'U':
+          out += pystr::encode(std::u32string(1, hex(8)));
+          break;
+        case 'N':
+          fail(line, "the \\N{...} escape is not supported");
         default:
           if (e >= '0' && e <= '7') {  // octal, up to three digits
             int v = e - '0', n = 1;
@@ -315,7 +346,9 @@ class Parser {
   std::string where_;
   std::string ended_by_;  // the tag name that ended the last parse_body
 
-  [[noreturn]] void fail(int line, const std::string& what) { throw InputError(cat(where_, " line ", line, ": ", what)); }
+  [[noreturn]] void fail(int line, const std::string& what) {
+    throw InputError(cat(where_, " line ", line, ": ", what));
+  }
 
   const Token& peek(size_t k = 0) const { return t_[std::min(p_ + k, t_.size() - 1)]; }
   const Token& next() { return t_[std::min(p_++, t_.size() - 1)]; }
@@ -335,12 +368,18 @@ class Parser {
   }
   static std::string describe(const Token& t) {
     switch (t.kind) {
-      case Token::Kind::End: return "the end of the template";
-      case Token::Kind::BlockEnd: return "'%}'";
-      case Token::Kind::VarEnd: return "'}}'";
-      case Token::Kind::Text: return "text";
-      case Token::Kind::String: return "a string";
-      default: return "'" + t.text + "'";
+      case Token::Kind::End:
+        return "the end of the template";
+      case Token::Kind::BlockEnd:
+        return "'%}'";
+      case Token::Kind::VarEnd:
+        return "'}}'";
+      case Token::Kind::Text:
+        return "text";
+      case Token::Kind::String:
+        return "a string";
+      default:
+        return "'" + t.text + "'";
     }
   }
 
@@ -515,8 +554,8 @@ class Parser {
       expect_block_end();
       return s;
     }
-    static const std::set<std::string> known_unsupported = {"include", "extends", "import", "from", "block",
-                                                             "raw", "autoescape", "do", "trans", "pluralize"};
+    static const std::set<std::string> known_unsupported = {"include", "extends",    "import", "from",  "block",
+                                                            "raw",     "autoescape", "do",     "trans", "pluralize"};
     if (known_unsupported.count(w)) fail(tk.line, cat("the '", w, "' statement is not supported"));
     fail(tk.line, cat("unknown statement '", w, "'"));
   }
@@ -630,9 +669,8 @@ class Parser {
     ExprPtr cmp;
     while (true) {
       std::string op;
-      if (peek().kind == Token::Kind::Op &&
-          (peek().text == "==" || peek().text == "!=" || peek().text == "<" || peek().text == ">" ||
-           peek().text == "<=" || peek().text == ">=")) {
+      if (peek().kind == Token::Kind::Op && (peek().text == "==" || peek().text == "!=" || peek().text == "<" ||
+                                             peek().text == ">" || peek().text == "<=" || peek().text == ">=")) {
         op = next().text;
       } else if (is_name("in")) {
         p_++;

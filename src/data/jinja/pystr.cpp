@@ -56,8 +56,23 @@ size_t length(const std::string& s) {
 // Python's Py_UNICODE_ISSPACE: bidirectional class WS, B or S, or category Zs (a fixed list).
 bool is_space(char32_t c) {
   switch (c) {
-    case 0x09: case 0x0a: case 0x0b: case 0x0c: case 0x0d: case 0x1c: case 0x1d: case 0x1e: case 0x1f:
-    case 0x20: case 0x85: case 0xa0: case 0x1680: case 0x2028: case 0x2029: case 0x202f: case 0x205f:
+    case 0x09:
+    case 0x0a:
+    case 0x0b:
+    case 0x0c:
+    case 0x0d:
+    case 0x1c:
+    case 0x1d:
+    case 0x1e:
+    case 0x1f:
+    case 0x20:
+    case 0x85:
+    case 0xa0:
+    case 0x1680:
+    case 0x2028:
+    case 0x2029:
+    case 0x202f:
+    case 0x205f:
     case 0x3000:
       return true;
     default:
@@ -145,21 +160,32 @@ std::u32string map_case(const std::u32string& cps, Case which) {
   int32_t n = 0;
   auto* dst = reinterpret_cast<UChar*>(out.data());
   const auto* src = reinterpret_cast<const UChar*>(in.data());
-  if (which == Case::Upper) n = u_strToUpper(dst, (int32_t)out.size(), src, (int32_t)in.size(), "", &err);
-  else if (which == Case::Lower) n = u_strToLower(dst, (int32_t)out.size(), src, (int32_t)in.size(), "", &err);
-  else n = u_strToTitle(dst, (int32_t)out.size(), src, (int32_t)in.size(), nullptr, "", &err);
+  if (which == Case::Upper)
+    n = u_strToUpper(dst, (int32_t)out.size(), src, (int32_t)in.size(), "", &err);
+  else if (which == Case::Lower)
+    n = u_strToLower(dst, (int32_t)out.size(), src, (int32_t)in.size(), "", &err);
+  else
+    n = u_strToTitle(dst, (int32_t)out.size(), src, (int32_t)in.size(), nullptr, "", &err);
   ALIGN_ASSERT(U_SUCCESS(err), "ICU case mapping failed: ", u_errorName(err));
   out.resize(n);
   return from_u16(out);
 }
 
-bool is_cased(char32_t c) { return u_hasBinaryProperty((UChar32)c, UCHAR_CASED); }
-bool is_case_ignorable(char32_t c) { return u_hasBinaryProperty((UChar32)c, UCHAR_CASE_IGNORABLE); }
+bool is_cased(char32_t c) {
+  return u_hasBinaryProperty((UChar32)c, UCHAR_CASED);
+}
+bool is_case_ignorable(char32_t c) {
+  return u_hasBinaryProperty((UChar32)c, UCHAR_CASE_IGNORABLE);
+}
 
 }  // namespace
 
-std::string upper(const std::string& s) { return encode(map_case(decode(s), Case::Upper)); }
-std::string lower(const std::string& s) { return encode(map_case(decode(s), Case::Lower)); }
+std::string upper(const std::string& s) {
+  return encode(map_case(decode(s), Case::Upper));
+}
+std::string lower(const std::string& s) {
+  return encode(map_case(decode(s), Case::Lower));
+}
 
 // Python: a cased character after an uncased one starts a word (titlecased), others are lowercased.
 // Python looks only at "cased", not at case-ignorable characters: "they're" -> "They'Re".
@@ -233,7 +259,9 @@ int64_t find(const std::string& s, const std::string& sub) {
   return at == std::string::npos ? -1 : (int64_t)length(s.substr(0, at));
 }
 
-bool starts_with(const std::string& s, const std::string& p) { return s.compare(0, p.size(), p) == 0 && s.size() >= p.size(); }
+bool starts_with(const std::string& s, const std::string& p) {
+  return s.compare(0, p.size(), p) == 0 && s.size() >= p.size();
+}
 bool ends_with(const std::string& s, const std::string& p) {
   return s.size() >= p.size() && s.compare(s.size() - p.size(), p.size(), p) == 0;
 }
@@ -244,13 +272,20 @@ std::string repr(const std::string& s) {
   std::string out(1, q);
   for (char32_t c : decode(s)) {
     char buf[16];
-    if (c == (char32_t)q || c == '\\') out += '\\', out += (char)c;
-    else if (c == '\n') out += "\\n";
-    else if (c == '\r') out += "\\r";
-    else if (c == '\t') out += "\\t";
-    else if (c < 0x20 || c == 0x7f) std::snprintf(buf, sizeof buf, "\\x%02x", (unsigned)c), out += buf;
-    else if (c >= 0x80 && c < 0xa0) std::snprintf(buf, sizeof buf, "\\x%02x", (unsigned)c), out += buf;
-    else out += encode(std::u32string(1, c));
+    if (c == (char32_t)q || c == '\\')
+      out += '\\', out += (char)c;
+    else if (c == '\n')
+      out += "\\n";
+    else if (c == '\r')
+      out += "\\r";
+    else if (c == '\t')
+      out += "\\t";
+    else if (c < 0x20 || c == 0x7f)
+      std::snprintf(buf, sizeof buf, "\\x%02x", (unsigned)c), out += buf;
+    else if (c >= 0x80 && c < 0xa0)
+      std::snprintf(buf, sizeof buf, "\\x%02x", (unsigned)c), out += buf;
+    else
+      out += encode(std::u32string(1, c));
   }
   return out + q;
 }
@@ -260,13 +295,27 @@ std::string json_quote(const std::string& s, bool ensure_ascii) {
   for (char32_t c : decode(s)) {
     char buf[16];
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
       default:
         if (c < 0x20 || (ensure_ascii && c > 0x7e && c < 0x10000)) {
           std::snprintf(buf, sizeof buf, "\\u%04x", (unsigned)c);

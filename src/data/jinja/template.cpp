@@ -53,14 +53,19 @@ class Renderer {
 
   Flow exec_one(const Stmt& s, const FramePtr& frame, std::string& out) {
     switch (s.kind) {
-      case Stmt::Kind::Text: out += s.text; return Flow::Normal;
-      case Stmt::Kind::Output: out += to_str(eval(*s.expr, frame)); return Flow::Normal;
+      case Stmt::Kind::Text:
+        out += s.text;
+        return Flow::Normal;
+      case Stmt::Kind::Output:
+        out += to_str(eval(*s.expr, frame));
+        return Flow::Normal;
       case Stmt::Kind::If:
         for (size_t i = 0; i < s.conds.size(); i++)
           if (truthy(eval(*s.conds[i], frame))) return exec(s.bodies[i], frame, out);
         if (s.bodies.size() > s.conds.size()) return exec(s.bodies.back(), frame, out);
         return Flow::Normal;
-      case Stmt::Kind::For: return exec_for(s, frame, out);
+      case Stmt::Kind::For:
+        return exec_for(s, frame, out);
       case Stmt::Kind::Set: {
         Value v = eval(*s.expr, frame);
         if (!s.attr.empty()) {
@@ -84,7 +89,9 @@ class Renderer {
         frame->vars.set(s.targets[0], v);
         return Flow::Normal;
       }
-      case Stmt::Kind::Macro: frame->vars.set(s.name, make_macro(s, frame)); return Flow::Normal;
+      case Stmt::Kind::Macro:
+        frame->vars.set(s.name, make_macro(s, frame));
+        return Flow::Normal;
       case Stmt::Kind::CallBlock: {
         const Expr& call = *s.expr;
         Value callee = eval(*call.kids[0], frame);
@@ -104,9 +111,13 @@ class Renderer {
         for (size_t i = 0; i < s.targets.size(); i++) inner->vars.set(s.targets[i], eval(*s.values[i], frame));
         return exec(s.bodies[0], inner, out);
       }
-      case Stmt::Kind::Generation: exec(s.bodies[0], std::make_shared<Frame>(frame), out); return Flow::Normal;
-      case Stmt::Kind::Break: return Flow::Break;
-      case Stmt::Kind::Continue: return Flow::Continue;
+      case Stmt::Kind::Generation:
+        exec(s.bodies[0], std::make_shared<Frame>(frame), out);
+        return Flow::Normal;
+      case Stmt::Kind::Break:
+        return Flow::Break;
+      case Stmt::Kind::Continue:
+        return Flow::Continue;
     }
     return Flow::Normal;
   }
@@ -156,9 +167,9 @@ class Renderer {
       loop.set("previtem", i > 0 ? items[i - 1] : Value::undefined("there is no previous item"));
       loop.set("nextitem", i + 1 < n ? items[i + 1] : Value::undefined("there is no next item"));
       loop.set("cycle", Value::function("cycle", [i](CallArgs& c) {
-        if (c.positional.empty()) throw Failure("no items for cycling given");
-        return c.positional[i % c.positional.size()];
-      }));
+                 if (c.positional.empty()) throw Failure("no items for cycling given");
+                 return c.positional[i % c.positional.size()];
+               }));
       iter->vars.set("loop", Value::make_dict(std::move(loop)));
       const Flow f = exec(s.bodies[0], iter, out);
       if (f == Flow::Break) break;
@@ -179,7 +190,8 @@ class Renderer {
         throw Failure(cat("macro takes ", def->params.size(), " positional arguments but ", args.positional.size(),
                           " were given (varargs are not supported)"));
       std::vector<bool> bound(def->params.size(), false);
-      for (size_t i = 0; i < args.positional.size(); i++) frame->vars.set(def->params[i], args.positional[i]), bound[i] = true;
+      for (size_t i = 0; i < args.positional.size(); i++)
+        frame->vars.set(def->params[i], args.positional[i]), bound[i] = true;
       for (auto& [k, v] : args.keywords) {
         auto it = std::find(def->params.begin(), def->params.end(), k);
         if (it == def->params.end()) {
@@ -195,8 +207,8 @@ class Renderer {
       for (size_t i = 0; i < def->params.size(); i++)
         if (!bound[i])
           frame->vars.set(def->params[i], def->defaults[i] ? eval(*def->defaults[i], frame)
-                                                            : Value::undefined(cat("parameter '", def->params[i],
-                                                                                   "' was not provided")));
+                                                           : Value::undefined(cat("parameter '", def->params[i],
+                                                                                  "' was not provided")));
       std::string text;
       exec(def->bodies[0], frame, text);
       depth_--;
@@ -228,7 +240,8 @@ class Renderer {
 
   Value eval(const Expr& e, const FramePtr& frame) {
     switch (e.kind) {
-      case Expr::Kind::Literal: return e.value;
+      case Expr::Kind::Literal:
+        return e.value;
       case Expr::Kind::Name: {
         if (const Value* v = frame->lookup(e.name)) return *v;
         return Value::undefined(cat("'", e.name, "' is undefined"));
@@ -307,7 +320,8 @@ class Renderer {
         Dict d;
         for (size_t i = 0; i + 1 < e.kids.size(); i += 2) {
           const Value k = eval(*e.kids[i], frame);
-          if (k.kind != Value::Kind::String) fail(e.line, cat("dict keys of type ", type_name(k), " are not supported"));
+          if (k.kind != Value::Kind::String)
+            fail(e.line, cat("dict keys of type ", type_name(k), " are not supported"));
           d.set(k.s, eval(*e.kids[i + 1], frame));
         }
         return Value::make_dict(std::move(d));

@@ -28,16 +28,26 @@ void Dict::set(const std::string& key, Value v) {
 
 const char* type_name(const Value& v) {
   switch (v.kind) {
-    case Value::Kind::Undefined: return "undefined";
-    case Value::Kind::None: return "NoneType";
-    case Value::Kind::Bool: return "bool";
-    case Value::Kind::Int: return "int";
-    case Value::Kind::Float: return "float";
-    case Value::Kind::String: return "str";
-    case Value::Kind::List: return "list";
-    case Value::Kind::Dict: return "dict";
-    case Value::Kind::Namespace: return "Namespace";
-    case Value::Kind::Function: return "function";
+    case Value::Kind::Undefined:
+      return "undefined";
+    case Value::Kind::None:
+      return "NoneType";
+    case Value::Kind::Bool:
+      return "bool";
+    case Value::Kind::Int:
+      return "int";
+    case Value::Kind::Float:
+      return "float";
+    case Value::Kind::String:
+      return "str";
+    case Value::Kind::List:
+      return "list";
+    case Value::Kind::Dict:
+      return "dict";
+    case Value::Kind::Namespace:
+      return "Namespace";
+    case Value::Kind::Function:
+      return "function";
   }
   return "?";
 }
@@ -45,14 +55,22 @@ const char* type_name(const Value& v) {
 bool truthy(const Value& v) {
   switch (v.kind) {
     case Value::Kind::Undefined:
-    case Value::Kind::None: return false;
-    case Value::Kind::Bool: return v.b;
-    case Value::Kind::Int: return v.i != 0;
-    case Value::Kind::Float: return v.f != 0;
-    case Value::Kind::String: return !v.s.empty();
-    case Value::Kind::List: return !v.list->empty();
-    case Value::Kind::Dict: return !v.dict->items.empty();
-    default: return true;
+    case Value::Kind::None:
+      return false;
+    case Value::Kind::Bool:
+      return v.b;
+    case Value::Kind::Int:
+      return v.i != 0;
+    case Value::Kind::Float:
+      return v.f != 0;
+    case Value::Kind::String:
+      return !v.s.empty();
+    case Value::Kind::List:
+      return !v.list->empty();
+    case Value::Kind::Dict:
+      return !v.dict->items.empty();
+    default:
+      return true;
   }
 }
 
@@ -96,12 +114,18 @@ std::string to_repr(const Value& v) {
 
 std::string to_str(const Value& v) {
   switch (v.kind) {
-    case Value::Kind::Undefined: return "";
-    case Value::Kind::None: return "None";
-    case Value::Kind::Bool: return v.b ? "True" : "False";
-    case Value::Kind::Int: return std::to_string(v.i);
-    case Value::Kind::Float: return float_repr(v.f);
-    case Value::Kind::String: return v.s;
+    case Value::Kind::Undefined:
+      return "";
+    case Value::Kind::None:
+      return "None";
+    case Value::Kind::Bool:
+      return v.b ? "True" : "False";
+    case Value::Kind::Int:
+      return std::to_string(v.i);
+    case Value::Kind::Float:
+      return float_repr(v.f);
+    case Value::Kind::String:
+      return v.s;
     case Value::Kind::List: {
       std::string out = v.tuple ? "(" : "[";
       for (size_t k = 0; k < v.list->size(); k++) out += (k ? ", " : "") + to_repr((*v.list)[k]);
@@ -120,7 +144,8 @@ std::string to_str(const Value& v) {
         out += (k ? ", " : "") + pystr::repr(v.dict->items[k].first) + ": " + to_repr(v.dict->items[k].second);
       return out + "}>";
     }
-    case Value::Kind::Function: return "<function " + v.s + ">";
+    case Value::Kind::Function:
+      return "<function " + v.s + ">";
   }
   return "";
 }
@@ -134,8 +159,10 @@ bool equal(const Value& a, const Value& b) {
   if (a.kind != b.kind) return false;
   switch (a.kind) {
     case Value::Kind::Undefined:
-    case Value::Kind::None: return true;
-    case Value::Kind::String: return a.s == b.s;
+    case Value::Kind::None:
+      return true;
+    case Value::Kind::String:
+      return a.s == b.s;
     case Value::Kind::List:
       if (a.tuple != b.tuple || a.list->size() != b.list->size()) return false;
       for (size_t k = 0; k < a.list->size(); k++)
@@ -149,7 +176,8 @@ bool equal(const Value& a, const Value& b) {
       }
       return true;
     }
-    default: return a.dict == b.dict && a.fn == b.fn;  // identity
+    default:
+      return a.dict == b.dict && a.fn == b.fn;  // identity
   }
 }
 
@@ -161,13 +189,21 @@ void json_into(std::string& out, const Value& v, int indent, int depth, const st
     if (indent >= 0) out += "\n" + std::string((size_t)indent * d, ' ');
   };
   switch (v.kind) {
-    case Value::Kind::None: out += "null"; return;
-    case Value::Kind::Bool: out += v.b ? "true" : "false"; return;
-    case Value::Kind::Int: out += std::to_string(v.i); return;
+    case Value::Kind::None:
+      out += "null";
+      return;
+    case Value::Kind::Bool:
+      out += v.b ? "true" : "false";
+      return;
+    case Value::Kind::Int:
+      out += std::to_string(v.i);
+      return;
     case Value::Kind::Float:
       out += std::isnan(v.f) ? "NaN" : std::isinf(v.f) ? (v.f > 0 ? "Infinity" : "-Infinity") : float_repr(v.f);
       return;
-    case Value::Kind::String: out += pystr::json_quote(v.s, ensure_ascii); return;
+    case Value::Kind::String:
+      out += pystr::json_quote(v.s, ensure_ascii);
+      return;
     case Value::Kind::List:
       if (v.list->empty()) {
         out += "[]";
@@ -189,8 +225,7 @@ void json_into(std::string& out, const Value& v, int indent, int depth, const st
       }
       std::vector<const std::pair<std::string, Value>*> items;
       for (const auto& kv : v.dict->items) items.push_back(&kv);
-      if (sort_keys)
-        std::stable_sort(items.begin(), items.end(), [](auto* x, auto* y) { return x->first < y->first; });
+      if (sort_keys) std::stable_sort(items.begin(), items.end(), [](auto* x, auto* y) { return x->first < y->first; });
       out += "{";
       for (size_t k = 0; k < items.size(); k++) {
         if (k) out += item_sep;
@@ -210,12 +245,18 @@ void json_into(std::string& out, const Value& v, int indent, int depth, const st
 template <typename J>
 Value from_any_json(const J& j) {
   switch (j.type()) {
-    case nlohmann::json::value_t::null: return Value::none();
-    case nlohmann::json::value_t::boolean: return Value::boolean(j.template get<bool>());
-    case nlohmann::json::value_t::number_integer: return Value::integer(j.template get<int64_t>());
-    case nlohmann::json::value_t::number_unsigned: return Value::integer((int64_t)j.template get<uint64_t>());
-    case nlohmann::json::value_t::number_float: return Value::number(j.template get<double>());
-    case nlohmann::json::value_t::string: return Value::string(j.template get<std::string>());
+    case nlohmann::json::value_t::null:
+      return Value::none();
+    case nlohmann::json::value_t::boolean:
+      return Value::boolean(j.template get<bool>());
+    case nlohmann::json::value_t::number_integer:
+      return Value::integer(j.template get<int64_t>());
+    case nlohmann::json::value_t::number_unsigned:
+      return Value::integer((int64_t)j.template get<uint64_t>());
+    case nlohmann::json::value_t::number_float:
+      return Value::number(j.template get<double>());
+    case nlohmann::json::value_t::string:
+      return Value::string(j.template get<std::string>());
     case nlohmann::json::value_t::array: {
       List l;
       for (const auto& x : j) l.push_back(from_any_json(x));
@@ -226,20 +267,25 @@ Value from_any_json(const J& j) {
       for (auto it = j.begin(); it != j.end(); ++it) d.items.emplace_back(it.key(), from_any_json(it.value()));
       return Value::make_dict(std::move(d));
     }
-    default: return Value::none();
+    default:
+      return Value::none();
   }
 }
 
 }  // namespace
 
-std::string to_json(const Value& v, int indent, const std::string& item_sep, const std::string& key_sep,
-                    bool sort_keys, bool ensure_ascii) {
+std::string to_json(const Value& v, int indent, const std::string& item_sep, const std::string& key_sep, bool sort_keys,
+                    bool ensure_ascii) {
   std::string out;
   json_into(out, v, indent, 0, item_sep, key_sep, sort_keys, ensure_ascii);
   return out;
 }
 
-Value from_json(const nlohmann::ordered_json& j) { return from_any_json(j); }
-Value from_json(const nlohmann::json& j) { return from_any_json(j); }
+Value from_json(const nlohmann::ordered_json& j) {
+  return from_any_json(j);
+}
+Value from_json(const nlohmann::json& j) {
+  return from_any_json(j);
+}
 
 }  // namespace align::data::jinja

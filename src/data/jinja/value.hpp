@@ -40,23 +40,73 @@ struct Value {
   double f = 0;
   std::string s;  // String: the text; Undefined: the name that was looked up (for messages); Function: its name
   std::shared_ptr<List> list;
-  bool tuple = false;  // List: a Python tuple (prints with parentheses, never equals a list)
+  bool tuple = false;          // List: a Python tuple (prints with parentheses, never equals a list)
   std::shared_ptr<Dict> dict;  // Dict and Namespace
   std::shared_ptr<Function> fn;
 
   Value() = default;
-  static Value undefined(std::string name = "") { Value v; v.s = std::move(name); return v; }
-  static Value none() { Value v; v.kind = Kind::None; return v; }
-  static Value boolean(bool x) { Value v; v.kind = Kind::Bool; v.b = x; return v; }
-  static Value integer(int64_t x) { Value v; v.kind = Kind::Int; v.i = x; return v; }
-  static Value number(double x) { Value v; v.kind = Kind::Float; v.f = x; return v; }
-  static Value string(std::string x) { Value v; v.kind = Kind::String; v.s = std::move(x); return v; }
-  static Value make_list(List x = {}) { Value v; v.kind = Kind::List; v.list = std::make_shared<List>(std::move(x)); return v; }
-  static Value make_tuple(List x) { Value v = make_list(std::move(x)); v.tuple = true; return v; }
-  static Value make_dict(Dict x = {}) { Value v; v.kind = Kind::Dict; v.dict = std::make_shared<Dict>(std::move(x)); return v; }
-  static Value make_namespace(Dict x = {}) { Value v = make_dict(std::move(x)); v.kind = Kind::Namespace; return v; }
+  static Value undefined(std::string name = "") {
+    Value v;
+    v.s = std::move(name);
+    return v;
+  }
+  static Value none() {
+    Value v;
+    v.kind = Kind::None;
+    return v;
+  }
+  static Value boolean(bool x) {
+    Value v;
+    v.kind = Kind::Bool;
+    v.b = x;
+    return v;
+  }
+  static Value integer(int64_t x) {
+    Value v;
+    v.kind = Kind::Int;
+    v.i = x;
+    return v;
+  }
+  static Value number(double x) {
+    Value v;
+    v.kind = Kind::Float;
+    v.f = x;
+    return v;
+  }
+  static Value string(std::string x) {
+    Value v;
+    v.kind = Kind::String;
+    v.s = std::move(x);
+    return v;
+  }
+  static Value make_list(List x = {}) {
+    Value v;
+    v.kind = Kind::List;
+    v.list = std::make_shared<List>(std::move(x));
+    return v;
+  }
+  static Value make_tuple(List x) {
+    Value v = make_list(std::move(x));
+    v.tuple = true;
+    return v;
+  }
+  static Value make_dict(Dict x = {}) {
+    Value v;
+    v.kind = Kind::Dict;
+    v.dict = std::make_shared<Dict>(std::move(x));
+    return v;
+  }
+  static Value make_namespace(Dict x = {}) {
+    Value v = make_dict(std::move(x));
+    v.kind = Kind::Namespace;
+    return v;
+  }
   static Value function(std::string name, Function f) {
-    Value v; v.kind = Kind::Function; v.s = std::move(name); v.fn = std::make_shared<Function>(std::move(f)); return v;
+    Value v;
+    v.kind = Kind::Function;
+    v.s = std::move(name);
+    v.fn = std::make_shared<Function>(std::move(f));
+    return v;
   }
 
   bool is_undefined() const { return kind == Kind::Undefined; }
