@@ -12,7 +12,6 @@
 #include "common/domain.hpp"
 #include "common/text_escape.hpp"
 #include "common/error.hpp"
-#include "common/text_escape.hpp"
 #include "cpu/generate.hpp"
 #include "data/text_encoding.hpp"
 #include "model/checkpoint.hpp"
