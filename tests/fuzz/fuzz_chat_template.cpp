@@ -31,9 +31,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
   align::fuzz::expect_input_errors_only([&] {
     const align::data::TokenizerDir td = align::data::load_tokenizer_dir(dir);
-    const align::data::ChatTemplate t = align::data::require_template(td, std::nullopt);
-    align::data::encode_chat(td, t, messages, true);
-    align::data::encode_chat(td, t, messages, false);
+    const align::data::ChatTemplate t = align::data::require_template(td, nullptr);
+    align::data::encode_chat(td, t, messages, true, align::data::ChatDate{2024, 7, 26});
+    align::data::encode_chat(td, t, messages, false, align::data::ChatDate{2024, 7, 26});
   });
   return 0;
 }

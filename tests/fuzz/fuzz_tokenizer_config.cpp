@@ -19,7 +19,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const align::data::TokenizerDir td = align::data::load_tokenizer_dir(dir);
     if (td.chat_template) {
       const std::vector<align::data::Message> m = {{"system", "s"}, {"user", "hi"}, {"assistant", "yo"}};
-      align::data::encode_chat(td, *td.chat_template, m, false);
+      align::data::encode_chat(td, *td.chat_template, m, false, align::data::ChatDate{2024, 7, 26});
     }
   });
   return 0;
