@@ -68,8 +68,9 @@ void add_layout_flags(CLI::App& app, std::string& layout, bool& padding_free, in
       ->capture_default_str();
   app.add_flag("--padding-free", padding_free, "TRL's name for --layout packed");
   app.add_option("--row-tokens", row_tokens,
-                 "columns per packed row at most (default: twice the model's max_seq_len); a longer unit gets a "
-                 "row of its own");
+                 "columns per packed row at most (0, the default: twice the model's max_seq_len); a longer unit "
+                 "gets a row of its own")
+      ->transform(in_domain(Domain::ints(0, 1 << 24)));
 }
 
 LayoutOptions layout_flags_options(const std::string& layout, const std::string& default_layout, bool padding_free,
