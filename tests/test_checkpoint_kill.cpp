@@ -112,9 +112,12 @@ std::string layout(const std::string& out) {
   for (const char* name : {"checkpoint", "checkpoint.tmp", "checkpoint.old"}) {
     const std::string dir = out + "/" + name;
     std::error_code ec;
-    if (!fs::exists(dir, ec)) sig += "-";
-    else if (!verify_checkpoint(dir).empty()) sig += "partial";
-    else sig += cat(read_state(dir).step);
+    if (!fs::exists(dir, ec))
+      sig += "-";
+    else if (!verify_checkpoint(dir).empty())
+      sig += "partial";
+    else
+      sig += cat(read_state(dir).step);
     sig += " ";
   }
   return sig;
@@ -163,7 +166,8 @@ TEST_F(CheckpointKill, EveryKillOfTwoSavesAndOfTheTwoAfterLeavesALoadableCheckpo
       fs::remove_all(out2);
       fs::copy(out, out2, fs::copy_options::recursive);
       ASSERT_TRUE(run_killed([&] { save_step(out2, step + 1), save_step(out2, step + 2); }, k2));
-      check_loadable(out2, step, cat("kill at operation ", k1, ", resume from step ", step, ", kill at operation ", k2));
+      check_loadable(out2, step,
+                     cat("kill at operation ", k1, ", resume from step ", step, ", kill at operation ", k2));
       double_kills++;
       if (HasFailure()) return;
     }
@@ -255,7 +259,8 @@ TEST(MetricsLog, TruncationKeepsRowsUpToTheStepAndDropsATornLine) {
   std::ofstream(p) << "{\"step\": 1, \"loss\": 0.7}\n{\"step\": 2, \"loss\": 0.6}\n{\"step\": 2, \"eval_loss\": 0.5}\n"
                       "{\"step\": 3, \"loss\": 0.5}\n{\"step\": 4, \"lo";
   EXPECT_EQ(truncate_metrics(p.string(), 2), 2u);
-  EXPECT_EQ(read_text(p.string()), "{\"step\": 1, \"loss\": 0.7}\n{\"step\": 2, \"loss\": 0.6}\n{\"step\": 2, \"eval_loss\": 0.5}\n");
+  EXPECT_EQ(read_text(p.string()),
+            "{\"step\": 1, \"loss\": 0.7}\n{\"step\": 2, \"loss\": 0.6}\n{\"step\": 2, \"eval_loss\": 0.5}\n");
   EXPECT_EQ(truncate_metrics(p.string(), 2), 0u);  // nothing more to remove: the file is not rewritten
   fs::remove(p);
 }
@@ -268,14 +273,17 @@ class TrainerKill : public CheckpointKill {
  protected:
   // Runs the child; returns its stdout (the operation count) and sets killed.
   std::string child(const fs::path& dir, int kill_at, int stop_after, bool resume, bool* killed) {
-    const std::string cmd = cat(ALIGN_KILL_CHILD, " ", dir.string(), " ", kill_at, " ", stop_after, " ", resume ? 1 : 0);
+    const std::string cmd =
+        cat(ALIGN_KILL_CHILD, " ", dir.string(), " ", kill_at, " ", stop_after, " ", resume ? 1 : 0);
     std::FILE* p = ::popen(cmd.c_str(), "r");
     std::string out;
     char buf[256];
     while (std::fgets(buf, sizeof buf, p)) out += buf;
     const int status = ::pclose(p);
     *killed = WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) == 128 + SIGKILL);
-    if (!*killed) EXPECT_EQ(status, 0) << cmd;
+    if (!*killed) {
+      EXPECT_EQ(status, 0) << cmd;
+    }
     return out;
   }
   void make_inputs(const fs::path& dir) {

@@ -85,7 +85,8 @@ TEST(Domain, JsonFields) {
 class RecipeTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    path_ = (std::filesystem::temp_directory_path() / ("align_recipe_" + std::to_string(::getpid()) + ".json")).string();
+    path_ =
+        (std::filesystem::temp_directory_path() / ("align_recipe_" + std::to_string(::getpid()) + ".json")).string();
   }
   void TearDown() override { std::filesystem::remove(path_); }
   // The exit status and stderr line of a trainer-like parse of the recipe `json`.

@@ -16,7 +16,9 @@ std::string number_text(double v) {
   return cat(v);
 }
 // What a user typed, as it may appear in a one-line message.
-std::string shown(const std::string& text) { return text.empty() ? "''" : printable(text, 40); }
+std::string shown(const std::string& text) {
+  return text.empty() ? "''" : printable(text, 40);
+}
 }  // namespace
 
 bool Domain::contains(double v) const {
@@ -31,7 +33,9 @@ std::string Domain::interval() const {
   return cat(lo_open ? "(" : "[", number_text(lo), ", ", number_text(hi), hi_open ? ")" : "]");
 }
 
-std::string Domain::describe() const { return interval() + (integer ? " (an integer)" : " (a finite number)"); }
+std::string Domain::describe() const {
+  return interval() + (integer ? " (an integer)" : " (a finite number)");
+}
 
 std::string check_in_domain(const std::string& text, const Domain& d) {
   const char* begin = text.c_str();
@@ -76,8 +80,9 @@ int64_t json_integer(const nlohmann::json& j, const std::string& key, const Doma
   ALIGN_REQUIRE(!v.is_number_float() || d.contains(v.get<double>()), where, ": field '", key, "' = ", v.dump(),
                 " is not in ", d.describe());
   // Integers are compared as integers: a uint64 above 2^63 must not wrap into the domain.
-  const bool inside = v.is_number_unsigned() ? v.get<uint64_t>() <= (uint64_t)d.hi && d.contains((double)v.get<uint64_t>())
-                                             : d.contains((double)v.get<int64_t>());
+  const bool inside = v.is_number_unsigned()
+                          ? v.get<uint64_t>() <= (uint64_t)d.hi && d.contains((double)v.get<uint64_t>())
+                          : d.contains((double)v.get<int64_t>());
   ALIGN_REQUIRE(v.is_number_float() || inside, where, ": field '", key, "' = ", v.dump(), " is not in ", d.describe());
   return v.is_number_float() ? (int64_t)v.get<double>() : v.get<int64_t>();
 }

@@ -46,7 +46,8 @@ bool plain_name(const std::string& n) {
 std::string check_dir(const std::string& dir, bool checksums) {
   const std::string manifest_path = (fs::path(dir) / "manifest.json").string();
   std::error_code ec;
-  if (!fs::exists(manifest_path, ec)) return "no manifest.json (an unfinished save, or a checkpoint of an older version)";
+  if (!fs::exists(manifest_path, ec))
+    return "no manifest.json (an unfinished save, or a checkpoint of an older version)";
   nlohmann::json m;
   try {
     m = read_json_file(manifest_path);
@@ -59,13 +60,15 @@ std::string check_dir(const std::string& dir, bool checksums) {
   for (const nlohmann::json& f : m["files"]) {
     uint64_t sum = 0;
     if (!f.is_object() || !f.contains("name") || !f["name"].is_string() || !plain_name(f["name"].get<std::string>()) ||
-        !f.contains("bytes") || !f["bytes"].is_number_unsigned() || !f.contains("fnv1a64") || !parse_hex64(f["fnv1a64"], sum))
+        !f.contains("bytes") || !f["bytes"].is_number_unsigned() || !f.contains("fnv1a64") ||
+        !parse_hex64(f["fnv1a64"], sum))
       return cat(manifest_path, ": an entry is not {\"name\", \"bytes\", \"fnv1a64\"}: ", f.dump().substr(0, 80));
     const std::string name = f["name"].get<std::string>(), path = (fs::path(dir) / name).string();
     has_state |= name == "state.json";
     const uintmax_t size = fs::file_size(path, ec);
     if (ec) return cat(path, ": missing (listed in the manifest)");
-    if (size != f["bytes"].get<uint64_t>()) return cat(path, ": ", size, " bytes, the manifest says ", f["bytes"].get<uint64_t>());
+    if (size != f["bytes"].get<uint64_t>())
+      return cat(path, ": ", size, " bytes, the manifest says ", f["bytes"].get<uint64_t>());
     if (checksums) {
       const uint64_t got = file_checksum(path);
       if (got != sum) return cat(path, ": checksum ", hex64(got), ", the manifest says ", hex64(sum), " (corrupted)");
@@ -133,7 +136,9 @@ void write_manifest(const std::string& dir, const std::vector<std::string>& file
   write_text((fs::path(dir) / "manifest.json").string(), m.dump(2) + "\n");
 }
 
-std::string verify_checkpoint(const std::string& dir) { return check_dir(dir, true); }
+std::string verify_checkpoint(const std::string& dir) {
+  return check_dir(dir, true);
+}
 
 namespace {
 const char* const kNames[3] = {"checkpoint", "checkpoint.tmp", "checkpoint.old"};
@@ -217,7 +222,8 @@ size_t truncate_metrics(const std::string& path, int64_t step) {
     const std::string line = text.substr(pos, nl - pos);
     pos = nl + 1;
     const nlohmann::json row = nlohmann::json::parse(line, nullptr, false);
-    if (row.is_object() && row.contains("step") && row["step"].is_number_integer() && row["step"].get<int64_t>() > step) {
+    if (row.is_object() && row.contains("step") && row["step"].is_number_integer() &&
+        row["step"].get<int64_t>() > step) {
       removed++;
       continue;
     }

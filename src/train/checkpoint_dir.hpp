@@ -38,14 +38,14 @@ namespace align::train {
 inline constexpr int kCheckpointFormat = 2;
 
 struct CheckpointState {
-  int64_t step = 0;             // optimizer steps done
-  int64_t epoch = 0;            // the epoch in progress
-  int64_t micro_batch = 0;      // micro-batches of that epoch done
-  uint64_t num_tokens = 0;      // attended tokens so far, all ranks
-  uint64_t seed = 0;            // of the data order
+  int64_t step = 0;         // optimizer steps done
+  int64_t epoch = 0;        // the epoch in progress
+  int64_t micro_batch = 0;  // micro-batches of that epoch done
+  uint64_t num_tokens = 0;  // attended tokens so far, all ranks
+  uint64_t seed = 0;        // of the data order
   int64_t batch_size = 0, grad_accum = 0, world_size = 1;
   bool zero1 = false;
-  int64_t optimizer_step = 0;   // the optimizer's own step count (AdamW's t), equal to step
+  int64_t optimizer_step = 0;     // the optimizer's own step count (AdamW's t), equal to step
   uint64_t data_fingerprint = 0;  // of the training data's content (0: unknown)
 };
 

@@ -16,7 +16,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::filesystem::create_directories(d);
     std::filesystem::copy_file(align::fuzz::test_data("pairs/gpt2_tok_chatml/tokenizer.json"), d + "/tokenizer.json",
                                std::filesystem::copy_options::overwrite_existing);
-    align::fuzz::write_scratch("tok_chat/tokenizer_config.json", R"({"bos_token": "<|endoftext|>", "eos_token": "<|endoftext|>"})");
+    align::fuzz::write_scratch("tok_chat/tokenizer_config.json",
+                               R"({"bos_token": "<|endoftext|>", "eos_token": "<|endoftext|>"})");
     return d;
   }();
   const std::vector<std::string> parts = align::fuzz::split_parts(data, size, 2);

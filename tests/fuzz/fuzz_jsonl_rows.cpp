@@ -8,8 +8,10 @@
 
 namespace {
 const align::data::TokenizerDir& tokenizer(int k) {
-  static const align::data::TokenizerDir chatml = align::data::load_tokenizer_dir(align::fuzz::test_data("pairs/gpt2_tok_chatml"));
-  static const align::data::TokenizerDir llama3 = align::data::load_tokenizer_dir(align::fuzz::test_data("pairs/llama3_tok_llama3"));
+  static const align::data::TokenizerDir chatml =
+      align::data::load_tokenizer_dir(align::fuzz::test_data("pairs/gpt2_tok_chatml"));
+  static const align::data::TokenizerDir llama3 =
+      align::data::load_tokenizer_dir(align::fuzz::test_data("pairs/llama3_tok_llama3"));
   return k == 0 ? chatml : llama3;
 }
 }  // namespace

@@ -79,6 +79,8 @@ void expect_input_errors_only(Body&& body) {
   }
 }
 
-inline std::string test_data(const std::string& rel) { return std::string(ALIGN_TEST_DATA) + "/" + rel; }
+inline std::string test_data(const std::string& rel) {
+  return std::string(ALIGN_TEST_DATA) + "/" + rel;
+}
 
 }  // namespace align::fuzz

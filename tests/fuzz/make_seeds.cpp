@@ -71,12 +71,14 @@ int main(int argc, char** argv) {
       s.batch_size = 2, s.grad_accum = 1, s.data_fingerprint = 0x1234;
       const std::string state = align::train::state_to_json(s).dump(2) + "\n";
       put("fuzz_checkpoint", ".state", state);
-      align::write_file_atomic(dir + "/state.json", [&](std::FILE* fp) { align::write_all(fp, state.data(), state.size(), "s"); });
+      align::write_file_atomic(dir + "/state.json",
+                               [&](std::FILE* fp) { align::write_all(fp, state.data(), state.size(), "s"); });
       std::vector<float> m(16), v(16);
       for (int i = 0; i < 16; i++) m[i] = 0.1f * i - 0.5f, v[i] = 0.01f * i;
       align::train::save_adamw_state(dir + "/optimizer.bin", 3, m, v);
       align::train::write_manifest(dir, {"state.json", "optimizer.bin"});
-      put("fuzz_checkpoint", "seed_dir", state + kSep + slurp(dir + "/manifest.json") + kSep + slurp(dir + "/optimizer.bin"));
+      put("fuzz_checkpoint", "seed_dir",
+          state + kSep + slurp(dir + "/manifest.json") + kSep + slurp(dir + "/optimizer.bin"));
       fs::remove(fs::path(g_out) / "fuzz_checkpoint" / ".state");
     }
     // A sharded index over the target's two fixed shards.
@@ -95,7 +97,8 @@ int main(int argc, char** argv) {
 {"messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "u"}, {"role": "assistant", "content": "a"}]}
 {"text": "plain text"}
 )");
-    for (const char opts : {'\0', '\x01', '\x06', '\x0b'}) put("fuzz_jsonl_rows", "seed_opts" + std::to_string((int)opts), std::string(1, opts) + rows);
+    for (const char opts : {'\0', '\x01', '\x06', '\x0b'})
+      put("fuzz_jsonl_rows", "seed_opts" + std::to_string((int)opts), std::string(1, opts) + rows);
     // Chat templates: the canonical templates of tests/data, with a conversation.
     const std::string data = ALIGN_TEST_DATA;
     for (const char* d : {"gpt2_tok_chatml", "llama3_tok_llama3", "spm_tok_plain", "spm_tok_zephyr"}) {
