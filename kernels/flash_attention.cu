@@ -39,8 +39,10 @@ using bf16 = __nv_bfloat16;
 
 // Every tiling choice of the three kernels. Predicted, not yet measured on a card
 // (dev/bench/NOTES.md): Br = Bc = 64 with 4 warps is FlashAttention-2's choice for
-// head dims 64 and 128 on sm_80/sm_90; the backward's query tile halves at HS 128 so
-// that dK, dV (2·HS/8 fragments) and the 16 × Bq scores fit in the registers.
+// head dims 64 and 128 on sm_80/sm_90. At HS 128 the backward's other axis halves (the dK/dV
+// kernel's query tile, the dQ kernel's key tile) so that the accumulators (2·HS/8 fragments)
+// and the 16 × 32 scores fit in the registers: with 64, ptxas (sm_90) reports 255 registers and
+// 344 bytes of spills for the dQ kernel; with 32, 240 and none (dK/dV: 255, 16 bytes).
 template <int HS_>
 struct FlashTraits {
   static constexpr int HS = HS_;
@@ -49,6 +51,7 @@ struct FlashTraits {
   static constexpr int kRows = 16 * kWarps;  // Br: query rows per forward/dQ block, 16 per warp (the mma's M)
   static constexpr int kKeys = 64;           // Bc: keys per tile (forward, dQ); keys per dK/dV block, 16 per warp
   static constexpr int kBwdQueries = HS == 128 ? 32 : 64;  // queries per tile in the dK/dV kernel
+  static constexpr int kBwdKeys = HS == 128 ? 32 : 64;     // keys per tile in the dQ kernel
   // Shared-memory rows are padded by 16 bytes: the 8 row addresses of an ldmatrix then fall in
   // 8 different bank groups (an unpadded HS·2-byte stride puts them all in one: 8-way conflicts).
   static constexpr int kStride = HS + 8;
@@ -409,7 +412,7 @@ template <class Tr>
 __global__ void __launch_bounds__(Tr::kThreads)
     flash_backward_q_kernel(float* dqkv, const bf16* qkv, const bf16* dout, const float* lse, const float* delta,
                             Visibility vis, int NH, int NKV) {
-  constexpr int HS = Tr::HS, Br = Tr::kRows, Bc = Tr::kKeys, KS = HS / 16;
+  constexpr int HS = Tr::HS, Br = Tr::kRows, Bc = Tr::kBwdKeys, KS = HS / 16;
   const int T = vis.T, n = blockIdx.z, h = blockIdx.y, q0 = blockIdx.x * Br;
   const int QKV = (NH + 2 * NKV) * HS, g = h / (NH / NKV), len = vis.lengths[n];
   const int warp = threadIdx.x / 32, tiles = (T + Bc - 1) / Bc;
@@ -502,7 +505,7 @@ void backward_launch(float* dqkv, const bf16* qkv, const bf16* dout, const float
   (dqkv, qkv, dout, lse, delta, vis, NH, NKV);
   CUDA_CHECK_LAUNCH();
   const size_t q_shared =
-      sizeof(bf16) * (2 * Tr::kRows + 2 * Tr::kKeys) * Tr::kStride + sizeof(int) * 2 * tiles_of(vis.T, Tr::kKeys);
+      sizeof(bf16) * (2 * Tr::kRows + 2 * Tr::kBwdKeys) * Tr::kStride + sizeof(int) * 2 * tiles_of(vis.T, Tr::kBwdKeys);
   CUDA_CHECK(
       cudaFuncSetAttribute(flash_backward_q_kernel<Tr>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)q_shared));
   ALIGN_LAUNCH(flash_backward_q_kernel<Tr>, dim3(tiles_of(vis.T, Tr::kRows), NH, N), Tr::kThreads, q_shared, stream)
