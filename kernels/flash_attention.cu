@@ -451,9 +451,9 @@ __global__ void __launch_bounds__(Tr::kThreads)
     __syncthreads();
     FragC s[Bc / 8], dp[Bc / 8];
     fill(s, 0.f), fill(dp, 0.f);
-    mma_abt<KS, Bc / 8, Tr::kStride>(s, q, sK);   // S = Q Kᵀ
+    mma_abt<KS, Bc / 8, Tr::kStride>(s, q, sK);    // S = Q Kᵀ
     mma_abt<KS, Bc / 8, Tr::kStride>(dp, dy, sV);  // dP = dO Vᵀ
-    for (int nb = 0; nb < Bc / 8; nb++)           // dS = P∘(dP − delta), P = e^{S/√HS − lse}, 0 where hidden
+    for (int nb = 0; nb < Bc / 8; nb++)            // dS = P∘(dP − delta), P = e^{S/√HS − lse}, 0 where hidden
       for (int i = 0; i < 4; i++) {
         const bool seen = every[kt] || sees(mine[i / 2], k0 + frag_col(nb, i));
         const float p = seen ? exp2f(c * s[nb].x[i] - lse2[i / 2]) : 0.f;

@@ -37,7 +37,7 @@ struct FragB {
   uint32_t x[2];  // 4 bf16 of a 16x8 tile, element (k, n)
 };
 struct FragC {
-  float x[4];  // 4 floats of a 16x8 tile: rows lane/4 (x[0], x[1]) and lane/4 + 8 (x[2], x[3]), cols 2·(lane%4) + {0,1}
+  float x[4];  // 4 floats of a 16x8 tile: rows lane/4 (x[0..1]) and lane/4 + 8 (x[2..3]), cols 2·(lane%4) + {0,1}
 };
 
 __device__ __forceinline__ void mma_bf16(FragC& acc, const FragA& a, const FragB& b ALIGN_MMA_WHERE) {

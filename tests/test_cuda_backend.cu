@@ -215,7 +215,8 @@ TEST(CudaTraining, TenDpoStepsWithFlashAttentionTrackTheCpuInBf16) {
   TinyDpo t("align_cuda_train_flash", 2, ModelConfig::llama(32, 1, 2, 1, 128, 32, 16));
   train::TrainOptions o;
   o.batch_size = 4, o.max_steps = 10, o.lr = 5e-3;
-  const std::vector<double> cpu = t.run("cpu", true, Precision::FP32, o), bf16 = t.run("bf16", false, Precision::BF16, o);
+  const std::vector<double> cpu = t.run("cpu", true, Precision::FP32, o),
+                            bf16 = t.run("bf16", false, Precision::BF16, o);
   ASSERT_EQ(cpu.size(), 10u);
   ASSERT_EQ(bf16.size(), 10u);
   for (int s = 0; s < 10; s++) EXPECT_NEAR(bf16[s], cpu[s], 2e-2) << "bf16 step " << s + 1;

@@ -20,8 +20,8 @@
 #include "cpu/ops.hpp"
 #include "cuda/check.cuh"
 #include "cuda/device_buffer.cuh"
-#include "kernels/kernels.cuh"
 #include "float_checks.hpp"
+#include "kernels/kernels.cuh"
 #include "schedules.hpp"
 
 namespace align {

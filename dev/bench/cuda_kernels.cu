@@ -92,7 +92,8 @@ FlashCheck check_flash(int N, int T, int NH, int NKV, int HS, uint64_t seed) {
                                     dl.data(), nullptr, nullptr, nullptr, N, T, NH, NKV, HS, 0);
   const std::vector<float> go = o.download(), gd = dq.download();
   double eo = 0;
-  for (size_t i = 0; i < ro.size(); i++) eo = std::max(eo, std::isnan(go[i]) ? INFINITY : (double)std::fabs(go[i] - ro[i]));
+  for (size_t i = 0; i < ro.size(); i++)
+    eo = std::max(eo, std::isnan(go[i]) ? INFINITY : (double)std::fabs(go[i] - ro[i]));
   double ed = max_rel_error(gd, rd);
   for (float x : gd) ed = std::isnan(x) ? INFINITY : ed;
   return {eo / max_abs(qkv), ed};
@@ -137,8 +138,8 @@ int main(int argc, char** argv) {
       mm.forward(gc.data(), (const __nv_bfloat16*)ga16.data(), (const __nv_bfloat16*)gb16.data(), nullptr, G, G, G, 0);
     });
     gemm16_tflops = 2.0 * G * G * G / gemm16_ms / 1e9;
-    std::printf("ceilings: copy %.0f GB/s, fp32 GEMM %dx%dx%d %.1f TFLOP/s, bf16 GEMM %.1f TFLOP/s\n\n", copy_gbs, G,
-                G, G, gemm_tflops, gemm16_tflops);
+    std::printf("ceilings: copy %.0f GB/s, fp32 GEMM %dx%dx%d %.1f TFLOP/s, bf16 GEMM %.1f TFLOP/s\n\n", copy_gbs, G, G,
+                G, gemm_tflops, gemm16_tflops);
   }
   if (!check_only)
     std::printf(
@@ -275,8 +276,9 @@ int main(int argc, char** argv) {
     const double fwd_flops = 4.0 * N * NH * (double)T * T * HS / 2, bwd_flops = 2.5 * fwd_flops;
     auto row = [&](const char* what, double ms, double flops) {
       const double tf = flops / ms / 1e9;
-      std::printf("| %s | N%d T%d NH%d HS%d causal | (checked above) | %.3f ms | %.1f TFLOP/s | %.0f%% of bf16 GEMM |\n",
-                  what, N, T, NH, HS, ms, tf, 100 * tf / gemm16_tflops);
+      std::printf(
+          "| %s | N%d T%d NH%d HS%d causal | (checked above) | %.3f ms | %.1f TFLOP/s | %.0f%% of bf16 GEMM |\n", what,
+          N, T, NH, HS, ms, tf, 100 * tf / gemm16_tflops);
     };
     const auto fwd = [&](int) {
       kernels::flash_attention_forward(o.data(), lse.data(), q16.data(), dl.data(), nullptr, nullptr, nullptr, N, T, NH,
@@ -284,10 +286,13 @@ int main(int argc, char** argv) {
     };
     fwd(0);
     row("flash_attention_forward", time_ms(20, fwd), fwd_flops);
-    row("flash_attention_backward", time_ms(20, [&](int) {
-          kernels::flash_attention_backward(dqkv.data(), delta.data(), dy.data(), dy16.data(), o.data(), q16.data(),
-                                            lse.data(), dl.data(), nullptr, nullptr, nullptr, N, T, NH, NKV, HS, 0);
-        }),
+    row("flash_attention_backward",
+        time_ms(20,
+                [&](int) {
+                  kernels::flash_attention_backward(dqkv.data(), delta.data(), dy.data(), dy16.data(), o.data(),
+                                                    q16.data(), lse.data(), dl.data(), nullptr, nullptr, nullptr, N, T,
+                                                    NH, NKV, HS, 0);
+                }),
         bwd_flops);
     {  // the batched GEMMs with bf16 operands (the backend's bf16 attention before flash): (N,NH,T,T) twice
       const std::vector<float> flash_out = o.download();
@@ -299,9 +304,12 @@ int main(int argc, char** argv) {
       row("attention_forward v2 bf16 (cuBLAS batched)",
           time_ms(10, [&](int) { batched.forward(o.data(), att.data(), qkv.data(), dl.data(), N, T, NH, NKV, HS, 0); }),
           fwd_flops);
-      row("attention_backward v2 bf16 (cuBLAS batched)", time_ms(10, [&](int) {
-            batched.backward(dqkv.data(), ds.data(), dy.data(), qkv.data(), att.data(), dl.data(), N, T, NH, NKV, HS, 0);
-          }),
+      row("attention_backward v2 bf16 (cuBLAS batched)",
+          time_ms(10,
+                  [&](int) {
+                    batched.backward(dqkv.data(), ds.data(), dy.data(), qkv.data(), att.data(), dl.data(), N, T, NH,
+                                     NKV, HS, 0);
+                  }),
           bwd_flops);
     }
 #if defined(ALIGN_WITH_CUDNN_FRONTEND) && !defined(ALIGN_SOFTWARE_DEVICE)
@@ -309,9 +317,8 @@ int main(int argc, char** argv) {
       bench::CudnnSdpa sdpa(N, T, NH, NKV, HS);
       DeviceBuffer<__nv_bfloat16> o16(rows_n * Y), dq16(rows_n * QKV);
       row("cuDNN SDPA forward", time_ms(20, [&](int) { sdpa.forward(o16.data(), lse.data(), q16.data()); }), fwd_flops);
-      row("cuDNN SDPA backward", time_ms(20, [&](int) {
-            sdpa.backward(dq16.data(), q16.data(), o16.data(), dy16.data(), lse.data());
-          }),
+      row("cuDNN SDPA backward",
+          time_ms(20, [&](int) { sdpa.backward(dq16.data(), q16.data(), o16.data(), dy16.data(), lse.data()); }),
           bwd_flops);
     }
 #else

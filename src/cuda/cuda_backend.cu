@@ -317,8 +317,7 @@ class CudaBackend final : public train::Backend {
     kernels::to_bf16(in16_.data(), a.qkv, (int64_t)M * c_.qkv_dim(), stream_);
     kernels::to_bf16(out16_.data(), datty_, (int64_t)M * c_.q_dim(), stream_);
     kernels::flash_attention_backward(dqkv_, ds_, datty_, out16_.data(), a.atty, in16_.data(), a.att, lengths_.data(),
-                                      nullptr, nullptr, nullptr, N_, T_, c_.n_head, c_.n_kv_head, c_.head_dim,
-                                      stream_);
+                                      nullptr, nullptr, nullptr, N_, T_, c_.n_head, c_.n_kv_head, c_.head_dim, stream_);
   }
 
   // The bf16 copy of a weight: the same offset in the bf16 buffer.
