@@ -7,8 +7,10 @@
 //   Q (N, NH, T, HS) strides (T·QKV, HS, QKV, 1) at column 0, K and V
 //   (N, NKV, T, HS) at columns NH·HS and (NH + NKV)·HS; O and dO (N, NH, T, HS)
 //   in (N, T, NH·HS); dQ, dK, dV land in a (N, T, QKV) bf16 buffer.
-// Uses the frontend's v1 calls (sdpa with set_is_inference / set_causal_mask,
-// sdpa_backward, the validate → build_plans sequence), which later versions keep.
+// Uses the frontend's v1 calls (sdpa with set_generate_stats / set_causal_mask,
+// sdpa_backward, the validate → build_plans sequence); compiled against
+// cudnn-frontend 1.32.0 (the include/ of PyPI's nvidia-cudnn-frontend wheel or of
+// the NVIDIA/cudnn-frontend repository: cmake -DCUDNN_FRONTEND_INCLUDE=that/include).
 #pragma once
 
 #include <cudnn.h>
@@ -52,7 +54,7 @@ class CudnnSdpa {
     v_ = tensor(fwd_, "v", N, NKV, T, HS, QKV);
     auto [o, stats] = fwd_.sdpa(
         q_, k_, v_,
-        fe::graph::SDPA_attributes().set_name("sdpa").set_is_inference(false).set_causal_mask(true).set_attn_scale(
+        fe::graph::SDPA_attributes().set_name("sdpa").set_generate_stats(true).set_causal_mask(true).set_attn_scale(
             scale));
     o->set_output(true).set_dim({N, NH, T, HS}).set_stride({T * Y, HS, Y, 1});
     stats->set_output(true).set_data_type(fe::DataType_t::FLOAT);
@@ -105,7 +107,7 @@ class CudnnSdpa {
  private:
   using Tensor = std::shared_ptr<fe::graph::Tensor_attributes>;
   static void ok(bool good, const char* what) { ALIGN_ASSERT(good, "cuDNN SDPA: ", what, " failed"); }
-  static void ok(const fe::error_t& e, const char* what) {
+  static void ok(fe::error_t e, const char* what) {  // by value: get_message() is not const
     ALIGN_ASSERT(e.is_good(), "cuDNN SDPA: ", what, ": ", e.get_message());
   }
   void build(fe::graph::Graph& g) {
