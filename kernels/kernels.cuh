@@ -68,6 +68,21 @@ void causal_softmax_forward(float* att, const VisibilityRule& rule, int N, int N
 void causal_softmax_backward(float* da_to_ds, const float* att, const VisibilityRule& rule, int N, int NH, int T,
                              cudaStream_t stream);
 
+// flash_attention.cu: the same attention without the (N,NH,T,T) scores (FlashAttention-2 on tensor
+// cores, bf16 operands, fp32 accumulation), for head dims where flash_attention_supported (64, 128;
+// others use the batched-GEMM attention of src/cuda/attention.cuh). Visibility: the batch's rule
+// (src/model/visibility.hpp, device pointers): query t of row n sees key j iff j <= t < lengths[n]
+// and (seq_start[t] <= j or prefix_start[t] <= j < prefix_end[t]); seq_start null: plain causal rows.
+// forward writes out (fp32) and lse (N,NH,T), the natural log-sum-exp of each query's scaled
+// scores (0 for a query that sees nothing); backward overwrites dqkv, using delta (N,NH,T) as
+// scratch, from dout (fp32, for delta) and its bf16 cast dout16. Deterministic: no atomics.
+bool flash_attention_supported(int HS);
+void flash_attention_forward(float* out, float* lse, const __nv_bfloat16* qkv, const VisibilityRule& rule, int N, int T,
+                             int NH, int NKV, int HS, cudaStream_t stream);
+void flash_attention_backward(float* dqkv, float* delta, const float* dout, const __nv_bfloat16* dout16,
+                              const float* out, const __nv_bfloat16* qkv, const float* lse, const VisibilityRule& rule,
+                              int N, int T, int NH, int NKV, int HS, cudaStream_t stream);
+
 // logprob.cu: logp and lse of the target per row over V of Vp columns; backward in place to dlogits.
 void logprob_forward(float* logp, float* lse, const float* logits, const int32_t* targets, int M, int V, int Vp,
                      cudaStream_t stream);

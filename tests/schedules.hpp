@@ -18,7 +18,7 @@ class ReverseSchedule {
   ReverseSchedule() { emu::set_schedule(emu::Schedule::Reverse); }
   ~ReverseSchedule() { emu::set_schedule(emu::Schedule::Forward); }
 #else
-  ReverseSchedule() = default;
+  ReverseSchedule() {}  // declared: the deleted copy leaves no implicit one (a trivial one: nvcc warns unused)
 #endif
   ReverseSchedule(const ReverseSchedule&) = delete;
   ReverseSchedule& operator=(const ReverseSchedule&) = delete;

@@ -2,7 +2,8 @@
 // whole models (every tiny architecture of test_util.hpp): log-probs, every
 // parameter gradient, bit-identical repeated runs, packed and shared batch
 // layouts (against the CPU and against padded), and 10 DPO training steps
-// tracking the CPU loss trajectory. Skips without a GPU.
+// tracking the CPU loss trajectory. Skips without a GPU. Models of head dims 64 and 128
+// (flash_configs) run the same checks; in bf16 mode their attention is the flash kernels.
 //
 // Tolerances: both sides compute in float32 with different summation orders
 // (BLAS vs cuBLASLt, sequential vs warp reductions) through several layers:
@@ -40,7 +41,10 @@ class CudaBackendTest : public ::testing::TestWithParam<test::NamedConfig> {
   Pair backends(uint64_t seed, Precision precision = Precision::FP32) const {
     const ModelConfig& c = GetParam().config;
     std::vector<float> p(TensorTable(c).total_size());
-    test::fill_random_params(c, p.data(), seed);
+    // Spread 0.4 at the tiny models' width C = 16, shrinking as 1/√C for the wider flash models so
+    // that their activations stay O(1) as well (at 0.4 a C = 256 model's logits reach ±100 and
+    // bf16 rounding alone moves log-probs by whole units, whichever attention runs).
+    test::fill_random_params(c, p.data(), seed, 0.4 * std::sqrt(16.0 / c.n_embd));
     return {train::make_cpu_backend(c, p), make_cuda_backend(c, p, precision)};
   }
   // Forward on both, logp within rel_logp of the largest |logp|; then backward of the weights w
@@ -215,14 +219,28 @@ TEST_P(CudaBackendTest, PackedAndSharedRowsMatchTheCpuAndPadded) {
 INSTANTIATE_TEST_SUITE_P(TinyModels, CudaBackendTest, ::testing::ValuesIn(test::tiny_configs()),
                          [](const auto& info) { return info.param.name; });
 
+// Head dims 64 and 128, where bf16 mode runs the flash attention kernels (the tiny models' head
+// dims take the batched GEMMs in both modes); T = 80 spans two query and key tiles.
+std::vector<test::NamedConfig> flash_configs() {
+  ModelConfig g = ModelConfig::gpt2(37, 1, 2, 128, 80);
+  g.padded_vocab_size = 40;
+  ModelConfig l = ModelConfig::llama(37, 1, 4, 2, 256, 64, 80);
+  l.padded_vocab_size = 40;
+  ModelConfig m = ModelConfig::llama(37, 1, 2, 1, 256, 64, 80);
+  m.padded_vocab_size = 40;
+  return {{"gpt2_hs64", g}, {"llama_gqa_hs64", l}, {"llama_mqa_hs128", m}};
+}
+INSTANTIATE_TEST_SUITE_P(FlashHeadDims, CudaBackendTest, ::testing::ValuesIn(flash_configs()),
+                         [](const auto& info) { return info.param.name; });
+
 // A tiny Llama with random weights and 40 toy preference pairs in a temporary directory.
 // run() trains DPO (live reference) on the CPU or CUDA backend into dir/out and returns the
 // per-step losses of its metrics.jsonl.
 class TinyDpo {
  public:
-  TinyDpo(const std::string& name, uint64_t seed)
+  TinyDpo(const std::string& name, uint64_t seed, ModelConfig c = ModelConfig::llama(32, 1, 2, 1, 16, 32, 16))
       : dir_(std::filesystem::temp_directory_path() / (name + "_" + std::to_string(::getpid()))),
-        c_(ModelConfig::llama(32, 1, 2, 1, 16, 32, 16)),
+        c_(c),
         p_(TensorTable(c_).total_size()) {
     std::filesystem::create_directories(dir_);
     test::fill_random_params(c_, p_.data(), seed, 0.1);
@@ -268,6 +286,27 @@ TEST(CudaTraining, TenDpoStepsTrackTheCpuLossesInFp32AndBf16) {
     EXPECT_NEAR(fp32[s], cpu[s], 1e-3) << "fp32 step " << s + 1;
     EXPECT_NEAR(bf16[s], cpu[s], 2e-2) << "bf16 step " << s + 1;
   }
+}
+
+// The same with head dim 64, where bf16 runs the flash attention kernels, and a bit-identical resume.
+TEST(CudaTraining, TenDpoStepsWithFlashAttentionTrackTheCpuInBf16) {
+  if (!device_available()) GTEST_SKIP() << "no CUDA device";
+  TinyDpo t("align_cuda_train_flash", 2, ModelConfig::llama(32, 1, 2, 1, 128, 32, 16));
+  train::TrainOptions o;
+  o.batch_size = 4, o.max_steps = 10, o.lr = 5e-3;
+  const std::vector<double> cpu = t.run("cpu", true, Precision::FP32, o),
+                            bf16 = t.run("bf16", false, Precision::BF16, o);
+  ASSERT_EQ(cpu.size(), 10u);
+  ASSERT_EQ(bf16.size(), 10u);
+  for (int s = 0; s < 10; s++) EXPECT_NEAR(bf16[s], cpu[s], 2e-2) << "bf16 step " << s + 1;
+  // The flash backward has no atomics: stopping after 5 steps and resuming ends on the same bytes.
+  train::TrainOptions first = o, rest = o;
+  first.stop_after_step = 5, rest.resume = true;
+  t.run("bf16_resumed", false, Precision::BF16, first);
+  t.run("bf16_resumed", false, Precision::BF16, rest);
+  const std::vector<char> a = t.model_bytes("bf16"), b = t.model_bytes("bf16_resumed");
+  ASSERT_FALSE(a.empty());
+  EXPECT_TRUE(a == b) << "the resumed bf16 run with flash attention differs from the straight one";
 }
 
 // The device optimizer's state survives a checkpoint: 3 steps, stop, resume for 3 more give the

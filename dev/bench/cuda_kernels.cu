@@ -12,6 +12,11 @@
 // program ends with "N passed, M failed" and a non-zero status on a failure.
 // --check-only runs the checks alone on smaller shapes, no timing (what
 // `make test` runs on the software device). Skips (exit 0) without a GPU.
+// Attention rows: flash attention (kernels/flash_attention.cu) forward and
+// backward against the batched-GEMM attention with bf16 operands and, in the
+// nvcc build with cudnn_frontend.h, cuDNN's fused SDPA (cudnn_sdpa.cuh) on the
+// same shapes, in TFLOP/s with the causal FLOP count (forward 4·N·NH·T²·HS/2,
+// backward 2.5× that) and as a fraction of a bf16 GEMM measured in the run.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -27,6 +32,9 @@
 #include "cuda/matmul.cuh"
 #include "cuda_timing.cuh"
 #include "kernels/kernels.cuh"
+#if defined(ALIGN_WITH_CUDNN_FRONTEND) && !defined(ALIGN_SOFTWARE_DEVICE)
+#include "cudnn_sdpa.cuh"
+#endif
 
 using namespace align;
 using bench::time_ms;
@@ -46,6 +54,49 @@ double max_rel_error(const std::vector<float>& got, const std::vector<float>& re
   for (size_t i = 0; i < ref.size(); i++)
     d = std::max(d, (double)std::fabs(got[i] - ref[i])), s = std::max(s, (double)std::fabs(ref[i]));
   return d / std::max(s, 1e-30);
+}
+double max_abs(const std::vector<float>& v) {
+  double m = 0;
+  for (float x : v) m = std::max(m, (double)std::fabs(x));
+  return m;
+}
+std::vector<__nv_bfloat16> to_bf16_host(const std::vector<float>& x) {
+  std::vector<__nv_bfloat16> out(x.size());
+  for (size_t i = 0; i < x.size(); i++) out[i] = __float2bfloat16_rn(x[i]);
+  return out;
+}
+
+// Flash attention against the CPU reference on bf16-rounded q, k, v and dout (as
+// tests/test_flash_attention.cu): out within 2·2^-9 of max|v| (P is rounded to bf16 before
+// P·V), dqkv within 2e-2 of its largest element (P and dS rounded to bf16).
+struct FlashCheck {
+  double out_error, grad_error;  // |Δout|/max|v|, |Δdqkv|/max|dqkv|
+};
+FlashCheck check_flash(int N, int T, int NH, int NKV, int HS, uint64_t seed) {
+  const int QKV = (NH + 2 * NKV) * HS, Y = NH * HS;
+  std::vector<float> qkv = randn((size_t)N * T * QKV, seed), dout = randn((size_t)N * T * Y, seed + 1);
+  for (float& x : qkv) x = bf16_to_float(float_to_bf16(x));
+  for (float& x : dout) x = bf16_to_float(float_to_bf16(x));
+  std::vector<int32_t> len(N);
+  for (int n = 0; n < N; n++) len[n] = n == 0 ? T : 1 + (int)((uint64_t)(n * 7919 + 17) % T);
+  const cpu::AttentionRule rule = cpu::AttentionRule::causal(len.data(), N, T);
+  std::vector<float> ro(dout.size()), ratt((size_t)NH * rule.visible()), rd(qkv.size());
+  cpu::attention_forward(ro.data(), ratt.data(), qkv.data(), rule, NH, NKV, HS);
+  cpu::attention_backward(rd.data(), dout.data(), qkv.data(), ratt.data(), rule, NH, NKV, HS);
+  DeviceBuffer<__nv_bfloat16> q16(to_bf16_host(qkv)), dy16(to_bf16_host(dout));
+  DeviceBuffer<float> dy(dout), o(dout.size()), lse((size_t)N * NH * T), delta((size_t)N * NH * T), dq(qkv.size());
+  DeviceBuffer<int32_t> dl(len);
+  o.poison(), dq.poison();
+  kernels::flash_attention_forward(o.data(), lse.data(), q16.data(), VisibilityRule{dl.data()}, N, T, NH, NKV, HS, 0);
+  kernels::flash_attention_backward(dq.data(), delta.data(), dy.data(), dy16.data(), o.data(), q16.data(), lse.data(),
+                                    VisibilityRule{dl.data()}, N, T, NH, NKV, HS, 0);
+  const std::vector<float> go = o.download(), gd = dq.download();
+  double eo = 0;
+  for (size_t i = 0; i < ro.size(); i++)
+    eo = std::max(eo, std::isnan(go[i]) ? INFINITY : (double)std::fabs(go[i] - ro[i]));
+  double ed = max_rel_error(gd, rd);
+  for (float x : gd) ed = std::isnan(x) ? INFINITY : ed;
+  return {eo / max_abs(qkv), ed};
 }
 
 }  // namespace
@@ -68,7 +119,7 @@ int main(int argc, char** argv) {
   };
   const auto timed = [&](int n, const std::function<void(int)>& f) { return check_only ? 0.0 : time_ms(n, f); };
   // Ceilings measured here: device-to-device copy bandwidth and a large fp32 GEMM.
-  double copy_gbs = 1, gemm_tflops = 1;
+  double copy_gbs = 1, gemm_tflops = 1, gemm16_tflops = 1;
   cuda::Matmul mm;
   if (!check_only) {
     const size_t big = 256u << 20;  // bytes
@@ -80,7 +131,15 @@ int main(int argc, char** argv) {
     DeviceBuffer<float> ga(randn((size_t)G * G, 1)), gb(randn((size_t)G * G, 2)), gc((size_t)G * G);
     const double gemm_ms = time_ms(10, [&](int) { mm.forward(gc.data(), ga.data(), gb.data(), nullptr, G, G, G, 0); });
     gemm_tflops = 2.0 * G * G * G / gemm_ms / 1e9;
-    std::printf("ceilings: copy %.0f GB/s, fp32 GEMM %dx%dx%d %.1f TFLOP/s\n\n", copy_gbs, G, G, G, gemm_tflops);
+    DeviceBuffer<__nv_bfloat16> ga16((size_t)G * G), gb16((size_t)G * G);
+    kernels::to_bf16(ga16.data(), ga.data(), (int64_t)G * G, 0);
+    kernels::to_bf16(gb16.data(), gb.data(), (int64_t)G * G, 0);
+    const double gemm16_ms = time_ms(10, [&](int) {
+      mm.forward(gc.data(), (const __nv_bfloat16*)ga16.data(), (const __nv_bfloat16*)gb16.data(), nullptr, G, G, G, 0);
+    });
+    gemm16_tflops = 2.0 * G * G * G / gemm16_ms / 1e9;
+    std::printf("ceilings: copy %.0f GB/s, fp32 GEMM %dx%dx%d %.1f TFLOP/s, bf16 GEMM %.1f TFLOP/s\n\n", copy_gbs, G, G,
+                G, gemm_tflops, gemm16_tflops);
   }
   if (!check_only)
     std::printf(
@@ -202,6 +261,75 @@ int main(int argc, char** argv) {
       std::printf(
           "| attention_forward v2 (cuBLAS batched) | N%d T%d NH%d HS%d | %.1e | %.3f ms | %.2f TFLOP/s | %.1f%% |\n", N,
           T, NH, HS, err2, ms2, tflops2, 100 * tflops2 / gemm_tflops);
+  }
+  // Flash attention: checked against the CPU reference at both head dims, then timed on GPT-2's
+  // training shape (16 rows of 1024, HS 64) and FlashAttention-2's benchmark shape (HS 128).
+  for (const int HS : {64, 128}) {
+    const FlashCheck fc = check_only ? check_flash(1, 130, 2, 1, HS, 21) : check_flash(2, 512, 4, 2, HS, 21);
+    const std::string tag = "flash_attention HS " + std::to_string(HS);
+    expect((tag + " out (of max|v|)").c_str(), fc.out_error, 4e-3);
+    expect((tag + " dqkv").c_str(), fc.grad_error, 2e-2);
+    if (check_only) continue;
+    const int N = HS == 64 ? 16 : 4, T = HS == 64 ? 1024 : 2048, NH = HS == 64 ? 12 : 16, NKV = NH;
+    const int QKV = (NH + 2 * NKV) * HS, Y = NH * HS;
+    const size_t rows_n = (size_t)N * T;
+    DeviceBuffer<float> qkv(randn(rows_n * QKV, 22)), dy(randn(rows_n * Y, 23)), o(rows_n * Y), lse((size_t)N * NH * T),
+        delta((size_t)N * NH * T), dqkv(rows_n * QKV);
+    DeviceBuffer<__nv_bfloat16> q16(rows_n * QKV), dy16(rows_n * Y);
+    kernels::to_bf16(q16.data(), qkv.data(), (int64_t)(rows_n * QKV), 0);
+    kernels::to_bf16(dy16.data(), dy.data(), (int64_t)(rows_n * Y), 0);
+    DeviceBuffer<int32_t> dl(std::vector<int32_t>(N, T));
+    const double fwd_flops = 4.0 * N * NH * (double)T * T * HS / 2, bwd_flops = 2.5 * fwd_flops;
+    auto row = [&](const char* what, double ms, double flops) {
+      const double tf = flops / ms / 1e9;
+      std::printf(
+          "| %s | N%d T%d NH%d HS%d causal | (checked above) | %.3f ms | %.1f TFLOP/s | %.0f%% of bf16 GEMM |\n", what,
+          N, T, NH, HS, ms, tf, 100 * tf / gemm16_tflops);
+    };
+    const auto fwd = [&](int) {
+      kernels::flash_attention_forward(o.data(), lse.data(), q16.data(), VisibilityRule{dl.data()}, N, T, NH, NKV, HS,
+                                       0);
+    };
+    fwd(0);
+    row("flash_attention_forward", time_ms(20, fwd), fwd_flops);
+    row("flash_attention_backward",
+        time_ms(20,
+                [&](int) {
+                  kernels::flash_attention_backward(dqkv.data(), delta.data(), dy.data(), dy16.data(), o.data(),
+                                                    q16.data(), lse.data(), VisibilityRule{dl.data()}, N, T, NH,
+                                                    NKV, HS, 0);
+                }),
+        bwd_flops);
+    {  // the batched GEMMs with bf16 operands (the backend's bf16 attention before flash): (N,NH,T,T) twice
+      const std::vector<float> flash_out = o.download();
+      cuda::BatchedAttention batched(true);
+      DeviceBuffer<float> att((size_t)N * NH * T * T), ds((size_t)N * NH * T * T);
+      batched.forward(o.data(), att.data(), qkv.data(), VisibilityRule{dl.data()}, N, T, NH, NKV, HS, 0);
+      std::printf("| (flash vs batched bf16 output: max rel. difference %.1e) | | | | | |\n",
+                  max_rel_error(flash_out, o.download()));
+      row("attention_forward v2 bf16 (cuBLAS batched)",
+          time_ms(10, [&](int) { batched.forward(o.data(), att.data(), qkv.data(), VisibilityRule{dl.data()}, N, T, NH, NKV, HS, 0); }),
+          fwd_flops);
+      row("attention_backward v2 bf16 (cuBLAS batched)",
+          time_ms(10,
+                  [&](int) {
+                    batched.backward(dqkv.data(), ds.data(), dy.data(), qkv.data(), att.data(), VisibilityRule{dl.data()},
+                                     N, T, NH, NKV, HS, 0);
+                  }),
+          bwd_flops);
+    }
+#if defined(ALIGN_WITH_CUDNN_FRONTEND) && !defined(ALIGN_SOFTWARE_DEVICE)
+    {  // cuDNN's fused SDPA (flash) through its graph API, on the same bf16 q, k, v in place
+      bench::CudnnSdpa sdpa(N, T, NH, NKV, HS);
+      DeviceBuffer<__nv_bfloat16> o16(rows_n * Y), dq16(rows_n * QKV);
+      row("cuDNN SDPA forward", time_ms(20, [&](int) { sdpa.forward(o16.data(), lse.data(), q16.data()); }), fwd_flops);
+      row("cuDNN SDPA backward",
+          time_ms(20, [&](int) { sdpa.backward(dq16.data(), q16.data(), o16.data(), dy16.data(), lse.data()); }),
+          bwd_flops);
+    }
+#else
+    std::printf("| cuDNN SDPA | (not built: needs nvcc and cudnn_frontend.h) | | | | |\n");
+#endif
   }
   {  // the LM head: logits (M, Vp) = h (M, C) · Wᵀ
     const int M = lm_rows, C = 768, Vp = 50304;

@@ -14,7 +14,10 @@
 //              H100 SXM's dense bf16 989 TFLOP/s (REFERENCE.md); the fp32 mode
 //              does not use tensor cores, so its MFU against that peak is low.
 //   peak GB    device memory in use after the timed steps (the backends keep
-//              every buffer between steps, so this is their high-water mark)
+//              every buffer between steps, so this is their high-water mark); on
+//              the software device (build/emu/bench_train_step) also the
+//              allocation counter's high-water mark, emuPeakAllocatedBytes(),
+//              which counts every allocation live at once, scratch included
 // The last line is machine-readable: `result tokens_per_s=... mfu=... peak_gb=...`.
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -119,7 +122,14 @@ int main(int argc, char** argv) {
         "GPT-2 shapes L=%d C=%d V=%d T=%d, %d pairs, %s %s: %.1f ms/step, %.0f tokens/s, MFU %.1f%% of %.0f "
         "TFLOP/s, device memory %.2f GB\n",
         layers, embd, vocab, seq, pairs, device.c_str(), dtype.c_str(), med, tps, 100 * mfu, peak_tflops, peak_gb);
+#ifdef ALIGN_SOFTWARE_DEVICE
+    const double emu_peak_gb = (double)emuPeakAllocatedBytes() / 1e9;
+    std::printf("software device: peak allocated %.3f GB (emuPeakAllocatedBytes)\n", emu_peak_gb);
+    std::printf("result tokens_per_s=%.1f ms_per_step=%.2f mfu=%.4f peak_gb=%.3f emu_peak_gb=%.3f\n", tps, med, mfu,
+                peak_gb, emu_peak_gb);
+#else
     std::printf("result tokens_per_s=%.1f ms_per_step=%.2f mfu=%.4f peak_gb=%.3f\n", tps, med, mfu, peak_gb);
+#endif
     return 0;
   });
 }

@@ -6,6 +6,10 @@
 // their columns' final hidden states, whose gradients are added back to those
 // columns (the CPU reference scores both targets from one row of logits; the
 // sums are the same).
+// Attention: in bf16 mode, for head dims 64 and 128, the flash kernels
+// (kernels/flash_attention.cu), which keep only the output and a (N,NH,T)
+// log-sum-exp per layer; fp32 mode and other head dims run the batched-GEMM
+// attention (src/cuda/attention.cuh) with its (N,NH,T,T) probabilities.
 #include <algorithm>
 #include <cmath>
 
@@ -143,7 +147,7 @@ class CudaBackend final : public train::Backend {
       if (c_.arch == Arch::Llama)
         kernels::rope_apply(a.qkv, rope_.data(), positions_.data(), N_, T_, c_.n_head, c_.n_kv_head, c_.head_dim, 1.f,
                             s);
-      attention_.forward(a.atty, a.att, a.qkv, rule, N_, T_, c_.n_head, c_.n_kv_head, c_.head_dim, s);
+      attention_forward(a, rule, M);
       linear_forward(proj_, a.atty, w.attn_out_w, w.attn_out_b, M, c_.q_dim(), C, s);
       // mid = resid + attention, and its norm, in one kernel
       residual_norm_forward(a.mid, a.norm2, a.mean2, a.rstd2, act_resid_[l], proj_, w.mlp_norm_w, w.mlp_norm_b, M);
@@ -219,7 +223,7 @@ class CudaBackend final : public train::Backend {
       linear_backward(dnorm_, g.mlp_in_w, g.mlp_in_b, dpre_, a.norm2, w.mlp_in_w, M, C, c_.mlp_in_dim(), false, s);
       norm_backward(dx_, g.mlp_norm_w, g.mlp_norm_b, dnorm_, a.mid, w.mlp_norm_w, a.mean2, a.rstd2, M);
       linear_backward(datty_, g.attn_out_w, g.attn_out_b, dx_, a.atty, w.attn_out_w, M, c_.q_dim(), C, false, s);
-      attention_.backward(dqkv_, ds_, datty_, a.qkv, a.att, rule, N_, T_, c_.n_head, c_.n_kv_head, c_.head_dim, s);
+      attention_backward(a, rule, M);
       if (c_.arch == Arch::Llama)
         kernels::rope_apply(dqkv_, rope_.data(), positions_.data(), N_, T_, c_.n_head, c_.n_kv_head, c_.head_dim, -1.f,
                             s);
@@ -294,7 +298,7 @@ class CudaBackend final : public train::Backend {
 
   struct Layer {                   // what the backward pass needs of each layer, carved from arena_
     float *norm1, *mean1, *rstd1;  // (M,C), (M), (M): attention norm output and its statistics
-    float *qkv, *att, *atty;       // (M, qkv_dim), (N,NH,T,T), (M, q_dim)
+    float *qkv, *att, *atty;       // (M, qkv_dim), (N,NH,T,T) probabilities or flash's (N,NH,T) lse, (M, q_dim)
     float* mid;                    // (M,C) residual after attention
     float *norm2, *mean2, *rstd2;  // (M,C), (M), (M)
     float *mlp_pre, *mlp_act;      // (M, mlp_in_dim), (M, F)
@@ -318,6 +322,25 @@ class CudaBackend final : public train::Backend {
     mm_.backward(dinp, dw, db, (const __nv_bfloat16*)out16_.data(), (const __nv_bfloat16*)in16_.data(), bf16_of(w), M,
                  K, N, accumulate_dinp, s);
   }
+  // Attention of layer a: flash (bf16 operands cast into in16_/out16_ here, in the backward
+  // again from the fp32 activations) or the batched GEMMs.
+  void attention_forward(Layer& a, const VisibilityRule& rule, int M) {
+    if (!flash_)
+      return attention_.forward(a.atty, a.att, a.qkv, rule, N_, T_, c_.n_head, c_.n_kv_head, c_.head_dim, stream_);
+    kernels::to_bf16(in16_.data(), a.qkv, (int64_t)M * c_.qkv_dim(), stream_);
+    kernels::flash_attention_forward(a.atty, a.att, in16_.data(), rule, N_, T_, c_.n_head, c_.n_kv_head, c_.head_dim,
+                                     stream_);
+  }
+  void attention_backward(Layer& a, const VisibilityRule& rule, int M) {
+    if (!flash_)
+      return attention_.backward(dqkv_, ds_, datty_, a.qkv, a.att, rule, N_, T_, c_.n_head, c_.n_kv_head, c_.head_dim,
+                                 stream_);
+    kernels::to_bf16(in16_.data(), a.qkv, (int64_t)M * c_.qkv_dim(), stream_);
+    kernels::to_bf16(out16_.data(), datty_, (int64_t)M * c_.q_dim(), stream_);
+    kernels::flash_attention_backward(dqkv_, ds_, datty_, out16_.data(), a.atty, in16_.data(), a.att, rule, N_, T_,
+                                      c_.n_head, c_.n_kv_head, c_.head_dim, stream_);
+  }
+
   // The bf16 copy of a weight: the same offset in the bf16 buffer.
   const __nv_bfloat16* bf16_of(const float* w) const { return params_bf16_.data() + (w - params_.data()); }
   void refresh_bf16_weights() {
@@ -369,11 +392,11 @@ class CudaBackend final : public train::Backend {
     grads_.upload(host_grads_);
   }
 
-  // Activations for M = N·T positions, reallocated when the batch shape grows.
   // Activations for N·T positions, (re)carved when the batch outgrows the arena. Each piece
   // starts on a 64-float (256-byte) boundary, the alignment cuBLASLt's fast kernels want.
   void ensure(int M) {
-    const size_t att = (size_t)N_ * c_.n_head * T_ * T_;
+    // Per layer: the probabilities (N,NH,T,T), or flash's log-sum-exp (N,NH,T); ds_ likewise.
+    const size_t att = (size_t)N_ * c_.n_head * T_ * (flash_ ? 1 : T_);
     if ((size_t)M <= capacity_M_ && att <= capacity_att_ && (size_t)N_ <= capacity_N_) return;
     capacity_M_ = std::max(capacity_M_, (size_t)M), capacity_att_ = std::max(capacity_att_, att);
     capacity_N_ = std::max(capacity_N_, (size_t)N_);
@@ -432,6 +455,7 @@ class CudaBackend final : public train::Backend {
   TensorTable table_;
   Matmul mm_;
   BatchedAttention attention_{precision_ == Precision::BF16};  // after precision_
+  const bool flash_ = precision_ == Precision::BF16 && kernels::flash_attention_supported(c_.head_dim);
   ChunkedLogprob<float> loss_{mm_};                            // after mm_, which they use
   ChunkedLogprob<__nv_bfloat16> loss16_{mm_};                  // the bf16 mode's
   DeviceBuffer<__nv_bfloat16> params_bf16_, in16_, out16_;     // bf16: weights; cast matmul operands
@@ -451,7 +475,7 @@ class CudaBackend final : public train::Backend {
   float *lse_ = nullptr, *logp_ = nullptr;                    // (M + E); logp_ holds dlogp in backward()
   float *dx_ = nullptr, *dnorm_ = nullptr;                    // (M, C), (M + E, C)
   float *dact_ = nullptr, *dpre_ = nullptr;                   // (M, F), (M, mlp_in_dim)
-  float *datty_ = nullptr, *dqkv_ = nullptr, *ds_ = nullptr;  // (M, q_dim), (M, qkv_dim), (N,NH,T,T)
+  float *datty_ = nullptr, *dqkv_ = nullptr, *ds_ = nullptr;  // (M, q_dim), (M, qkv_dim), (N,NH,T,T) or (N,NH,T)
   DeviceBuffer<double> entropy_, mean_logit_, log_sum_sq_;    // (M + E) token statistics
   DeviceBuffer<uint8_t> is_top1_;                             // (M + E)
   DeviceBuffer<int32_t> tokens_, targets_, lengths_;          // (M), (M + E), (N)
