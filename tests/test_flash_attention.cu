@@ -165,8 +165,8 @@ struct Case {
         dqkv(qkv.size());
     DeviceBuffer<int32_t> len(L.lengths), ss(L.seq_start), ps(L.prefix_start), pe(L.prefix_end);
     out.poison(), lse.poison(), delta.poison(), dqkv.poison();
-    const VisibilityRule rule = with_arrays ? VisibilityRule{len.data(), ss.data(), ps.data(), pe.data()}
-                                            : VisibilityRule{len.data()};
+    const VisibilityRule rule =
+        with_arrays ? VisibilityRule{len.data(), ss.data(), ps.data(), pe.data()} : VisibilityRule{len.data()};
     kernels::flash_attention_forward(out.data(), lse.data(), dq16.data(), rule, N, T, sh.NH, sh.NKV, sh.HS, 0);
     kernels::flash_attention_backward(dqkv.data(), delta.data(), ddy.data(), ddy16.data(), out.data(), dq16.data(),
                                       lse.data(), rule, N, T, sh.NH, sh.NKV, sh.HS, 0);

@@ -296,8 +296,8 @@ int main(int argc, char** argv) {
         time_ms(20,
                 [&](int) {
                   kernels::flash_attention_backward(dqkv.data(), delta.data(), dy.data(), dy16.data(), o.data(),
-                                                    q16.data(), lse.data(), VisibilityRule{dl.data()}, N, T, NH,
-                                                    NKV, HS, 0);
+                                                    q16.data(), lse.data(), VisibilityRule{dl.data()}, N, T, NH, NKV,
+                                                    HS, 0);
                 }),
         bwd_flops);
     {  // the batched GEMMs with bf16 operands (the backend's bf16 attention before flash): (N,NH,T,T) twice
@@ -308,13 +308,16 @@ int main(int argc, char** argv) {
       std::printf("| (flash vs batched bf16 output: max rel. difference %.1e) | | | | | |\n",
                   max_rel_error(flash_out, o.download()));
       row("attention_forward v2 bf16 (cuBLAS batched)",
-          time_ms(10, [&](int) { batched.forward(o.data(), att.data(), qkv.data(), VisibilityRule{dl.data()}, N, T, NH, NKV, HS, 0); }),
+          time_ms(10,
+                  [&](int) {
+                    batched.forward(o.data(), att.data(), qkv.data(), VisibilityRule{dl.data()}, N, T, NH, NKV, HS, 0);
+                  }),
           fwd_flops);
       row("attention_backward v2 bf16 (cuBLAS batched)",
           time_ms(10,
                   [&](int) {
-                    batched.backward(dqkv.data(), ds.data(), dy.data(), qkv.data(), att.data(), VisibilityRule{dl.data()},
-                                     N, T, NH, NKV, HS, 0);
+                    batched.backward(dqkv.data(), ds.data(), dy.data(), qkv.data(), att.data(),
+                                     VisibilityRule{dl.data()}, N, T, NH, NKV, HS, 0);
                   }),
           bwd_flops);
     }

@@ -456,9 +456,9 @@ class CudaBackend final : public train::Backend {
   Matmul mm_;
   BatchedAttention attention_{precision_ == Precision::BF16};  // after precision_
   const bool flash_ = precision_ == Precision::BF16 && kernels::flash_attention_supported(c_.head_dim);
-  ChunkedLogprob<float> loss_{mm_};                            // after mm_, which they use
-  ChunkedLogprob<__nv_bfloat16> loss16_{mm_};                  // the bf16 mode's
-  DeviceBuffer<__nv_bfloat16> params_bf16_, in16_, out16_;     // bf16: weights; cast matmul operands
+  ChunkedLogprob<float> loss_{mm_};                         // after mm_, which they use
+  ChunkedLogprob<__nv_bfloat16> loss16_{mm_};               // the bf16 mode's
+  DeviceBuffer<__nv_bfloat16> params_bf16_, in16_, out16_;  // bf16: weights; cast matmul operands
   cudaStream_t stream_ = nullptr;
   DeviceBuffer<float> params_, grads_, rope_;
   std::vector<float> host_params_, host_grads_;
