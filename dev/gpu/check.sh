@@ -38,6 +38,11 @@ step() {  # step NAME COMMAND...: runs, logs, records pass/fail and seconds
 }
 { date -u; nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv 2>&1; } | tee -a "$LOG"
 missing=$(ldd "$BIN"/* 2>/dev/null | grep "not found" | sort -u)
+# The workbench with cuDNN's SDPA rows where it was built and the image has cuDNN; else the plain one.
+WORKBENCH=$BIN/bench_cuda_kernels
+if [ -x "$BIN/bench_cuda_kernels_cudnn" ] && ! ldd "$BIN/bench_cuda_kernels_cudnn" 2>/dev/null | grep -q "not found"; then
+  WORKBENCH=$BIN/bench_cuda_kernels_cudnn
+fi
 [ -n "$missing" ] && echo "missing libraries: $missing" | tee -a "$LOG"
 step "gpu_info" "$BIN/gpu_info"
 # The GPU suite one group per process: a sticky CUDA error (an illegal address) poisons its
@@ -45,9 +50,10 @@ step "gpu_info" "$BIN/gpu_info"
 step "gpu kernels" "$BIN/align_gpu_tests" --gtest_filter='CudaKernels.*'
 step "gpu fused loss layer" "$BIN/align_gpu_tests" --gtest_filter='CudaChunkedLogprob.*:ChunkedLogprobChunks.*'
 step "gpu backend vs cpu" "$BIN/align_gpu_tests" --gtest_filter='TinyModels/CudaBackendTest.*'
+step "gpu flash attention" "$BIN/align_gpu_tests" --gtest_filter='Mma.*:FlashAttention.*:FlashHeadDims/CudaBackendTest.*'
 step "gpu training" "$BIN/align_gpu_tests" --gtest_filter='CudaTraining.*'
 step "nccl (1 rank)" "$BIN/nccl_check"
-step "kernel workbench" "$BIN/bench_cuda_kernels"
+step "kernel workbench" "$WORKBENCH"
 # The fused loss layer against the unfused path and PyTorch (torch is on the lent machine);
 # without torch, align.cu's own rows only.
 if python3 -c "import torch; assert torch.cuda.is_available()" 2>/dev/null; then
@@ -55,19 +61,19 @@ if python3 -c "import torch; assert torch.cuda.is_available()" 2>/dev/null; then
 else
   step "loss layer (no torch)" "$BIN/bench_loss_layer"
 fi
-# The training benchmark of issue 6: GPT-2 124M shapes, T = 1024, 8 pairs, DPO with stored reference.
+# The training benchmark: GPT-2 124M shapes, T = 1024, 8 pairs, DPO with stored reference.
 step "train step gpt2-124M bf16" "$BIN/bench_train_step" --device cuda --dtype bf16
 step "train step gpt2-124M fp32" "$BIN/bench_train_step" --device cuda --dtype fp32
-# The batch layouts (issue 17): padded, packed, shared on three length distributions, GPT-2 124M widths.
+# The batch layouts: padded, packed, shared on three length distributions, GPT-2 124M widths.
 step "batch layouts bf16" "$BIN/bench_layouts" --device cuda --dtype bf16 --layers 12 --heads 12 --embd 768 \
   --vocab 50257 --pairs 8 --batches 5
 # Out-of-bounds accesses and races on small shapes (compute-sanitizer runs where the machine allows
 # it; bounded so that it cannot eat the session).
 if command -v compute-sanitizer >/dev/null; then
   step "memcheck (small)" timeout 90 compute-sanitizer --tool memcheck --error-exitcode 1 "$BIN/align_gpu_tests" \
-    --gtest_filter='CudaKernels.*:TinyModels/CudaBackendTest.*/gpt2_tied:TinyModels/CudaBackendTest.*/llama_gqa_untied'
+    --gtest_filter='CudaKernels.*:FlashAttention.PackedAndSharedPromptRows:TinyModels/CudaBackendTest.*/gpt2_tied:TinyModels/CudaBackendTest.*/llama_gqa_untied'
   step "racecheck (small)" timeout 45 compute-sanitizer --tool racecheck --error-exitcode 1 "$BIN/align_gpu_tests" \
-    --gtest_filter='CudaKernels.LayerNormAndRmsNorm:CudaKernels.RopeAndAttention:CudaKernels.AdamWAndGradNorm'
+    --gtest_filter='CudaKernels.LayerNormAndRmsNorm:CudaKernels.RopeAndAttention:CudaKernels.AdamWAndGradNorm:FlashAttention.PackedAndSharedPromptRows'
 fi
 echo
 echo "benchmarks:"

@@ -13,19 +13,24 @@
 # carries. The software device is not built there (it runs here, in make test).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# The workbench's cuDNN SDPA rows need NVIDIA's header-only cuDNN frontend: fetched into .deps/
+# (its PyPI wheel); without it the bundle has the plain workbench only.
+cudnn_fe=$(bash scripts/fetch_cudnn_frontend.sh) || { echo "pack: no cuDNN frontend, the workbench's cuDNN rows are left out"; cudnn_fe=""; }
 cmake -S . -B build-gpu -DALIGN_NATIVE=OFF -DCMAKE_CXX_FLAGS=-march=x86-64-v3 -DALIGN_CUDA=ON \
-  -DALIGN_SOFTWARE_DEVICE=OFF >/dev/null
+  -DALIGN_SOFTWARE_DEVICE=OFF ${cudnn_fe:+-DCUDNN_FRONTEND_INCLUDE=$PWD/$cudnn_fe} >/dev/null
 cmake --build build-gpu -j "$(nproc)" >/dev/null
 bins="align_gpu_tests nccl_check gpu_info bench_cuda_kernels bench_loss_layer bench_train_step bench_layouts"
+[ -x build-gpu/bench_cuda_kernels_cudnn ] && bins="$bins bench_cuda_kernels_cudnn"
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/bundle/bin" "$stage/bundle/lib" .gpu_bundle
 for b in $bins; do cp "build-gpu/$b" "$stage/bundle/bin/"; done
 # Everything ldd resolves except the C library, the compiler's runtime (the image's own is
-# newer) and CUDA's libraries (the image's own match its driver).
+# newer) and CUDA's libraries (the image's own match its driver; cuDNN loads engine libraries
+# of hundreds of MB: check.sh runs the cuDNN workbench only where the image has cuDNN).
 for b in $bins; do ldd "build-gpu/$b"; done | awk '/=> \// {print $3}' | sort -u |
   grep -v -E '/(libc|libm|libpthread|libdl|librt|ld-linux[^/]*|libstdc\+\+|libgcc_s)\.so' |
-  grep -v -E '/lib(cuda|cudart|cublas|cublasLt|nccl)\.so' |
+  grep -v -E '/lib(cuda|cudart|cublas|cublasLt|nccl|cudnn[a-z_]*)\.so' |
   while read -r lib; do cp -L "$lib" "$stage/bundle/lib/"; done
 git rev-parse HEAD >"$stage/bundle/commit"
 tar -cJf .gpu_bundle/bundle.tar.xz.tmp -C "$stage" bundle
