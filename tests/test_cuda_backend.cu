@@ -38,13 +38,13 @@ class CudaBackendTest : public ::testing::TestWithParam<test::NamedConfig> {
   struct Pair {
     std::unique_ptr<train::Backend> cpu, gpu;
   };
-  Pair backends(uint64_t seed, Precision precision = Precision::FP32) const {
+  Pair backends(uint64_t seed, Precision precision = Precision::FP32, double spread = 0.4) const {
     const ModelConfig& c = GetParam().config;
     std::vector<float> p(TensorTable(c).total_size());
     // Spread 0.4 at the tiny models' width C = 16, shrinking as 1/√C for the wider flash models so
     // that their activations stay O(1) as well (at 0.4 a C = 256 model's logits reach ±100 and
     // bf16 rounding alone moves log-probs by whole units, whichever attention runs).
-    test::fill_random_params(c, p.data(), seed, 0.4 * std::sqrt(16.0 / c.n_embd));
+    test::fill_random_params(c, p.data(), seed, spread * std::sqrt(16.0 / c.n_embd));
     return {train::make_cpu_backend(c, p), make_cuda_backend(c, p, precision)};
   }
   // Forward on both, logp within rel_logp of the largest |logp|; then backward of the weights w
@@ -166,14 +166,15 @@ std::vector<data::PairRecord> layout_pairs(uint64_t seed) {
 TEST_P(CudaBackendTest, PackedAndSharedRowsMatchTheCpuAndPadded) {
   for (const Precision prec : {Precision::FP32, Precision::BF16}) {
     const bool bf16 = prec == Precision::BF16;
-    // bf16 gradients against the fp32 CPU. The software device measured, on these rows, up to 22%
-    // of the largest gradient for qwen2_gqa_tied_qkvbias shared@17 (a tied-embedding element of
-    // 8.3 against 10 at most), while its padded@8 rows stay within 5% and every other config
-    // within 5.5%: not explained yet (an open finding, not rounding by the padded test's
-    // estimate). 3e-1 holds it against the CPU and still catches errors of order 1; against the
-    // GPU's own padded run (the same rounding) the bound is 1e-1.
-    const double rel_logp = bf16 ? 3e-2 : 1e-4, rel_grad = bf16 ? 1e-1 : 1e-3, rel_grad_cpu = bf16 ? 3e-1 : 1e-3;
-    Pair b = backends(35, prec);
+    // bf16 gradients against the fp32 CPU, on weights of spread 0.2 (half the other tests'). At
+    // 0.4 the llama-family models are ill-conditioned for bf16: rounding only the weights to bf16
+    // moved the CPU's own gradients by up to 9% of the largest (qwen2_gqa_tied_qkvbias), and the
+    // GPU, which also rounds activations, differed by up to 22%, in padded rows as much as in
+    // packed and shared ones. At 0.2 the same measurement gives at most 7% for weight rounding
+    // alone and 5.7% for the GPU (llama3_rope_mqa padded), every layout alike: 1e-1 is that
+    // rounding with headroom, and still catches a wrong row, mask or offset (errors of order 1).
+    const double rel_logp = bf16 ? 3e-2 : 1e-4, rel_grad = bf16 ? 1e-1 : 1e-3, rel_grad_cpu = rel_grad;
+    Pair b = backends(35, prec, bf16 ? 0.2 : 0.4);
     const std::vector<data::PairRecord> records = layout_pairs(36);
     std::vector<data::PairsFile::View> views;
     for (const auto& r : records) views.push_back({r.prompt, r.chosen, r.rejected});
