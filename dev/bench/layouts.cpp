@@ -1,4 +1,4 @@
-// layouts.cpp: the three batch layouts side by side (issue 17, src/train/batches.hpp):
+// layouts.cpp: the three batch layouts side by side (src/train/batches.hpp):
 // pairs per second and tokens computed per pair for padded, packed and shared on
 // three synthetic length distributions, generated with a fixed seed:
 //   hh        HH-RLHF-like: multi-turn prompts of a few hundred tokens (100..500),

@@ -11,7 +11,7 @@ backward into dh and dW. PyTorch variants (same shapes, same dtype as ours):
            logsumexp per sequence for fp32, log_softmax per sequence for bf16
 Reported: median ms of --reps forward+backward steps (CUDA events) and the peak
 memory the step allocates beyond its inputs and outputs (h, W and their
-gradients), from torch.cuda.max_memory_allocated. Targets (issue 7): align.cu's
+gradients), from torch.cuda.max_memory_allocated. Targets: align.cu's
 fused layer at <= 1/10 of PyTorch's extra memory and <= 1/2 of its time at
 V = 50257, T = 1024, 8 pairs.
 

@@ -1,4 +1,4 @@
-// train_step.cpp: the training benchmark of issue 6 — a whole DPO step of
+// train_step.cpp: the training benchmark — a whole DPO step of
 // GPT-2 124M shapes (L = 12, C = 768, NH = 12, V = 50257, T = 1024) with
 // precomputed reference log-probs, on any backend (--device cpu|cuda,
 // --dtype fp32|bf16): policy forward, objective, backward, clipping and the

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# check.sh: the one prepared script for a lent GPU machine (see dev/gpu/README.md).
+# check.sh: the one prepared script for a GPU machine (see dev/gpu/README.md).
 # GPU suite, NCCL, the kernel workbench, the loss-layer and training benchmarks,
 # then a short table printed last. Output also goes to $OUT/check.log (the device
 # tool brings $OUT back): save it as dev/gpu/results/<date>-<card>.txt.
 #
 # Prepare here with `bash dev/gpu/pack.sh` (builds, packs the programs and the
 # libraries the image lacks into .gpu_bundle/), then run from the repository root
-# on the lent machine, carrying .gpu_bundle:   bash dev/gpu/check.sh
+# on the GPU machine, carrying .gpu_bundle:   bash dev/gpu/check.sh
 # Without a bundle it uses build/ (a build made on that machine).
 set -uo pipefail
 OUT=${OUT:-/tmp/align_gpu_out}
@@ -54,7 +54,7 @@ step "gpu flash attention" "$BIN/align_gpu_tests" --gtest_filter='Mma.*:FlashAtt
 step "gpu training" "$BIN/align_gpu_tests" --gtest_filter='CudaTraining.*'
 step "nccl (1 rank)" "$BIN/nccl_check"
 step "kernel workbench" "$WORKBENCH"
-# The fused loss layer against the unfused path and PyTorch (torch is on the lent machine);
+# The fused loss layer against the unfused path and PyTorch (torch is on the GPU machine);
 # without torch, align.cu's own rows only.
 if python3 -c "import torch; assert torch.cuda.is_available()" 2>/dev/null; then
   step "loss layer vs PyTorch" python3 dev/bench/loss_layer_vs_torch.py --bench "$BIN/bench_loss_layer"
@@ -68,7 +68,7 @@ step "train step gpt2-124M fp32" "$BIN/bench_train_step" --device cuda --dtype f
 step "batch layouts bf16" "$BIN/bench_layouts" --device cuda --dtype bf16 --layers 12 --heads 12 --embd 768 \
   --vocab 50257 --pairs 8 --batches 5
 # Out-of-bounds accesses and races on small shapes (compute-sanitizer runs where the machine allows
-# it; bounded so that it cannot eat the session).
+# it; bounded so that they cannot take the whole run).
 if command -v compute-sanitizer >/dev/null; then
   step "memcheck (small)" timeout 90 compute-sanitizer --tool memcheck --error-exitcode 1 "$BIN/align_gpu_tests" \
     --gtest_filter='CudaKernels.*:FlashAttention.PackedAndSharedPromptRows:TinyModels/CudaBackendTest.*/gpt2_tied:TinyModels/CudaBackendTest.*/llama_gqa_untied'

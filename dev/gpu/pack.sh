@@ -2,7 +2,7 @@
 # pack.sh: build here (nvcc compiles and links here; nothing CUDA runs) and pack
 # what dev/gpu/check.sh runs into .gpu_bundle/bundle.tar.xz: the GPU programs and
 # the non-CUDA shared libraries they load (OpenBLAS, ICU, PCRE2, OpenMPI, ...),
-# which the lent machine's image lacks. The CUDA libraries (cudart, cuBLASLt,
+# which the GPU machine's image lacks. The CUDA libraries (cudart, cuBLASLt,
 # NCCL) are not packed: the machine's own match its driver, and libcublasLt
 # alone is over 500 MB while the device tool carries at most 64 MiB.
 # Then: run `bash dev/gpu/check.sh` with the device tool, carrying .gpu_bundle.

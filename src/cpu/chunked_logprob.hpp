@@ -1,8 +1,8 @@
 // chunked_logprob.hpp: the LM head, per-token log-probs and their backward,
 // computed over the vocabulary in chunks so that no (M, V) logits exist.
 //
-// This is the CPU reference of the fused loss-layer kernel (issue 7,
-// docs/kernels.md): the same pass structure, written as plain loops, so the
+// This is the CPU reference of the fused loss-layer kernel
+// (docs/kernels.md): the same pass structure, written as plain loops, so the
 // algorithm is proven against the unfused path (matmul_forward → logprob_forward
 // → token_stats, and back) before the kernel is. Peak extra memory is one
 // (M, chunk) tile instead of the (M, Vp) logits.
