@@ -27,6 +27,12 @@ std::vector<int32_t> encode_chat(const TokenizerDir& td, const ChatTemplate& t, 
   return td.tokenizer.encode(t.render(messages, add_generation_prompt, td.bos_token, td.eos_token, date), false);
 }
 
+std::vector<int32_t> encode_chat(const TokenizerDir& td, const ChatTemplate& t,
+                                 const std::vector<const Message*>& messages, bool add_generation_prompt,
+                                 const ChatDate& date) {
+  return td.tokenizer.encode(t.render(messages, add_generation_prompt, td.bos_token, td.eos_token, date), false);
+}
+
 const ChatTemplate& require_template(const TokenizerDir& td,
                                      const std::shared_ptr<const ChatTemplate>& override_template) {
   if (override_template) return *override_template;

@@ -23,6 +23,9 @@ std::vector<int32_t> encode_plain(const TokenizerDir& td, const std::string& tex
 // tokenizer's special tokens.
 std::vector<int32_t> encode_chat(const TokenizerDir& td, const ChatTemplate& t, const std::vector<Message>& messages,
                                  bool add_generation_prompt, const ChatDate& date);
+std::vector<int32_t> encode_chat(const TokenizerDir& td, const ChatTemplate& t,
+                                 const std::vector<const Message*>& messages, bool add_generation_prompt,
+                                 const ChatDate& date);
 // The template to use: the override, else the tokenizer's, else an InputError saying how to choose one.
 const ChatTemplate& require_template(const TokenizerDir& td,
                                      const std::shared_ptr<const ChatTemplate>& override_template);

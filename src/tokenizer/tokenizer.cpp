@@ -158,7 +158,11 @@ std::vector<int32_t> Tokenizer::encode(std::string_view raw, bool add_special_to
   if (!valid) sanitized = sanitize_utf8(raw);
   const std::string_view text = valid ? raw : std::string_view(sanitized);
   std::vector<int32_t> out;
-  if (add_special_tokens) out = prefix_ids_;
+  // A long text gets its ids' room at once (a token covers at least one byte, or is one of a
+  // segment's few added ones): growing by doubling would hold the old and new arrays together.
+  // Room not written to is address space, not memory.
+  if (text.size() >= (1u << 20)) out.reserve(prefix_ids_.size() + text.size() + 64 + suffix_ids_.size());
+  if (add_special_tokens) out.insert(out.end(), prefix_ids_.begin(), prefix_ids_.end());
   size_t seg_start = 0;
   for (size_t i = 0; i < text.size();) {
     size_t b, e;
