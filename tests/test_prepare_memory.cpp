@@ -3,14 +3,15 @@
 // each shape that stresses a different path -- a long plain completion, a long completion of dense
 // tokens (about one per byte), a long plain prompt, and a long conversational completion with an
 // implicit prompt -- and its peak resident memory (peak_rss.cpp, ru_maxrss) must stay within
-//   baseline + 4 x (bytes of the line) + 10 x (tokens of the line),
+//   baseline + 4 x (bytes of the line) + 8 x (tokens of the line),
 // where the baseline is the same run on a one-line file (program, tokenizers, OpenMP threads).
-// Why these factors: the text is held as its fields (moved out of the parsed line, 1x), one
-// concatenation or template rendering (1x) and the tokenizer's working copy of a segment (1x); the
-// fourth is for the template interpreter's temporaries and the allocator. The ids are 4 bytes a
-// token while encoded and 4 more in the pair's record while converted (8 bytes); the other 2 are
-// for the prompt's ids held beside a completion's, the BPE cache and the allocator. Before this
-// bound, the long completion took 8.6 x its line (13 x with the dense tokens), over the bound.
+// Why these factors: the text is held as its fields (moved out of the parsed line), one
+// concatenation or template rendering, and the tokenizer's working copy of a segment (3 x); the
+// fourth is for the template interpreter's temporaries, the BPE cache and the allocator. The ids
+// are 4 bytes a token, made once as the record's; a long prompt's ids are held beside those of a
+// completion that repeats it (8 bytes a token). Measured: 4.6, 10.2, 5.8 and 5.2 times the line
+// above the baseline; before the bound (21 to 51 MB lines of the same shapes) 9, 15, 12 and 9 times,
+// each over it.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -111,7 +112,7 @@ TEST_F(PrepareMemory, LongLinesStayWithinASmallMultipleOfTheLine) {
     const Run r = prepare("long.jsonl");
     ASSERT_GT(r.tokens, c.line.size() / 8) << "the line was not tokenized whole";
     const double line_mib = c.line.size() / 1048576.0, tokens_m = r.tokens / 1048576.0;
-    const double bound_kib = base.peak_kib + 1024 * (4 * line_mib + 10 * tokens_m);
+    const double bound_kib = base.peak_kib + 1024 * (4 * line_mib + 8 * tokens_m);
     EXPECT_LE(r.peak_kib, bound_kib) << "peak " << r.peak_kib / 1024 << " MiB for a " << line_mib << " MiB line of "
                                      << r.tokens << " tokens (baseline " << base.peak_kib / 1024 << " MiB)";
     std::printf("%s: %.1f MiB line, %llu tokens: peak %.1f MiB (baseline %.1f MiB, bound %.1f MiB) = %.2f x line\n",

@@ -137,15 +137,15 @@ std::optional<PairRecord> tokenize_preference(const ParsedExample& ex, const Tok
                                               const PrepareOptions& opt, PrepareStats& st,
                                               PairTrace* before_truncation) {
   // Memory: a long line is held as its fields' text plus one rendering or concatenation at a time,
-  // and as the prompt's ids plus one completion's ids being encoded or converted to the record's
-  // unsigned ids; each completion keeps only the ids after those it shares with the prompt.
-  std::vector<int32_t> prompt, with_c, with_r;
+  // and as the prompt's ids plus one completion's ids, made as the record's unsigned ids; each
+  // completion keeps only the ids after those it shares with the prompt.
+  std::vector<uint32_t> prompt, with_c, with_r;
   size_t shared_c = 0, shared_r = 0;
-  auto encode_completion = [&](std::vector<int32_t>& ids, size_t& shared, auto&& make_ids) {
+  auto encode_completion = [&](std::vector<uint32_t>& ids, size_t& shared, auto&& make_ids) {
     ids = make_ids();
     shared = common_prefix(prompt, ids);
     if (shared > 0 && ids.size() - shared < ids.size() / 2) {  // mostly prompt: keep just the suffix
-      std::vector<int32_t>(ids.begin() + shared, ids.end()).swap(ids);
+      std::vector<uint32_t>(ids.begin() + shared, ids.end()).swap(ids);
     } else {
       ids.erase(ids.begin(), ids.begin() + shared);
     }
@@ -153,17 +153,18 @@ std::optional<PairRecord> tokenize_preference(const ParsedExample& ex, const Tok
   if (ex.conversational) {
     st.conversational++;
     const ChatTemplate& t = require_template(td, opt.chat_template);
-    prompt = encode_chat(td, t, ex.prompt_m, true, opt.chat_date);
+    std::vector<const Message*> prompt_messages;
+    for (const Message& m : ex.prompt_m) prompt_messages.push_back(&m);
+    prompt = encode_chat_unsigned(td, t, prompt_messages, true, opt.chat_date);
     for (auto [ids, shared, completion] : {std::tuple{&with_c, &shared_c, &ex.chosen_m},
                                            std::tuple{&with_r, &shared_r, &ex.rejected_m}})
       encode_completion(*ids, *shared, [&] {
-        std::vector<const Message*> messages;  // the prompt's and the completion's, not copied
-        for (const auto* part : {&ex.prompt_m, completion})
-          for (const Message& m : *part) messages.push_back(&m);
-        return encode_chat(td, t, messages, false, opt.chat_date);
+        std::vector<const Message*> messages = prompt_messages;  // the prompt's and the completion's, not copied
+        for (const Message& m : *completion) messages.push_back(&m);
+        return encode_chat_unsigned(td, t, messages, false, opt.chat_date);
       });
   } else {
-    prompt = encode_plain(td, ex.prompt, st.bos_deduplicated);
+    prompt = encode_plain_unsigned(td, ex.prompt, st.bos_deduplicated);
     for (auto [ids, shared, completion] :
          {std::tuple{&with_c, &shared_c, &ex.chosen}, std::tuple{&with_r, &shared_r, &ex.rejected}})
       encode_completion(*ids, *shared, [&] {
@@ -174,7 +175,7 @@ std::optional<PairRecord> tokenize_preference(const ParsedExample& ex, const Tok
         text.reserve(ex.prompt.size() + completion->size() + (add_eos ? eos.size() : 0));
         text.append(ex.prompt).append(*completion);
         if (add_eos) text.append(eos), st.eos_appended++;
-        return encode_plain(td, text, st.bos_deduplicated);
+        return encode_plain_unsigned(td, text, st.bos_deduplicated);
       });
   }
   // The prompt/completion boundary: the shorter of the two common prefixes (ids before it are the
@@ -184,12 +185,11 @@ std::optional<PairRecord> tokenize_preference(const ParsedExample& ex, const Tok
   PairRecord rec;
   for (auto [out, ids, shared] :
        {std::tuple{&rec.chosen, &with_c, shared_c}, std::tuple{&rec.rejected, &with_r, shared_r}}) {
-    out->reserve(shared - plen + ids->size());
-    out->assign(prompt.begin() + plen, prompt.begin() + shared);
-    out->insert(out->end(), ids->begin(), ids->end());
-    std::vector<int32_t>().swap(*ids);  // converted: freed before the next one is
+    if (shared > plen) ids->insert(ids->begin(), prompt.begin() + plen, prompt.begin() + shared);
+    *out = std::move(*ids);
   }
-  rec.prompt.assign(prompt.begin(), prompt.begin() + plen);
+  prompt.resize(plen);
+  rec.prompt = std::move(prompt);
   if (before_truncation) *before_truncation = {rec.prompt.size(), rec.chosen.size(), rec.rejected.size()};
 
   if (opt.max_prompt_length && (int)rec.prompt.size() > *opt.max_prompt_length)
