@@ -136,9 +136,9 @@ TEST(ChatTemplateGolden, EveryTemplateHasItsSourceRecorded) {
     if (entry.path().extension() != ".jinja") continue;
     EXPECT_TRUE(golden["templates"].contains(entry.path().stem().string())) << entry.path();
   }
-  for (const char* family : {"llama3.1", "llama3.2", "llama3.3", "qwen2.5", "qwen3", "smollm2", "mistral_nemo",
-                             "mistral_v0.2", "gemma2", "gemma3", "phi3.5", "phi4", "zephyr",
-                             "deepseek_r1_distill_llama"})
+  for (const char* family :
+       {"llama3.1", "llama3.2", "llama3.3", "qwen2.5", "qwen3", "smollm2", "mistral_nemo", "mistral_v0.2", "gemma2",
+        "gemma3", "phi3.5", "phi4", "zephyr", "deepseek_r1_distill_llama"})
     EXPECT_TRUE(golden["templates"].contains(family)) << family;
 }
 

@@ -66,7 +66,7 @@ class PrepareMemory : public ::testing::Test {
 
 // A JSON string of about `bytes` bytes: words (several bytes a token) or dense symbols (about one).
 std::string long_text(size_t bytes, bool dense, uint32_t seed) {
-  static const char* words[] = {"the", "quick", "brown", "fox", "jumps", "over", "lazy", "dog",
+  static const char* words[] = {"the",        "quick",       "brown",          "fox",  "jumps",  "over", "lazy", "dog",
                                 "Caf\\u00e9", "na\\u00efve", "\\u65e5\\u672c", "data", "tokens", "1234"};
   static const char symbols[] = "!@#$%^&*()[]{};:,.<>?/|~`+=-_abcXYZ0123456789 ";
   std::mt19937 rng(seed);
@@ -86,7 +86,8 @@ std::string long_text(size_t bytes, bool dense, uint32_t seed) {
 TEST_F(PrepareMemory, LongLinesStayWithinASmallMultipleOfTheLine) {
   {
     std::ofstream f(path("small.jsonl"));
-    f << R"({"prompt": "Q:", "chosen": " yes", "rejected": " no"})" << "\n";
+    f << R"({"prompt": "Q:", "chosen": " yes", "rejected": " no"})"
+      << "\n";
   }
   const Run base = prepare("small.jsonl");
   ASSERT_GT(base.peak_kib, 0);
@@ -99,9 +100,9 @@ TEST_F(PrepareMemory, LongLinesStayWithinASmallMultipleOfTheLine) {
       {"long completion", R"({"prompt": "Q:", "chosen": ")" + long_text(n, false, 1) + R"(", "rejected": " no"})"},
       {"dense tokens", R"({"prompt": "Q:", "chosen": ")" + long_text(n / 2, true, 2) + R"(", "rejected": " no"})"},
       {"long prompt", R"({"prompt": ")" + long_text(n, false, 3) + R"(", "chosen": " yes", "rejected": " no"})"},
-      {"conversation", R"({"chosen": [{"role": "user", "content": "Q?"}, {"role": "assistant", "content": ")" +
-                           long_text(n, false, 4) +
-                           R"("}], "rejected": [{"role": "user", "content": "Q?"}, {"role": "assistant", "content": "no"}]})"},
+      {"conversation",
+       R"({"chosen": [{"role": "user", "content": "Q?"}, {"role": "assistant", "content": ")" + long_text(n, false, 4) +
+           R"("}], "rejected": [{"role": "user", "content": "Q?"}, {"role": "assistant", "content": "no"}]})"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);

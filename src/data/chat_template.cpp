@@ -115,8 +115,8 @@ std::string ChatTemplate::render(const std::vector<const Message*>& messages, bo
     d.items.emplace_back("content", jinja::Value::string(m->content));
     list.push_back(jinja::Value::make_dict(std::move(d)));
   }
-  return render_values(jinja::Value::make_list(std::move(list)), jinja::Value::none(), add_generation_prompt,
-                       bos_token, eos_token, date);
+  return render_values(jinja::Value::make_list(std::move(list)), jinja::Value::none(), add_generation_prompt, bos_token,
+                       eos_token, date);
 }
 
 std::string ChatTemplate::render_values(jinja::Value messages, jinja::Value tools, bool add_generation_prompt,

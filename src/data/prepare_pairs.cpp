@@ -2,8 +2,8 @@
 #include "data/prepare_pairs.hpp"
 
 #include <algorithm>
-#include <tuple>
 #include <nlohmann/json.hpp>
+#include <tuple>
 
 #include "common/error.hpp"
 #include "data/text_encoding.hpp"
@@ -23,7 +23,9 @@ void PrepareStats::add(const PrepareStats& o) {
 namespace {
 
 // The string at `v`, moved out of the DOM (the DOM is the caller's to consume).
-std::string take_string(nlohmann::json& v) { return std::move(v.get_ref<std::string&>()); }
+std::string take_string(nlohmann::json& v) {
+  return std::move(v.get_ref<std::string&>());
+}
 
 std::vector<Message> parse_messages(nlohmann::json& v, const char* field) {
   std::vector<Message> out;
@@ -156,8 +158,8 @@ std::optional<PairRecord> tokenize_preference(const ParsedExample& ex, const Tok
     std::vector<const Message*> prompt_messages;
     for (const Message& m : ex.prompt_m) prompt_messages.push_back(&m);
     prompt = encode_chat_unsigned(td, t, prompt_messages, true, opt.chat_date);
-    for (auto [ids, shared, completion] : {std::tuple{&with_c, &shared_c, &ex.chosen_m},
-                                           std::tuple{&with_r, &shared_r, &ex.rejected_m}})
+    for (auto [ids, shared, completion] :
+         {std::tuple{&with_c, &shared_c, &ex.chosen_m}, std::tuple{&with_r, &shared_r, &ex.rejected_m}})
       encode_completion(*ids, *shared, [&] {
         std::vector<const Message*> messages = prompt_messages;  // the prompt's and the completion's, not copied
         for (const Message& m : *completion) messages.push_back(&m);
@@ -169,8 +171,9 @@ std::optional<PairRecord> tokenize_preference(const ParsedExample& ex, const Tok
          {std::tuple{&with_c, &shared_c, &ex.chosen}, std::tuple{&with_r, &shared_r, &ex.rejected}})
       encode_completion(*ids, *shared, [&] {
         const std::string& eos = td.eos_token;
-        const bool add_eos = !eos.empty() && !(completion->size() >= eos.size() &&
-                                               completion->compare(completion->size() - eos.size(), eos.size(), eos) == 0);
+        const bool add_eos =
+            !eos.empty() && !(completion->size() >= eos.size() &&
+                              completion->compare(completion->size() - eos.size(), eos.size(), eos) == 0);
         std::string text;  // prompt + completion (+ EOS), built once
         text.reserve(ex.prompt.size() + completion->size() + (add_eos ? eos.size() : 0));
         text.append(ex.prompt).append(*completion);

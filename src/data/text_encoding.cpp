@@ -66,7 +66,11 @@ const ChatTemplate& require_template(const TokenizerDir& td,
   return *td.chat_template;
 }
 
-size_t common_prefix(const std::vector<int32_t>& a, const std::vector<int32_t>& b) { return common_prefix_of(a, b); }
-size_t common_prefix(const std::vector<uint32_t>& a, const std::vector<uint32_t>& b) { return common_prefix_of(a, b); }
+size_t common_prefix(const std::vector<int32_t>& a, const std::vector<int32_t>& b) {
+  return common_prefix_of(a, b);
+}
+size_t common_prefix(const std::vector<uint32_t>& a, const std::vector<uint32_t>& b) {
+  return common_prefix_of(a, b);
+}
 
 }  // namespace align::data
