@@ -4,13 +4,14 @@
 //                   filters, tests, string methods and errors, rendered in transformers'
 //                   environment; our output must equal jinja2's byte for byte, and where
 //                   jinja2 raised we must raise too.
-//   expected.json:  14 real chat templates (tests/data/chat_templates/, sources.json says
+//   expected.json:  15 real chat templates (tests/data/chat_templates/, sources.json says
 //                   where each came from) x 10 conversations x add_generation_prompt off/on,
 //                   plus TRL's prompt/chosen/rejected renderings of 3 conversational pairs,
 //                   through apply_chat_template with strftime_now fixed to 2026-03-07.
 // Plus the one-line errors for unsupported constructs and the Python string helpers.
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -119,7 +120,7 @@ TEST(ChatTemplateGolden, RealTemplatesMatchTransformersByteForByte) {
       compared++;
     }
   }
-  EXPECT_GE(compared, 14u * 29u);
+  EXPECT_GE(compared, 15u * 29u);
 }
 
 TEST(ChatTemplateGolden, EveryTemplateHasItsSourceRecorded) {
@@ -130,6 +131,15 @@ TEST(ChatTemplateGolden, EveryTemplateHasItsSourceRecorded) {
     for (const char* f : {"repository", "path", "commit"}) EXPECT_TRUE(sources[it.key()].contains(f)) << it.key();
     EXPECT_EQ(sources[it.key()]["commit"].get<std::string>().size(), 40u);
   }
+  // Every template file is in the golden set, and so is every family the data preparation promises.
+  for (const auto& entry : std::filesystem::directory_iterator(kTemplates)) {
+    if (entry.path().extension() != ".jinja") continue;
+    EXPECT_TRUE(golden["templates"].contains(entry.path().stem().string())) << entry.path();
+  }
+  for (const char* family :
+       {"llama3.1", "llama3.2", "llama3.3", "qwen2.5", "qwen3", "smollm2", "mistral_nemo", "mistral_v0.2", "gemma2",
+        "gemma3", "phi3.5", "phi4", "zephyr", "deepseek_r1_distill_llama"})
+    EXPECT_TRUE(golden["templates"].contains(family)) << family;
 }
 
 // An unsupported construct: one line naming the construct and the template line, never a fallback.

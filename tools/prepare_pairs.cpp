@@ -131,8 +131,8 @@ int main(int argc, char** argv) {
       Result r;
       r.counts = align::data::run_jsonl<Line>(
           path, skip_invalid,
-          [&](const nlohmann::json& j, size_t, int tid) -> std::optional<Line> {
-            const align::data::ParsedExample ex = align::data::parse_preference(j);
+          [&](nlohmann::json& j, size_t, int tid) -> std::optional<Line> {
+            const align::data::ParsedExample ex = align::data::parse_preference(std::move(j));
             align::data::PrepareStats& st = per_thread[tid];
             st.implicit_prompt += ex.implicit_prompt;
             const size_t fills = st.dropped_prompt_fills_max_length, empty = st.dropped_no_completion_tokens;

@@ -53,6 +53,7 @@ SPECIAL = {
     "mistral_v0.2": ("<s>", "</s>"),
     "zephyr": ("<s>", "</s>"),
     "deepseek_r1_distill_llama": ("<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>"),
+    "smollm2": ("<|im_start|>", "<|im_end|>"),
 }
 
 U = lambda c: {"role": "user", "content": c}  # noqa: E731

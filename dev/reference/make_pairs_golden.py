@@ -21,6 +21,9 @@ and that template (what `prepare_pairs --chat-template FILE` does), in
 tests/data/pairs/real_templates.json; a template that rejects a row (Gemma 2
 and Mistral v0.2 refuse system messages) records the error.
 
+Also TRL's extract_prompt on string pairs whose implicit prompt ends inside
+multi-byte characters, at spaces or nowhere, in tests/data/pairs/extract_prompt.json.
+
 Needs: pip install trl transformers tokenizers datasets   (dev tooling only)
 """
 import datetime as real_datetime
@@ -33,6 +36,7 @@ import transformers.utils.chat_template_utils as ctu
 
 from datasets import Dataset
 from transformers import PreTrainedTokenizerFast
+from trl.data_utils import extract_prompt
 from trl.trainer.dpo_trainer import DPOTrainer
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -167,6 +171,15 @@ def main():
         print(f"{fname}: {sum('error' not in x for x in results)} of {len(results)} rows prepared")
     with open(os.path.join(out_dir, "real_templates.json"), "w") as f:
         json.dump(real, f, ensure_ascii=False)
+
+    # TRL's implicit prompt of string pairs, split by code points (multi-byte characters, spaces).
+    edge = [("日本 a", "日本 b"), ("xé", "xè"), ("same", "same"), ("ab  c", "ab  d"), ("😀x", "😀y"), ("a", "b"),
+            ("é", "éé"), (" lead", " lean"), ("Ωmega ok", "Ωmega no"), ("x 😀", "x 😁")]
+    rows = [{"chosen": c, "rejected": r, **{f"expected_{k}": v for k, v in extract_prompt({"chosen": c,
+                                                                                            "rejected": r}).items()}}
+            for c, r in edge]
+    with open(os.path.join(out_dir, "extract_prompt.json"), "w") as f:
+        json.dump(rows, f, ensure_ascii=False, indent=0)
 
 
 if __name__ == "__main__":

@@ -90,9 +90,41 @@ ChatTemplate::ChatTemplate(const std::string& source, std::string origin)
 std::string ChatTemplate::render(const nlohmann::ordered_json& messages, bool add_generation_prompt,
                                  const std::string& bos_token, const std::string& eos_token, const ChatDate& date,
                                  const nlohmann::ordered_json& tools) const {
+  return render_values(jinja::from_json(alias_reasoning(messages)), jinja::from_json(tools), add_generation_prompt,
+                       bos_token, eos_token, date);
+}
+
+std::string ChatTemplate::render(const std::vector<Message>& messages, bool add_generation_prompt,
+                                 const std::string& bos_token, const std::string& eos_token,
+                                 const ChatDate& date) const {
+  std::vector<const Message*> ms;
+  for (const Message& m : messages) ms.push_back(&m);
+  return render(ms, add_generation_prompt, bos_token, eos_token, date);
+}
+
+std::string ChatTemplate::render(const std::vector<const Message*>& messages, bool add_generation_prompt,
+                                 const std::string& bos_token, const std::string& eos_token,
+                                 const ChatDate& date) const {
+  // What from_json makes of [{"role": …, "content": …}, …] (no reasoning field to alias), built
+  // directly: a long message is copied once into the interpreter, not through a JSON array too.
+  jinja::List list;
+  list.reserve(messages.size());
+  for (const Message* m : messages) {
+    jinja::Dict d;
+    d.items.emplace_back("role", jinja::Value::string(m->role));
+    d.items.emplace_back("content", jinja::Value::string(m->content));
+    list.push_back(jinja::Value::make_dict(std::move(d)));
+  }
+  return render_values(jinja::Value::make_list(std::move(list)), jinja::Value::none(), add_generation_prompt, bos_token,
+                       eos_token, date);
+}
+
+std::string ChatTemplate::render_values(jinja::Value messages, jinja::Value tools, bool add_generation_prompt,
+                                        const std::string& bos_token, const std::string& eos_token,
+                                        const ChatDate& date) const {
   jinja::Dict vars;
-  vars.set("messages", jinja::from_json(alias_reasoning(messages)));
-  vars.set("tools", jinja::from_json(tools));
+  vars.set("messages", std::move(messages));
+  vars.set("tools", std::move(tools));
   vars.set("documents", jinja::Value::none());
   vars.set("add_generation_prompt", jinja::Value::boolean(add_generation_prompt));
   // transformers passes the tokenizer's special_tokens_map: only the tokens it has.
@@ -100,14 +132,6 @@ std::string ChatTemplate::render(const nlohmann::ordered_json& messages, bool ad
   if (!eos_token.empty()) vars.set("eos_token", jinja::Value::string(eos_token));
   vars.set("strftime_now", jinja::strftime_function(to_tm(date)));
   return compiled_->render(vars);
-}
-
-std::string ChatTemplate::render(const std::vector<Message>& messages, bool add_generation_prompt,
-                                 const std::string& bos_token, const std::string& eos_token,
-                                 const ChatDate& date) const {
-  nlohmann::ordered_json j = nlohmann::ordered_json::array();
-  for (const Message& m : messages) j.push_back({{"role", m.role}, {"content", m.content}});
-  return render(j, add_generation_prompt, bos_token, eos_token, date);
 }
 
 std::shared_ptr<const ChatTemplate> load_chat_template(const std::string& name_or_path) {

@@ -22,6 +22,7 @@ namespace align::data {
 
 namespace jinja {
 class Template;
+struct Value;
 }
 
 struct Message {
@@ -55,8 +56,14 @@ class ChatTemplate {
                      const nlohmann::ordered_json& tools = nullptr) const;
   std::string render(const std::vector<Message>& messages, bool add_generation_prompt, const std::string& bos_token,
                      const std::string& eos_token, const ChatDate& date) const;
+  // The same on messages held elsewhere (a prompt's and a completion's, without joining copies).
+  std::string render(const std::vector<const Message*>& messages, bool add_generation_prompt,
+                     const std::string& bos_token, const std::string& eos_token, const ChatDate& date) const;
 
  private:
+  std::string render_values(jinja::Value messages, jinja::Value tools, bool add_generation_prompt,
+                            const std::string& bos_token, const std::string& eos_token, const ChatDate& date) const;
+
   std::string source_, origin_;
   std::shared_ptr<const jinja::Template> compiled_;
 };

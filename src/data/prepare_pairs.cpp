@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
+#include <tuple>
 
 #include "common/error.hpp"
 #include "data/text_encoding.hpp"
@@ -21,16 +22,22 @@ void PrepareStats::add(const PrepareStats& o) {
 
 namespace {
 
-std::vector<Message> parse_messages(const nlohmann::json& v, const char* field) {
+// The string at `v`, moved out of the DOM (the DOM is the caller's to consume).
+std::string take_string(nlohmann::json& v) {
+  return std::move(v.get_ref<std::string&>());
+}
+
+std::vector<Message> parse_messages(nlohmann::json& v, const char* field) {
   std::vector<Message> out;
+  out.reserve(v.size());
   for (size_t i = 0; i < v.size(); i++) {
-    const auto& m = v[i];
+    auto& m = v[i];
     ALIGN_REQUIRE(m.is_object(), "field '", field, "' message ", i, " is ", m.type_name(), ", expected an object");
     ALIGN_REQUIRE(m.contains("role") && m["role"].is_string(), "field '", field, "' message ", i,
                   " has no string 'role'");
     ALIGN_REQUIRE(m.contains("content") && m["content"].is_string(), "field '", field, "' message ", i,
                   " has no string 'content' (multimodal content lists are not supported)");
-    out.push_back({m["role"].get<std::string>(), m["content"].get<std::string>()});
+    out.push_back({take_string(m["role"]), take_string(m["content"])});
   }
   return out;
 }
@@ -53,35 +60,34 @@ size_t shared_prefix(const Seq& a, const Seq& b, IsSpace is_space) {
   return n - 1;
 }
 
-std::vector<uint32_t> code_points(const std::string& s) {
-  std::vector<uint32_t> cps;
-  for (size_t i = 0; i < s.size();) {
-    int len = 1;
-    cps.push_back(tok::decode_code_point(s, i, &len));
-    i += len;
+// shared_prefix on the code points of two UTF-8 strings, walked in place (no code point arrays:
+// a long text is not held again at four bytes per character); returns the byte offset of the
+// boundary, the same in both strings since the code points before it are equal.
+size_t shared_prefix_bytes(const std::string& a, const std::string& b) {
+  ALIGN_REQUIRE(!a.empty() && !b.empty(), "fields 'chosen' and 'rejected' must not be empty when there is no 'prompt'");
+  size_t i = 0, prev = 0, prev_len = 0;  // the current code point's offset; the previous one's offset and length
+  while (i < a.size() && i < b.size()) {
+    int la = 1, lb = 1;
+    tok::decode_code_point(a, i, &la);
+    tok::decode_code_point(b, i, &lb);
+    if (la != lb || a.compare(i, la, b, i, lb) != 0) {
+      if (i > 0 && prev_len == 1 && a[prev] == ' ') return prev;  // the space stays with the completions
+      return i;
+    }
+    prev = i, prev_len = la;
+    i += la;
   }
-  return cps;
-}
-
-std::string substr_cp(const std::string& s, size_t from_cp, size_t n_cp = std::string::npos) {
-  size_t i = 0, cp = 0;
-  while (i < s.size() && cp < from_cp) {
-    int len = 1;
-    tok::decode_code_point(s, i, &len);
-    i += len, cp++;
-  }
-  size_t j = i;
-  for (size_t k = 0; j < s.size() && k < n_cp; k++) {
-    int len = 1;
-    tok::decode_code_point(s, j, &len);
-    j += len;
-  }
-  return s.substr(i, j - i);
+  return prev;  // no difference: the index of the shorter one's last code point
 }
 
 }  // namespace
 
 ParsedExample parse_preference(const nlohmann::json& j) {
+  nlohmann::json copy = j;
+  return parse_preference(std::move(copy));
+}
+
+ParsedExample parse_preference(nlohmann::json&& j) {
   ALIGN_REQUIRE(j.is_object(), "line is a JSON ", j.type_name(), ", expected an object");
   ParsedExample ex;
   for (const char* f : {"chosen", "rejected"}) {
@@ -105,23 +111,23 @@ ParsedExample parse_preference(const nlohmann::json& j) {
     } else {
       ex.implicit_prompt = true;
       const size_t k = shared_prefix(ex.chosen_m, ex.rejected_m, [](const Message&) { return false; });
-      ex.prompt_m.assign(ex.chosen_m.begin(), ex.chosen_m.begin() + k);
+      ex.prompt_m.assign(std::make_move_iterator(ex.chosen_m.begin()),
+                         std::make_move_iterator(ex.chosen_m.begin() + k));
       ex.chosen_m.erase(ex.chosen_m.begin(), ex.chosen_m.begin() + k);
       ex.rejected_m.erase(ex.rejected_m.begin(), ex.rejected_m.begin() + k);
     }
     ALIGN_REQUIRE(!ex.chosen_m.empty() && !ex.rejected_m.empty(), "a completion has no messages");
   } else {
-    ex.chosen = j["chosen"].get<std::string>();
-    ex.rejected = j["rejected"].get<std::string>();
+    ex.chosen = take_string(j["chosen"]);
+    ex.rejected = take_string(j["rejected"]);
     if (has_prompt) {
-      ex.prompt = j["prompt"].get<std::string>();
+      ex.prompt = take_string(j["prompt"]);
     } else {
       ex.implicit_prompt = true;
-      const std::vector<uint32_t> a = code_points(ex.chosen), b = code_points(ex.rejected);
-      const size_t k = shared_prefix(a, b, [](uint32_t c) { return c == ' '; });
-      ex.prompt = substr_cp(ex.chosen, 0, k);
-      ex.chosen = substr_cp(ex.chosen, k);
-      ex.rejected = substr_cp(ex.rejected, k);
+      const size_t k = shared_prefix_bytes(ex.chosen, ex.rejected);
+      ex.prompt = ex.chosen.substr(0, k);
+      ex.chosen.erase(0, k);
+      ex.rejected.erase(0, k);
     }
     ALIGN_REQUIRE(!ex.chosen.empty() && !ex.rejected.empty(), "field '", ex.chosen.empty() ? "chosen" : "rejected",
                   "' is an empty string");
@@ -132,27 +138,61 @@ ParsedExample parse_preference(const nlohmann::json& j) {
 std::optional<PairRecord> tokenize_preference(const ParsedExample& ex, const TokenizerDir& td,
                                               const PrepareOptions& opt, PrepareStats& st,
                                               PairTrace* before_truncation) {
-  std::vector<int32_t> prompt, with_c, with_r;
+  // Memory: a long line is held as its fields' text plus one rendering or concatenation at a time,
+  // and as the prompt's ids plus one completion's ids, made as the record's unsigned ids; each
+  // completion keeps only the ids after those it shares with the prompt.
+  std::vector<uint32_t> prompt, with_c, with_r;
+  size_t shared_c = 0, shared_r = 0;
+  auto encode_completion = [&](std::vector<uint32_t>& ids, size_t& shared, auto&& make_ids) {
+    ids = make_ids();
+    shared = common_prefix(prompt, ids);
+    if (shared > 0 && ids.size() - shared < ids.size() / 2) {  // mostly prompt: keep just the suffix
+      std::vector<uint32_t>(ids.begin() + shared, ids.end()).swap(ids);
+    } else {
+      ids.erase(ids.begin(), ids.begin() + shared);
+    }
+  };
   if (ex.conversational) {
     st.conversational++;
     const ChatTemplate& t = require_template(td, opt.chat_template);
-    std::vector<Message> pc = ex.prompt_m, pr = ex.prompt_m;
-    pc.insert(pc.end(), ex.chosen_m.begin(), ex.chosen_m.end());
-    pr.insert(pr.end(), ex.rejected_m.begin(), ex.rejected_m.end());
-    prompt = encode_chat(td, t, ex.prompt_m, true, opt.chat_date);
-    with_c = encode_chat(td, t, pc, false, opt.chat_date);
-    with_r = encode_chat(td, t, pr, false, opt.chat_date);
+    std::vector<const Message*> prompt_messages;
+    for (const Message& m : ex.prompt_m) prompt_messages.push_back(&m);
+    prompt = encode_chat_unsigned(td, t, prompt_messages, true, opt.chat_date);
+    for (auto [ids, shared, completion] :
+         {std::tuple{&with_c, &shared_c, &ex.chosen_m}, std::tuple{&with_r, &shared_r, &ex.rejected_m}})
+      encode_completion(*ids, *shared, [&] {
+        std::vector<const Message*> messages = prompt_messages;  // the prompt's and the completion's, not copied
+        for (const Message& m : *completion) messages.push_back(&m);
+        return encode_chat_unsigned(td, t, messages, false, opt.chat_date);
+      });
   } else {
-    prompt = encode_plain(td, ex.prompt, st.bos_deduplicated);
-    with_c = encode_plain(td, ex.prompt + with_eos(td, ex.chosen, st.eos_appended), st.bos_deduplicated);
-    with_r = encode_plain(td, ex.prompt + with_eos(td, ex.rejected, st.eos_appended), st.bos_deduplicated);
+    prompt = encode_plain_unsigned(td, ex.prompt, st.bos_deduplicated);
+    for (auto [ids, shared, completion] :
+         {std::tuple{&with_c, &shared_c, &ex.chosen}, std::tuple{&with_r, &shared_r, &ex.rejected}})
+      encode_completion(*ids, *shared, [&] {
+        const std::string& eos = td.eos_token;
+        const bool add_eos =
+            !eos.empty() && !(completion->size() >= eos.size() &&
+                              completion->compare(completion->size() - eos.size(), eos.size(), eos) == 0);
+        std::string text;  // prompt + completion (+ EOS), built once
+        text.reserve(ex.prompt.size() + completion->size() + (add_eos ? eos.size() : 0));
+        text.append(ex.prompt).append(*completion);
+        if (add_eos) text.append(eos), st.eos_appended++;
+        return encode_plain_unsigned(td, text, st.bos_deduplicated);
+      });
   }
-  const size_t plen = std::min(common_prefix(prompt, with_c), common_prefix(prompt, with_r));
+  // The prompt/completion boundary: the shorter of the two common prefixes (ids before it are the
+  // prompt's own, those between it and a completion's shared prefix go back to that completion).
+  const size_t plen = std::min(shared_c, shared_r);
   if (plen < prompt.size()) st.boundary_mismatches++;
   PairRecord rec;
-  rec.prompt.assign(with_c.begin(), with_c.begin() + plen);
-  rec.chosen.assign(with_c.begin() + plen, with_c.end());
-  rec.rejected.assign(with_r.begin() + plen, with_r.end());
+  for (auto [out, ids, shared] :
+       {std::tuple{&rec.chosen, &with_c, shared_c}, std::tuple{&rec.rejected, &with_r, shared_r}}) {
+    if (shared > plen) ids->insert(ids->begin(), prompt.begin() + plen, prompt.begin() + shared);
+    *out = std::move(*ids);
+  }
+  prompt.resize(plen);
+  rec.prompt = std::move(prompt);
   if (before_truncation) *before_truncation = {rec.prompt.size(), rec.chosen.size(), rec.rejected.size()};
 
   if (opt.max_prompt_length && (int)rec.prompt.size() > *opt.max_prompt_length)

@@ -62,6 +62,8 @@ struct ParsedExample {
 
 // One JSONL object -> example; InputError with the reason (the caller adds file:line).
 ParsedExample parse_preference(const nlohmann::json& j);
+// The same, taking the strings out of `j` (moved, not copied: a long line's text is held once).
+ParsedExample parse_preference(nlohmann::json&& j);
 
 // Token counts of a pair before truncation, for the data report (pair_report.hpp).
 struct PairTrace {

@@ -13,13 +13,42 @@ std::string with_eos(const TokenizerDir& td, const std::string& text, size_t& ap
   return text + eos;
 }
 
-std::vector<int32_t> encode_plain(const TokenizerDir& td, const std::string& text, size_t& bos_deduplicated) {
-  std::vector<int32_t> ids = td.tokenizer.encode(text, true);
-  if (td.bos_id && ids.size() >= 2 && ids[0] == *td.bos_id && ids[1] == *td.bos_id) {
+namespace {
+
+template <typename Id>
+void deduplicate_bos(const TokenizerDir& td, std::vector<Id>& ids, size_t& bos_deduplicated) {
+  if (td.bos_id && ids.size() >= 2 && ids[0] == (Id)*td.bos_id && ids[1] == (Id)*td.bos_id) {
     ids.erase(ids.begin());
     bos_deduplicated++;
   }
+}
+
+template <typename Id>
+size_t common_prefix_of(const std::vector<Id>& a, const std::vector<Id>& b) {
+  size_t n = 0;
+  while (n < a.size() && n < b.size() && a[n] == b[n]) n++;
+  return n;
+}
+
+}  // namespace
+
+std::vector<int32_t> encode_plain(const TokenizerDir& td, const std::string& text, size_t& bos_deduplicated) {
+  std::vector<int32_t> ids = td.tokenizer.encode(text, true);
+  deduplicate_bos(td, ids, bos_deduplicated);
   return ids;
+}
+
+std::vector<uint32_t> encode_plain_unsigned(const TokenizerDir& td, const std::string& text, size_t& bos_deduplicated) {
+  std::vector<uint32_t> ids = td.tokenizer.encode_unsigned(text, true);
+  deduplicate_bos(td, ids, bos_deduplicated);
+  return ids;
+}
+
+std::vector<uint32_t> encode_chat_unsigned(const TokenizerDir& td, const ChatTemplate& t,
+                                           const std::vector<const Message*>& messages, bool add_generation_prompt,
+                                           const ChatDate& date) {
+  return td.tokenizer.encode_unsigned(t.render(messages, add_generation_prompt, td.bos_token, td.eos_token, date),
+                                      false);
 }
 
 std::vector<int32_t> encode_chat(const TokenizerDir& td, const ChatTemplate& t, const std::vector<Message>& messages,
@@ -38,9 +67,10 @@ const ChatTemplate& require_template(const TokenizerDir& td,
 }
 
 size_t common_prefix(const std::vector<int32_t>& a, const std::vector<int32_t>& b) {
-  size_t n = 0;
-  while (n < a.size() && n < b.size() && a[n] == b[n]) n++;
-  return n;
+  return common_prefix_of(a, b);
+}
+size_t common_prefix(const std::vector<uint32_t>& a, const std::vector<uint32_t>& b) {
+  return common_prefix_of(a, b);
 }
 
 }  // namespace align::data

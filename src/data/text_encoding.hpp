@@ -28,4 +28,12 @@ const ChatTemplate& require_template(const TokenizerDir& td,
                                      const std::shared_ptr<const ChatTemplate>& override_template);
 size_t common_prefix(const std::vector<int32_t>& a, const std::vector<int32_t>& b);
 
+// The same steps giving the unsigned ids that data files store (a long text's ids are made once,
+// not made and then converted).
+std::vector<uint32_t> encode_plain_unsigned(const TokenizerDir& td, const std::string& text, size_t& bos_deduplicated);
+std::vector<uint32_t> encode_chat_unsigned(const TokenizerDir& td, const ChatTemplate& t,
+                                           const std::vector<const Message*>& messages, bool add_generation_prompt,
+                                           const ChatDate& date);
+size_t common_prefix(const std::vector<uint32_t>& a, const std::vector<uint32_t>& b);
+
 }  // namespace align::data

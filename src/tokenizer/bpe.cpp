@@ -73,7 +73,8 @@ const std::string* BpeModel::id_to_token(int32_t id) const {
   return it == tokens_.end() ? nullptr : &it->second;
 }
 
-void BpeModel::encode(std::string_view piece, std::vector<int32_t>& out) const {
+template <typename Id>
+void BpeModel::encode(std::string_view piece, std::vector<Id>& out) const {
   if (piece.empty()) return;
   if (piece.size() <= 256) {  // long pieces (SentencePiece-style inputs are whole lines) are not worth caching
     auto it = cache_.find(std::string(piece));
@@ -91,11 +92,12 @@ void BpeModel::encode(std::string_view piece, std::vector<int32_t>& out) const {
   encode_uncached(piece, out);
 }
 
-void BpeModel::encode_uncached(std::string_view piece, std::vector<int32_t>& out) const {
+template <typename Id>
+void BpeModel::encode_uncached(std::string_view piece, std::vector<Id>& out) const {
   if (ignore_merges_) {
     auto it = vocab_.find(std::string(piece));
     if (it != vocab_.end()) {
-      out.push_back(it->second);
+      out.push_back((Id)it->second);
       return;
     }
   }
@@ -154,7 +156,10 @@ void BpeModel::encode_uncached(std::string_view piece, std::vector<int32_t>& out
     if (const Merge* left = rank_of(prev[l])) heap.push({left->rank, prev[l]});
     if (const Merge* right = rank_of(l)) heap.push({right->rank, l});
   }
-  for (int i = 0; i >= 0 && i < n; i = next[i]) out.push_back(sym[i]);
+  for (int i = 0; i >= 0 && i < n; i = next[i]) out.push_back((Id)sym[i]);
 }
+
+template void BpeModel::encode<int32_t>(std::string_view, std::vector<int32_t>&) const;
+template void BpeModel::encode<uint32_t>(std::string_view, std::vector<uint32_t>&) const;
 
 }  // namespace align::tok

@@ -24,14 +24,17 @@ namespace align::tok {
 class BpeModel {
  public:
   BpeModel(const nlohmann::json& model, const std::string& where);  // the "model" object of tokenizer.json
-  void encode(std::string_view piece, std::vector<int32_t>& out) const;
+  // Appends the piece's ids to `out` (int32_t or uint32_t ids: a record's ids need no converted copy).
+  template <typename Id>
+  void encode(std::string_view piece, std::vector<Id>& out) const;
   std::optional<int32_t> token_to_id(std::string_view token) const;
   const std::string* id_to_token(int32_t id) const;  // nullptr when the id is not in the vocabulary
   int32_t max_id() const { return max_id_; }
   bool byte_fallback() const { return byte_fallback_; }
 
  private:
-  void encode_uncached(std::string_view piece, std::vector<int32_t>& out) const;
+  template <typename Id>
+  void encode_uncached(std::string_view piece, std::vector<Id>& out) const;
   std::unordered_map<std::string, int32_t> vocab_;
   std::unordered_map<int32_t, std::string> tokens_;
   struct Merge {

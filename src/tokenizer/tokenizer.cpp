@@ -132,7 +132,8 @@ const AddedToken* Tokenizer::match_added(std::string_view text, size_t pos, size
   return nullptr;
 }
 
-void Tokenizer::encode_segment(std::string_view view, bool at_start, std::vector<int32_t>& out) const {
+template <typename Id>
+void Tokenizer::encode_segment(std::string_view view, bool at_start, std::vector<Id>& out) const {
   if (view.empty()) return;
   std::string segment(view);  // the one copy a segment needs (normalizers and pre-tokenizers edit it)
   if (normalizer_) normalizer_->apply(segment);
@@ -151,14 +152,27 @@ void Tokenizer::encode_segment(std::string_view view, bool at_start, std::vector
     encode_piece(Piece{std::move(segment), at_start});
 }
 
-std::vector<int32_t> Tokenizer::encode(std::string_view raw, bool add_special_tokens) const {
+std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special_tokens) const {
+  return encode_as<int32_t>(text, add_special_tokens);
+}
+
+std::vector<uint32_t> Tokenizer::encode_unsigned(std::string_view text, bool add_special_tokens) const {
+  return encode_as<uint32_t>(text, add_special_tokens);
+}
+
+template <typename Id>
+std::vector<Id> Tokenizer::encode_as(std::string_view raw, bool add_special_tokens) const {
   // Valid input is used in place (no copy of a long text); invalid bytes become U+FFFD in a copy.
   std::string sanitized;
   const bool valid = is_valid_utf8(raw);
   if (!valid) sanitized = sanitize_utf8(raw);
   const std::string_view text = valid ? raw : std::string_view(sanitized);
-  std::vector<int32_t> out;
-  if (add_special_tokens) out = prefix_ids_;
+  std::vector<Id> out;
+  // A long text gets its ids' room at once (a token covers at least one byte, or is one of a
+  // segment's few added ones): growing by doubling would hold the old and new arrays together.
+  // Room not written to is address space, not memory.
+  if (text.size() >= (1u << 20)) out.reserve(prefix_ids_.size() + text.size() + 64 + suffix_ids_.size());
+  if (add_special_tokens) out.insert(out.end(), prefix_ids_.begin(), prefix_ids_.end());
   size_t seg_start = 0;
   for (size_t i = 0; i < text.size();) {
     size_t b, e;
@@ -169,7 +183,7 @@ std::vector<int32_t> Tokenizer::encode(std::string_view raw, bool add_special_to
     }
     if (b < seg_start) b = seg_start;  // lstrip cannot reach into what an earlier token took
     encode_segment(text.substr(seg_start, b - seg_start), seg_start == 0, out);  // views, not copies
-    out.push_back(t->id);
+    out.push_back((Id)t->id);
     seg_start = i = e;
   }
   encode_segment(text.substr(seg_start), seg_start == 0, out);

@@ -40,6 +40,8 @@ class Tokenizer {
   ~Tokenizer();
 
   std::vector<int32_t> encode(std::string_view text, bool add_special_tokens = false) const;
+  // The same ids as the unsigned ones data files store (a long text's ids are not held twice).
+  std::vector<uint32_t> encode_unsigned(std::string_view text, bool add_special_tokens = false) const;
   std::string decode(const std::vector<int32_t>& ids, bool skip_special_tokens = false) const;
 
   int32_t vocab_size() const { return vocab_size_; }  // largest id + 1, added tokens included
@@ -53,7 +55,10 @@ class Tokenizer {
   uint64_t fingerprint() const { return fingerprint_; }  // 64-bit FNV-1a of the tokenizer.json bytes
 
  private:
-  void encode_segment(std::string_view segment, bool at_start, std::vector<int32_t>& out) const;
+  template <typename Id>
+  std::vector<Id> encode_as(std::string_view text, bool add_special_tokens) const;
+  template <typename Id>
+  void encode_segment(std::string_view segment, bool at_start, std::vector<Id>& out) const;
   const AddedToken* match_added(std::string_view text, size_t pos, size_t* begin, size_t* end) const;
 
   std::unique_ptr<BpeModel> model_;
