@@ -57,8 +57,9 @@ TEST(JinjaSemantics, MatchesJinja2CaseByCase) {
         const std::string msg = e.what();
         EXPECT_EQ(msg.find('\n'), std::string::npos) << "one line: " << msg;
         EXPECT_NE(msg.find("line 1"), std::string::npos) << msg;
-        if (t.find("raise_exception") != std::string::npos)
+        if (t.find("raise_exception") != std::string::npos) {
           EXPECT_NE(msg.find("custom failure"), std::string::npos) << msg;
+        }
       }
     } else {
       std::string got;

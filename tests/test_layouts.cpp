@@ -301,7 +301,7 @@ class LayoutEquivalence : public ::testing::TestWithParam<EquivCase> {};
 TEST_P(LayoutEquivalence, PackedAndSharedEqualPadded) {
   const test::OneThread one_thread;  // tiny shapes: threads only add overhead
   const EquivCase& c = GetParam();
-  const ModelConfig& cfg = test::tiny_configs()[c.model].config;
+  const ModelConfig cfg = test::tiny_configs()[c.model].config;
   ObjectiveConfig obj;
   if (c.loss == "rpo_ld_wpo") {
     obj.losses = {{LossType::Sigmoid, 1.0}, {LossType::Sft, 0.7}};
@@ -340,7 +340,7 @@ INSTANTIATE_TEST_SUITE_P(EveryLossEveryConfig, LayoutEquivalence, ::testing::Val
 TEST(Layouts, ChunkedHeadScoresBothAnswersLikeTheFullHead) {
   const test::OneThread one_thread;
   for (int m : {0, 2}) {
-    const ModelConfig& cfg = test::tiny_configs()[m].config;
+    const ModelConfig cfg = test::tiny_configs()[m].config;
     cpu::CpuModel<double> policy(cfg), reference(cfg);
     test::fill_random_params(cfg, policy.params().data(), 500);
     test::fill_random_params(cfg, reference.params().data(), 501);
@@ -363,7 +363,7 @@ TEST(Layouts, SharedRowGradientsMatchFiniteDifferences) {
   const test::OneThread one_thread;
   for (int m : {0, 5}) {
     SCOPED_TRACE(test::tiny_configs()[m].name);
-    const ModelConfig& cfg = test::tiny_configs()[m].config;
+    const ModelConfig cfg = test::tiny_configs()[m].config;
     cpu::CpuModel<double> model(cfg);
     test::fill_random_params(cfg, model.params().data(), 1000 + m);
     const Pairs p = edge_pairs(12);
@@ -400,7 +400,7 @@ TEST(Layouts, SharedRowGradientsMatchFiniteDifferences) {
 // sums the same way in every layout, and the objective refuses it in every layout.
 TEST(Layouts, AnEmptyCompletionGivesTheSameSumsAndTheSameRefusal) {
   const test::OneThread one_thread;
-  const ModelConfig& cfg = test::tiny_configs()[2].config;
+  const ModelConfig cfg = test::tiny_configs()[2].config;
   cpu::CpuModel<double> policy(cfg);
   test::fill_random_params(cfg, policy.params().data(), 600);
   Pairs p = edge_pairs(9);
@@ -434,7 +434,7 @@ TEST(Layouts, AnEmptyCompletionGivesTheSameSumsAndTheSameRefusal) {
 TEST(Layouts, Float32LayoutsAgreeWithinRounding) {
   for (int m = 0; m < (int)test::tiny_configs().size(); m++) {
     SCOPED_TRACE(test::tiny_configs()[m].name);
-    const ModelConfig& cfg = test::tiny_configs()[m].config;
+    const ModelConfig cfg = test::tiny_configs()[m].config;
     cpu::CpuModel<float> policy(cfg), reference(cfg);
     test::fill_random_params(cfg, policy.params().data(), 700 + m);
     test::fill_random_params(cfg, reference.params().data(), 800 + m);
@@ -482,7 +482,7 @@ TEST_F(LayoutFiles, SftPackingEqualsPadded) {
   const data::SftFile sft(path("sft.bin"));
   const std::vector<size_t> idx{0, 1, 2, 3, 4, 5};
   for (int m : {0, 4}) {
-    const ModelConfig& cfg = test::tiny_configs()[m].config;
+    const ModelConfig cfg = test::tiny_configs()[m].config;
     cpu::CpuModel<double> model(cfg);
     test::fill_random_params(cfg, model.params().data(), 900);
     auto run = [&](Layout layout) {

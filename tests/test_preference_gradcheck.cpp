@@ -48,7 +48,7 @@ class PreferenceGradCheck : public ::testing::TestWithParam<E2ECase> {};
 
 TEST_P(PreferenceGradCheck, EveryParameterMatchesFiniteDifferences) {
   const E2ECase& c = GetParam();
-  const ModelConfig& cfg = test::tiny_configs()[c.model].config;
+  const ModelConfig cfg = test::tiny_configs()[c.model].config;
   omp_set_num_threads(1);
   cpu::CpuModel<double> policy(cfg), reference(cfg);
   test::fill_random_params(cfg, policy.params().data(), 100);

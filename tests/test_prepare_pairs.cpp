@@ -28,8 +28,9 @@ TEST_P(PairsGolden, MatchesTrlTokenForToken) {
   const nlohmann::json expected = nlohmann::json::parse(std::ifstream(kDir + GetParam() + "/expected.json"));
   ASSERT_TRUE(td.chat_template) << td.chat_template_error;
   // The directory's own template is executed; for the built-in families it is their canonical text.
-  if (const char* builtin = builtin_chat_template_source(expected["template"].get<std::string>()))
+  if (const char* builtin = builtin_chat_template_source(expected["template"].get<std::string>())) {
     EXPECT_EQ(td.chat_template->source(), builtin);
+  }
   std::ifstream in(kDir + GetParam() + "/input.jsonl");
   PrepareOptions opt;
   opt.max_length = 0;  // TRL's golden ran without truncation

@@ -84,7 +84,7 @@ PairsFile::PairsFile(const std::string& path) : file_(std::make_unique<MappedFil
                 size_ < expected ? " (truncated)" : " (trailing bytes)");
   index_ = reinterpret_cast<const uint64_t*>(map_ + index_off);
   data_ = map_ + data_off;
-  ref_ = reinterpret_cast<const double*>(map_ + ref_off);
+  ref_ = map_ + ref_off;
   const uint64_t data_bytes = ref_off - data_off;
   ALIGN_REQUIRE(index_[0] == 0 && index_[num_pairs_] == data_bytes, path, ": index spans [", index_[0], ", ",
                 index_[num_pairs_], "], expected [0, ", data_bytes, "]");
@@ -117,7 +117,7 @@ PairsFile::~PairsFile() = default;
 uint64_t PairsFile::content_fingerprint() const {
   const uint64_t meta[2] = {meta_.vocab_size, (uint64_t)(int64_t)meta_.eos_id};
   const uint8_t* records = reinterpret_cast<const uint8_t*>(index_);
-  return bytes_checksum(records, reinterpret_cast<const uint8_t*>(ref_) - records, bytes_checksum(meta, sizeof meta));
+  return bytes_checksum(records, ref_ - records, bytes_checksum(meta, sizeof meta));
 }
 
 PairsFile::View PairsFile::get(size_t i) const {
@@ -129,8 +129,17 @@ PairsFile::View PairsFile::get(size_t i) const {
 
 std::optional<std::pair<double, double>> PairsFile::reference(size_t i) const {
   ALIGN_ASSERT(i < num_pairs_, "pair ", i, " of ", num_pairs_);
-  if (ref_fingerprint_ == 0 || std::isnan(ref_[2 * i]) || std::isnan(ref_[2 * i + 1])) return std::nullopt;
-  return std::make_pair(ref_[2 * i], ref_[2 * i + 1]);
+  const double chosen = ref_at(2 * i), rejected = ref_at(2 * i + 1);
+  if (ref_fingerprint_ == 0 || std::isnan(chosen) || std::isnan(rejected)) return std::nullopt;
+  return std::make_pair(chosen, rejected);
+}
+
+// The reference section starts after the uint32 token ids, so a double there may sit at 4 mod 8:
+// copied out rather than loaded through a double pointer (undefined behaviour, slow on some CPUs).
+double PairsFile::ref_at(size_t k) const {
+  double x;
+  std::memcpy(&x, ref_ + 8 * k, sizeof x);
+  return x;
 }
 
 void PairsFile::store_reference(const std::string& path, uint64_t model_fingerprint,
@@ -140,7 +149,7 @@ void PairsFile::store_reference(const std::string& path, uint64_t model_fingerpr
   {
     const PairsFile f(path);  // validates before writing into it
     n = f.size();
-    ref_off = static_cast<uint64_t>(reinterpret_cast<const uint8_t*>(f.ref_) - f.map_);
+    ref_off = static_cast<uint64_t>(f.ref_ - f.map_);
   }
   ALIGN_REQUIRE(sums.size() == n, path, ": ", sums.size(), " reference sums for ", n, " pairs");
   const int fd = ::open(path.c_str(), O_WRONLY);

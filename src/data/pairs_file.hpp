@@ -74,7 +74,8 @@ class PairsFile {
   uint64_t num_pairs_ = 0, num_tokens_ = 0, ref_fingerprint_ = 0;
   const uint64_t* index_ = nullptr;
   const uint8_t* data_ = nullptr;
-  const double* ref_ = nullptr;
+  const uint8_t* ref_ = nullptr;  // (num_pairs, 2) float64, only 4-byte aligned: read with ref_at
+  double ref_at(size_t k) const;
 };
 
 }  // namespace align::data

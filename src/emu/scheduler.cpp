@@ -175,7 +175,7 @@ class BlockRunner {
     tl_launch = &config, tl_block = block;
     const unsigned n = config.block.x * config.block.y * config.block.z;
     if (shared_.size() < config.shared_bytes) shared_.resize(config.shared_bytes);
-    std::memset(shared_.data(), 0xFF, config.shared_bytes);  // uninitialised shared memory reads as NaN
+    if (config.shared_bytes) std::memset(shared_.data(), 0xFF, config.shared_bytes);  // uninitialised: reads as NaN
     lanes_.assign(n, Lane{});
     for (unsigned i = 0; i < n; i++) {
       Lane& l = lanes_[i];

@@ -46,6 +46,7 @@ class Renderer {
  private:
   const std::string& where_;
   int depth_ = 0;
+  std::vector<FramePtr> macro_scopes_;  // the frames macros were defined in, for the render's lifetime
 
   [[noreturn]] void fail(int line, const std::string& what) const {
     throw InputError(cat(where_, " line ", line, ": ", what));
@@ -179,13 +180,17 @@ class Renderer {
 
   Value make_macro(const Stmt& s, const FramePtr& defined_in, bool caller = false) {
     const Stmt* def = &s;
-    FramePtr scope = defined_in;
+    // The macro is usually stored in the frame it was defined in: capturing that frame's
+    // shared_ptr would make a cycle (frame → macro → frame) that is never freed. The renderer
+    // owns the defining frames instead (values never outlive a render) and the macro keeps an index.
+    const size_t scope = macro_scopes_.size();
+    macro_scopes_.push_back(defined_in);
     return Value::function(caller ? "caller" : s.name, [this, def, scope](CallArgs& args) -> Value {
       if (++depth_ > 200) {
         depth_ = 0;
         fail(def->line, "macro recursion deeper than 200 calls");
       }
-      auto frame = std::make_shared<Frame>(scope);
+      auto frame = std::make_shared<Frame>(macro_scopes_[scope]);
       if (args.positional.size() > def->params.size())
         throw Failure(cat("macro takes ", def->params.size(), " positional arguments but ", args.positional.size(),
                           " were given (varargs are not supported)"));
