@@ -28,6 +28,18 @@
 namespace align::data {
 namespace {
 
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kUnderAddressSanitizer = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool kUnderAddressSanitizer = true;
+#else
+constexpr bool kUnderAddressSanitizer = false;
+#endif
+#else
+constexpr bool kUnderAddressSanitizer = false;
+#endif
+
 namespace fs = std::filesystem;
 const std::string kTok = std::string(ALIGN_TEST_DATA) + "/pairs/gpt2_tok_chatml";
 
@@ -114,8 +126,12 @@ TEST_F(PrepareMemory, LongLinesStayWithinASmallMultipleOfTheLine) {
     ASSERT_GT(r.tokens, c.line.size() / 8) << "the line was not tokenized whole";
     const double line_mib = c.line.size() / 1048576.0, tokens_m = r.tokens / 1048576.0;
     const double bound_kib = base.peak_kib + 1024 * (4 * line_mib + 8 * tokens_m);
-    EXPECT_LE(r.peak_kib, bound_kib) << "peak " << r.peak_kib / 1024 << " MiB for a " << line_mib << " MiB line of "
-                                     << r.tokens << " tokens (baseline " << base.peak_kib / 1024 << " MiB)";
+    // Under AddressSanitizer the peak is ASan's (redzones, freed memory held in quarantine): the run
+    // is still checked there, the bound only in the plain build.
+    if (!kUnderAddressSanitizer) {
+      EXPECT_LE(r.peak_kib, bound_kib) << "peak " << r.peak_kib / 1024 << " MiB for a " << line_mib << " MiB line of "
+                                       << r.tokens << " tokens (baseline " << base.peak_kib / 1024 << " MiB)";
+    }
     std::printf("%s: %.1f MiB line, %llu tokens: peak %.1f MiB (baseline %.1f MiB, bound %.1f MiB) = %.2f x line\n",
                 c.name, line_mib, (unsigned long long)r.tokens, r.peak_kib / 1024.0, base.peak_kib / 1024.0,
                 bound_kib / 1024, (r.peak_kib - base.peak_kib) / 1024.0 / line_mib);

@@ -160,8 +160,8 @@ std::optional<PairRecord> tokenize_preference(const ParsedExample& ex, const Tok
     prompt = encode_chat_unsigned(td, t, prompt_messages, true, opt.chat_date);
     for (auto [ids, shared, completion] :
          {std::tuple{&with_c, &shared_c, &ex.chosen_m}, std::tuple{&with_r, &shared_r, &ex.rejected_m}})
-      encode_completion(*ids, *shared, [&] {
-        std::vector<const Message*> messages = prompt_messages;  // the prompt's and the completion's, not copied
+      encode_completion(*ids, *shared, [&, completion = completion] {  // a binding: captured by copy
+        std::vector<const Message*> messages = prompt_messages;        // the prompt's and the completion's, not copied
         for (const Message& m : *completion) messages.push_back(&m);
         return encode_chat_unsigned(td, t, messages, false, opt.chat_date);
       });
@@ -169,7 +169,7 @@ std::optional<PairRecord> tokenize_preference(const ParsedExample& ex, const Tok
     prompt = encode_plain_unsigned(td, ex.prompt, st.bos_deduplicated);
     for (auto [ids, shared, completion] :
          {std::tuple{&with_c, &shared_c, &ex.chosen}, std::tuple{&with_r, &shared_r, &ex.rejected}})
-      encode_completion(*ids, *shared, [&] {
+      encode_completion(*ids, *shared, [&, completion = completion] {
         const std::string& eos = td.eos_token;
         const bool add_eos =
             !eos.empty() && !(completion->size() >= eos.size() &&
