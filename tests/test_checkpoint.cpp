@@ -13,6 +13,7 @@
 #include "model/checkpoint.hpp"
 #include "model/init.hpp"
 #include "model/tensor_table.hpp"
+#include "scratch_dir.hpp"
 #include "test_util.hpp"
 
 namespace align {
@@ -22,13 +23,8 @@ namespace fs = std::filesystem;
 
 class CheckpointTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("align_ckpt_" + std::to_string(::getpid()));
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
-  fs::path dir_;
+  std::string path(const std::string& name) const { return scratch_.path(name); }
+  test::ScratchDir scratch_{"ckpt"};
 };
 
 std::vector<float> random_params(const ModelConfig& c, uint64_t seed) {
@@ -119,7 +115,7 @@ TEST_F(CheckpointTest, BadFilesGiveOneClearLine) {
   expect_bad(f, [](auto& b) { b[kModelHeaderBytes + 17] ^= 0x40; }, "checksum");
   expect_bad(f, [](auto& b) { b.clear(); }, "0 bytes");
   // Nothing but the test's own files is left behind (no temporary files).
-  for (const auto& e : fs::directory_iterator(dir_)) EXPECT_EQ(e.path().filename(), "bad.bin");
+  for (const auto& e : fs::directory_iterator(scratch_.dir())) EXPECT_EQ(e.path().filename(), "bad.bin");
 }
 
 TEST_F(CheckpointTest, MissingFileIsNamed) {
@@ -137,7 +133,7 @@ TEST_F(CheckpointTest, FailedSaveLeavesNoPartialFile) {
   EXPECT_THROW(save_model(path("nodir/m.bin"), c, p.data(), DType::F32), InputError);
   c.n_head = 0;
   EXPECT_THROW(save_model(path("m.bin"), c, p.data(), DType::F32), InputError);
-  EXPECT_TRUE(fs::is_empty(dir_));
+  EXPECT_TRUE(fs::is_empty(scratch_.dir()));
 }
 
 TEST(InitParams, DeterministicAndShaped) {

@@ -16,6 +16,7 @@
 #include "model/hf_io.hpp"
 #include "model/safetensors.hpp"
 #include "model/tensor_table.hpp"
+#include "scratch_dir.hpp"
 
 namespace align {
 namespace {
@@ -25,14 +26,8 @@ const std::string kHf = std::string(ALIGN_TEST_DATA) + "/hf/";
 
 class HfIoTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("align_hfio_" + std::to_string(::getpid()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string path(const std::string& p) const { return (dir_ / p).string(); }
-  fs::path dir_;
+  std::string path(const std::string& p) const { return scratch_.path(p); }
+  test::ScratchDir scratch_{"hfio"};
 };
 
 TEST_F(HfIoTest, ExportThenImportIsBitIdentical) {
@@ -164,7 +159,7 @@ TEST_F(HfIoTest, BadDirectoriesAndFilesAreNamed) {
   std::ofstream(path("full/x")) << "x";
   expect_input_error([&] { export_hf(path("full"), a.config, a.params.data(), "fp32", ""); }, "not an empty directory");
   expect_input_error([&] { export_hf(path("out"), a.config, a.params.data(), "fp8", ""); }, "--dtype 'fp8'");
-  for (const auto& e : fs::directory_iterator(dir_))
+  for (const auto& e : fs::directory_iterator(scratch_.dir()))
     EXPECT_EQ(e.path().filename().string().find(".tmp."), std::string::npos) << e.path();
 }
 

@@ -31,6 +31,7 @@
 #include "cpu/model_cpu.hpp"
 #include "model/init.hpp"
 #include "objectives/preference_step.hpp"
+#include "scratch_dir.hpp"
 #include "test_util.hpp"
 #include "train/batches.hpp"
 #include "train/trainer.hpp"
@@ -458,14 +459,8 @@ namespace fs = std::filesystem;
 
 class LayoutFiles : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("align_layouts_" + std::to_string(::getpid()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string path(const std::string& p) const { return (dir_ / p).string(); }
-  fs::path dir_;
+  std::string path(const std::string& p) const { return scratch_.path(p); }
+  test::ScratchDir scratch_{"layouts"};
 };
 
 // SFT packing: loss and every gradient equal the padded layout's (float64, 1e-12 as above).

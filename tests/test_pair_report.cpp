@@ -21,6 +21,7 @@
 #include "common/error.hpp"
 #include "common/file_io.hpp"
 #include "data/pair_report.hpp"
+#include "scratch_dir.hpp"
 
 namespace align::data {
 namespace {
@@ -39,12 +40,7 @@ const std::string kTok = std::string(ALIGN_TEST_DATA) + "/pairs/llama3_tok_llama
 
 class ReportTool : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("align_report_" + std::to_string(::getpid()));
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+  std::string path(const std::string& name) const { return scratch_.path(name); }
   // Runs a tool quietly; returns its exit status.
   int run(const std::string& cmd) const {
     const int rc = std::system((cmd + " >" + path("out.txt") + " 2>" + path("err.txt")).c_str());
@@ -54,7 +50,7 @@ class ReportTool : public ::testing::Test {
     return run(cat(ALIGN_PREPARE_PAIRS_BIN, " -i ", kReport, "train.jsonl -t ", kTok, " -o ", path(out), " ", flags));
   }
   nlohmann::json json(const std::string& name) const { return nlohmann::json::parse(std::ifstream(path(name))); }
-  fs::path dir_;
+  test::ScratchDir scratch_{"report"};
 };
 
 // Every field the reference has, equal in the tool's report. Doubles compare exactly: both sides
@@ -110,7 +106,7 @@ TEST_F(ReportTool, PrepareMatchesTheIndependentReferenceAndKeepsThePairs) {
   EXPECT_EQ(warnings, 9);
   // Nothing but the outputs is left in the directory (no temporary report).
   size_t files = 0;
-  for ([[maybe_unused]] const auto& e : fs::directory_iterator(dir_)) files++;
+  for ([[maybe_unused]] const auto& e : fs::directory_iterator(scratch_.dir())) files++;
   EXPECT_EQ(files, 5u) << "a.bin, a.val.bin, a.bin.report.json, out.txt, err.txt";
 }
 

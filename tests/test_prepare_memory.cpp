@@ -24,6 +24,7 @@
 #include <string>
 
 #include "common/error.hpp"
+#include "scratch_dir.hpp"
 
 namespace align::data {
 namespace {
@@ -45,12 +46,7 @@ const std::string kTok = std::string(ALIGN_TEST_DATA) + "/pairs/gpt2_tok_chatml"
 
 class PrepareMemory : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("align_prepare_memory_" + std::to_string(::getpid()));
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+  std::string path(const std::string& name) const { return scratch_.path(name); }
 
   struct Run {
     long peak_kib = 0;
@@ -73,7 +69,7 @@ class PrepareMemory : public ::testing::Test {
     if (!m.empty()) r.tokens = std::stoull(m[1]);
     return r;
   }
-  fs::path dir_;
+  test::ScratchDir scratch_{"prepare_memory"};
 };
 
 // A JSON string of about `bytes` bytes: words (several bytes a token) or dense symbols (about one).

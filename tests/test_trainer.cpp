@@ -16,6 +16,7 @@
 #include "common/rng.hpp"
 #include "model/checkpoint.hpp"
 #include "model/init.hpp"
+#include "scratch_dir.hpp"
 #include "test_util.hpp"
 #include "train/schedule.hpp"
 #include "train/trainer.hpp"
@@ -28,17 +29,13 @@ namespace fs = std::filesystem;
 class TrainerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("align_trainer_" + std::to_string(::getpid()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
     config_ = ModelConfig::llama(32, 1, 2, 1, 16, 32, 16);
     params_.resize(TensorTable(config_).total_size());
     init_params(config_, params_.data(), 3);
     data::write_pairs(path("train.bin"), data::PairsMeta{32, -1, 1}, test::toy_preference_pairs(24, 1));
     data::write_pairs(path("val.bin"), data::PairsMeta{32, -1, 1}, test::toy_preference_pairs(8, 2));
   }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string path(const std::string& p) const { return (dir_ / p).string(); }
+  std::string path(const std::string& p) const { return scratch_.path(p); }
   TrainOptions options(const std::string& out) const {
     TrainOptions o;
     o.batch_size = 4, o.grad_accum = 2, o.epochs = 3, o.lr = 5e-3, o.warmup_steps = 2;
@@ -66,7 +63,7 @@ class TrainerTest : public ::testing::Test {
     ADD_FAILURE() << "no " << name;
     return 0;
   }
-  fs::path dir_;
+  test::ScratchDir scratch_{"trainer"};
   ModelConfig config_;
   std::vector<float> params_;
 };
