@@ -84,7 +84,7 @@ ModelConfig ModelConfig::gpt2(int vocab_size, int n_layer, int n_head, int n_emb
   c.n_layer = n_layer;
   c.n_head = c.n_kv_head = n_head;
   c.n_embd = n_embd;
-  c.head_dim = n_embd / n_head;
+  c.head_dim = n_head > 0 ? n_embd / n_head : 0;  // n_head <= 0 is refused by validate()
   c.ffn_dim = 4 * n_embd;
   c.max_seq_len = max_seq_len;
   c.norm_eps = 1e-5f;
@@ -102,7 +102,7 @@ ModelConfig ModelConfig::llama(int vocab_size, int n_layer, int n_head, int n_kv
   c.n_head = n_head;
   c.n_kv_head = n_kv_head;
   c.n_embd = n_embd;
-  c.head_dim = n_embd / n_head;
+  c.head_dim = n_head > 0 ? n_embd / n_head : 0;  // n_head <= 0 is refused by validate()
   c.ffn_dim = ffn_dim;
   c.max_seq_len = max_seq_len;
   c.norm_eps = 1e-5f;

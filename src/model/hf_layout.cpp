@@ -101,7 +101,7 @@ ModelConfig config_from_hf_json(const nlohmann::json& j, const std::string& wher
                              get_or<int>(j, "num_key_value_heads", heads), j.at("hidden_size").get<int>(),
                              j.at("intermediate_size").get<int>(), j.at("max_position_embeddings").get<int>(),
                              get_or<bool>(j, "tie_word_embeddings", false), type == "qwen2");
-      c.head_dim = get_or<int>(j, "head_dim", c.n_embd / heads);
+      c.head_dim = get_or<int>(j, "head_dim", heads > 0 ? c.n_embd / heads : 0);  // 0 heads: refused by validate()
       c.norm_eps = get_or<float>(j, "rms_norm_eps", 1e-6f);
       // transformers v5 keeps RoPE settings in rope_parameters, v4 in rope_theta + rope_scaling.
       nlohmann::json rope = nlohmann::json::object();
